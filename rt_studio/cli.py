@@ -1,0 +1,157 @@
+"""`rt-studio`: check rule fixtures and simulate events offline, with the engine only.
+
+Exit codes: 0 clean, 1 problems found (check), 2 usage or unreadable input.
+"""
+
+import argparse
+import json
+import sys
+
+from rt_studio.engine.errors import Problem
+from rt_studio.engine.evaluate import Context, Event, evaluate
+from rt_studio.engine.events import EVENTS, METHOD_FOR_EVENT, events_for_action, normalize_event
+from rt_studio.engine.fixtures import FixtureError, load_documents, load_files, read_json
+from rt_studio.engine.matcher import RuleIndex
+from rt_studio.engine.memory import DirectoryError, InMemoryDirectory
+from rt_studio.engine.ratelimit import InMemoryRateLimiter
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+	"""Bad input: printed as one line, exit code 2."""
+
+
+def check(paths: list[str], out=sys.stdout) -> int:
+	"""Print `FILE: NAME: field: problem` for every problem; 1 if any, else 0."""
+	found = 0
+	for path in paths:
+		try:
+			fixture = load_documents(read_json(path), path)
+		except FixtureError as e:
+			raise UsageError(str(e)) from None
+		for problem in fixture.problems:
+			print(f"{path}: {problem}", file=out)
+			found += 1
+		channels = {c.name for c in fixture.channels}
+		for rule in fixture.rules:
+			for index, row in enumerate(rule.audience, 1):
+				if row.channel and channels and row.channel not in channels:
+					problem = Problem(
+						rule.name, f"audience row {index}: channel", f"{row.channel!r} is not in this file"
+					)
+					print(f"{path}: {problem}", file=out)
+					found += 1
+	if not found:
+		print(f"{len(paths)} file(s) checked: no problems", file=sys.stderr)
+	return 1 if found else 0
+
+
+def _document(path: str, what: str) -> dict:
+	try:
+		data = read_json(path)
+	except FixtureError as e:
+		raise UsageError(str(e)) from None
+	if not isinstance(data, dict):
+		raise UsageError(f"{path}: the {what} must be a JSON object (one document)")
+	return data
+
+
+def simulate(args, out=sys.stdout) -> int:
+	"""Run one document event through the rules and print what would be delivered."""
+	label = normalize_event(args.event)
+	if not label:
+		methods = ", ".join(METHOD_FOR_EVENT.values())
+		raise UsageError(
+			f"--event {args.event!r} is not an event: use one of {', '.join(EVENTS)} or {methods}"
+		)
+	try:
+		fixture = load_files(args.rules)
+	except FixtureError as e:
+		raise UsageError(str(e)) from None
+	if fixture.problems:
+		raise UsageError(
+			f"{args.rules[0] if len(args.rules) == 1 else 'rules'}: {fixture.problems[0]} (run rt-studio check)"
+		)
+	doc = _document(args.doc, "document")
+	before = _document(args.before, "document before the change") if args.before else None
+	doctype = doc.get("doctype")
+	if not doctype:
+		raise UsageError(f'{args.doc}: the document has no "doctype" key')
+	directory = InMemoryDirectory(channels=fixture.channels)
+	if args.directory:
+		try:
+			directory = InMemoryDirectory.from_dict(_document(args.directory, "directory"))
+		except DirectoryError as e:
+			raise UsageError(f"{args.directory}: {e}") from None
+		directory.channels = {**{c.name: c for c in fixture.channels}, **directory.channels}
+	ctx = Context(directory, InMemoryRateLimiter())
+	index = RuleIndex(fixture.rules)
+	result = {"matched": [], "skipped": [], "deliveries": []}
+	events = events_for_action(label)
+	for rule in fixture.rules:
+		if rule.document_type == doctype and rule.event in events and not rule.enabled:
+			result["skipped"].append({"rule": rule.name, "reason": "the rule is disabled"})
+	docname = str(doc.get("name") or "")
+	for event in events:
+		for rule in index.match(doctype, (event,)):
+			outcome = evaluate(rule, Event(doctype, docname, event, doc, before, args.actor), ctx)
+			if not outcome.fired:
+				result["skipped"].append({"rule": rule.name, "reason": outcome.reason})
+				continue
+			result["matched"].append(rule.name)
+			for delivery in outcome.deliveries:
+				target = {"user": delivery.user} if delivery.user else {"room": delivery.room}
+				message = delivery.message
+				result["deliveries"].append(
+					{
+						"rule": rule.name,
+						"event_name": delivery.event_name,
+						**target,
+						"subject": message["subject"],
+						"message": message["message"],
+						"display": message["display"],
+						"indicator": message["indicator"],
+					}
+				)
+	print(json.dumps(result, indent=2, default=str), file=out)
+	return 0
+
+
+class Parser(argparse.ArgumentParser):
+	def error(self, message):
+		raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+	parser = Parser(
+		prog="rt-studio", description="Check RT Studio rule fixtures and simulate events offline."
+	)
+	commands = parser.add_subparsers(dest="command", parser_class=Parser)
+	p_check = commands.add_parser("check", help="validate rule and channel fixture files")
+	p_check.add_argument("files", nargs="+", metavar="FILE")
+	p_sim = commands.add_parser("simulate", help="run one document event through the rules")
+	p_sim.add_argument("--rules", action="append", required=True, metavar="FILE")
+	p_sim.add_argument("--doc", required=True, metavar="DOC.json")
+	p_sim.add_argument("--before", metavar="OLD.json")
+	p_sim.add_argument("--event", required=True, metavar="EVENT")
+	p_sim.add_argument("--actor", default="Administrator", metavar="USER")
+	p_sim.add_argument("--directory", metavar="DIR.json")
+	return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+	try:
+		args = build_parser().parse_args(argv)
+		if args.command == "check":
+			return check(args.files)
+		if args.command == "simulate":
+			return simulate(args)
+		raise UsageError("choose a command: check or simulate (rt-studio --help)")
+	except UsageError as e:
+		print(f"rt-studio: error: {e}", file=sys.stderr)
+		return USAGE_ERROR
+
+
+if __name__ == "__main__":
+	sys.exit(main())

@@ -1,0 +1,96 @@
+"""Who a rule's audience rows name, before any verdict is given."""
+
+import json
+from collections.abc import Iterable, Mapping
+
+from rt_studio.engine import rules as r
+from rt_studio.engine.interfaces import Directory
+
+
+def doc_room(doctype: str, docname: str) -> str:
+	"""Frappe's room for everyone who has the document open (joined with a read check)."""
+	return f"doc:{doctype}/{docname}"
+
+
+def assigned_users(doc: Mapping) -> list[str]:
+	"""Users in the document's `_assign` column (a JSON list, as Frappe stores it)."""
+	raw = doc.get("_assign")
+	if not raw:
+		return []
+	try:
+		users = json.loads(raw) if isinstance(raw, str) else list(raw)
+	except ValueError:
+		return []
+	return [u for u in users if isinstance(u, str) and u]
+
+
+def commenters(doc: Mapping) -> list[str]:
+	"""Users in the document's `_comments` column (a JSON list of {"by": ...})."""
+	raw = doc.get("_comments")
+	if not raw:
+		return []
+	try:
+		comments = json.loads(raw) if isinstance(raw, str) else list(raw)
+	except ValueError:
+		return []
+	return [c.get("by") for c in comments if isinstance(c, Mapping) and c.get("by")]
+
+
+def field_users(doc: Mapping, path: str) -> list[str]:
+	"""Values of `field`, or of `table.field` across the child rows."""
+	table, _, field = path.partition(".")
+	if not field:
+		value = doc.get(table)
+		return [value] if isinstance(value, str) and value else []
+	return [
+		row.get(field) for row in doc.get(table) or () if isinstance(row.get(field), str) and row.get(field)
+	]
+
+
+def channel_members(channel: r.Channel, directory: Directory) -> list[str]:
+	"""Members of a channel now: its users, users of its roles, readers of its reference document."""
+	members: dict[str, None] = {}
+	for kind, value in channel.members:
+		if kind == "User":
+			members[value] = None
+		else:
+			members.update(dict.fromkeys(directory.users_with_role(value)))
+	if channel.reference_doctype and channel.reference_name:
+		for user in directory.all_users():
+			if directory.can_read(user, channel.reference_doctype, channel.reference_name, None):
+				members[user] = None
+	return list(members)
+
+
+def row_users(
+	row: r.AudienceRow, doc: Mapping, doctype: str, docname: str, actor: str, directory: Directory
+) -> Iterable[str]:
+	"""The users one audience row names (Document Viewers is a room and handled apart)."""
+	kind = row.audience_type
+	if kind == r.OWNER:
+		return [doc.get("owner")] if doc.get("owner") else []
+	if kind == r.ACTOR:
+		return [actor] if actor else []
+	if kind == r.ASSIGNEES:
+		return directory.assignees(doctype, docname, doc)
+	if kind == r.FOLLOWERS:
+		users = [doc.get("owner")] if doc.get("owner") else []
+		users += list(directory.assignees(doctype, docname, doc))
+		users += list(directory.followers(doctype, docname, doc))
+		return users
+	if kind == r.USER_FIELD:
+		return field_users(doc, row.user_field)
+	if kind == r.ROLE:
+		return directory.users_with_role(row.role)
+	if kind == r.USER:
+		return [row.user]
+	if kind == r.CHANNEL:
+		channel = directory.get_channel(row.channel)
+		if channel is None:
+			raise LookupError(f"Realtime Channel {row.channel!r} does not exist: choose an existing channel")
+		if not channel.enabled:
+			return []
+		return channel_members(channel, directory)
+	if kind == r.EVERYONE:
+		return directory.all_users()
+	return []

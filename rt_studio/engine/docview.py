@@ -1,0 +1,73 @@
+"""Read-only views of documents for conditions and templates.
+
+Conditions and templates see the document as data: attribute access like Frappe's
+`_dict` (`doc.status`, a missing field is None), child tables as tuples of rows, and no
+way to change anything, so one rule can never alter what the next rule sees.
+"""
+
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+
+class ReadOnlyDoc(dict):
+	"""A dict with attribute access whose contents cannot be changed."""
+
+	__slots__ = ()
+
+	def __getattr__(self, key: str):
+		if key.startswith("__"):
+			raise AttributeError(key)
+		return self.get(key)
+
+	def _refuse(self, *args, **kwargs):
+		raise TypeError("documents are read-only in conditions and templates")
+
+	__setitem__ = __delitem__ = __setattr__ = __delattr__ = _refuse
+	clear = pop = popitem = setdefault = update = __ior__ = _refuse
+
+
+def freeze(value):
+	"""A read-only copy of a document dict (child tables included)."""
+	if isinstance(value, ReadOnlyDoc):
+		return value
+	if isinstance(value, Mapping):
+		return ReadOnlyDoc((k, freeze(v)) for k, v in value.items())
+	if isinstance(value, list | tuple):
+		return tuple(freeze(v) for v in value)
+	return value
+
+
+def as_text(value) -> str:
+	"""A field value as the text a user types in from_value / to_value.
+
+	10, 10.0 and Decimal("10.00") are all "10"; dates are ISO; None is "".
+	"""
+	if value is None:
+		return ""
+	if isinstance(value, bool):
+		return "1" if value else "0"
+	if isinstance(value, int | float | Decimal):
+		if value == int(value):
+			return str(int(value))
+		return str(float(value))
+	if isinstance(value, datetime | date | time):
+		return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+	return str(value)
+
+
+def to_json_value(value):
+	"""A field value as something `json.dumps` and socket.io can carry."""
+	if value is None or isinstance(value, str | int | float | bool):
+		return value
+	if isinstance(value, Decimal):
+		return float(value)
+	if isinstance(value, datetime | date | time):
+		return value.isoformat()
+	if isinstance(value, timedelta):
+		return str(value)
+	if isinstance(value, Mapping):
+		return {k: to_json_value(v) for k, v in value.items() if not str(k).startswith("_")}
+	if isinstance(value, list | tuple):
+		return [to_json_value(v) for v in value]
+	return str(value)

@@ -1,0 +1,53 @@
+"""What only a site knows, as small interfaces the engine asks.
+
+The Frappe layer implements them with real Frappe calls; the CLI and the tests with the
+in-memory versions in `rt_studio.engine.memory`. Documents are passed as read-only dicts.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Protocol
+
+from rt_studio.engine.rules import Channel
+
+
+class Directory(Protocol):
+	"""Users, roles, permissions and document relations of one site."""
+
+	def is_enabled(self, user: str) -> bool:
+		"""Whether the user exists and is enabled."""
+
+	def users_with_role(self, role: str) -> Iterable[str]:
+		"""Enabled users who have the role."""
+
+	def all_users(self) -> Iterable[str]:
+		"""Every enabled desk user (the "Everyone" audience, before permission checks)."""
+
+	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
+		"""Whether the user may read the document."""
+
+	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
+		"""The fieldnames the user may read (None: anyone who can read the document)."""
+
+	def assignees(self, doctype: str, docname: str, doc: Mapping) -> Iterable[str]:
+		"""Users the document is assigned to."""
+
+	def followers(self, doctype: str, docname: str, doc: Mapping) -> Iterable[str]:
+		"""Users who follow the document or commented on it (owner and assignees are added by the engine)."""
+
+	def get_channel(self, name: str) -> Channel | None:
+		"""The channel by name, or None."""
+
+
+class RateLimiter(Protocol):
+	"""Counts deliveries per key in a sliding window."""
+
+	def hit(self, key: str, limit: int, window: int) -> bool:
+		"""Record one delivery if fewer than `limit` were made in the last `window` seconds."""
+
+	def peek(self, key: str, limit: int, window: int) -> bool:
+		"""Whether `hit` would allow a delivery now, without recording one."""
+
+
+class Clock(Protocol):
+	def now(self) -> datetime: ...

@@ -1,0 +1,99 @@
+"""In-memory implementations of the engine's interfaces, for the CLI and the tests.
+
+The directory file the CLI reads has this shape::
+
+	{"users": {"a@x.com": {"roles": ["Sales User"], "enabled": true, "can_read": ["ToDo"],
+	                       "cannot_read_fields": {"ToDo": ["priority"]}}},
+	 "channels": [<channel documents as exported>] or {"name": <channel document>},
+	 "follows": {"ToDo/TD-0001": ["c@x.com"]}}
+
+`can_read` lists DocTypes, or "DocType/name" for single documents; "*" means everything.
+"""
+
+from collections.abc import Iterable, Mapping
+
+from rt_studio.engine.audience import assigned_users, commenters
+from rt_studio.engine.rules import Channel, parse_channel
+
+
+class DirectoryError(ValueError):
+	"""The directory data is not of the documented shape."""
+
+
+class InMemoryDirectory:
+	"""A site's users, roles and permissions held in dicts."""
+
+	def __init__(
+		self, users: Mapping | None = None, channels: Iterable[Channel] = (), follows: Mapping | None = None
+	):
+		self.users = {name: dict(info) for name, info in (users or {}).items()}
+		self.channels = {c.name: c for c in channels}
+		self.follows = {k: list(v) for k, v in (follows or {}).items()}
+
+	@classmethod
+	def from_dict(cls, data) -> "InMemoryDirectory":
+		"""Build from the directory file's contents; DirectoryError says what is wrong."""
+		if not isinstance(data, Mapping):
+			raise DirectoryError('the directory must be an object like {"users": {...}, "channels": {...}}')
+		users = data.get("users") or {}
+		if not isinstance(users, Mapping):
+			raise DirectoryError('"users" must be an object keyed by user id')
+		for name, info in users.items():
+			if not isinstance(info, Mapping):
+				raise DirectoryError(f'users["{name}"] must be an object with roles, enabled, can_read')
+			for key in ("roles", "can_read"):
+				if key in info and not isinstance(info[key], list):
+					raise DirectoryError(f'users["{name}"].{key} must be a list')
+		raw = data.get("channels") or []
+		if isinstance(raw, Mapping):
+			raw = [
+				{"channel_name": name, **(doc if isinstance(doc, Mapping) else {})}
+				for name, doc in raw.items()
+			]
+		if not isinstance(raw, list):
+			raise DirectoryError('"channels" must be a list of channel documents or an object keyed by name')
+		channels = []
+		for doc in raw:
+			channel, problems = parse_channel(doc if isinstance(doc, Mapping) else {})
+			if problems:
+				raise DirectoryError(f"channel {problems[0]}")
+			channels.append(channel)
+		follows = data.get("follows") or {}
+		if not isinstance(follows, Mapping):
+			raise DirectoryError('"follows" must be an object like {"ToDo/TD-1": ["user"]}')
+		return cls(users, channels, follows)
+
+	def _user(self, user: str) -> Mapping:
+		return self.users.get(user) or {}
+
+	def is_enabled(self, user: str) -> bool:
+		return user in self.users and bool(self.users[user].get("enabled", True))
+
+	def users_with_role(self, role: str) -> list[str]:
+		return [
+			u for u, info in self.users.items() if role in (info.get("roles") or ()) and self.is_enabled(u)
+		]
+
+	def all_users(self) -> list[str]:
+		return [u for u in self.users if self.is_enabled(u)]
+
+	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
+		allowed = self._user(user).get("can_read") or ()
+		if "System Manager" in (self._user(user).get("roles") or ()) or user == "Administrator":
+			return True
+		return "*" in allowed or doctype in allowed or f"{doctype}/{docname}" in allowed
+
+	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
+		hidden = set()
+		for info in self.users.values() if user is None else [self._user(user)]:
+			hidden.update((info.get("cannot_read_fields") or {}).get(doctype) or ())
+		return [f for f in fieldnames if f not in hidden]
+
+	def assignees(self, doctype: str, docname: str, doc: Mapping) -> list[str]:
+		return assigned_users(doc)
+
+	def followers(self, doctype: str, docname: str, doc: Mapping) -> list[str]:
+		return list(self.follows.get(f"{doctype}/{docname}", [])) + commenters(doc)
+
+	def get_channel(self, name: str) -> Channel | None:
+		return self.channels.get(name)
