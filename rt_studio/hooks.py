@@ -4,4 +4,25 @@ app_publisher = "RT Studio contributors"
 app_description = "No-code realtime notifications: rules that push live messages to the right desks"
 app_email = "rt-studio@example.com"
 app_license = "mit"
-required_apps = ["frappe"]
+
+# Every document event of the site passes through one small handler; it returns at once for
+# DocTypes without rules (see rt_studio/handler.py).
+doc_events = {
+	"*": {
+		"after_insert": "rt_studio.handler.on_document_event",
+		"on_update": "rt_studio.handler.on_document_event",
+		"on_submit": "rt_studio.handler.on_document_event",
+		"on_cancel": "rt_studio.handler.on_document_event",
+		"on_trash": "rt_studio.handler.on_document_event",
+		"on_update_after_submit": "rt_studio.handler.on_document_event",
+		"on_change": "rt_studio.handler.on_document_event",
+	}
+}
+
+has_permission = {
+	"Realtime Channel": "rt_studio.permissions.channel_has_permission",
+}
+
+permission_query_conditions = {
+	"Realtime Channel": "rt_studio.permissions.channel_query_conditions",
+}

@@ -1,7 +1,12 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+import frappe
+from frappe import _
 from frappe.model.document import Document
+
+from rt_studio.engine.errors import Problem
+from rt_studio.engine.rules import parse_channel
 
 
 class RealtimeChannel(Document):
@@ -34,4 +39,30 @@ class RealtimeChannel(Document):
 		reference_name: DF.DynamicLink | None
 	# end: auto-generated types
 
-	pass
+	def validate(self):
+		problems = self.collect_problems()
+		if problems:
+			lines = "".join(
+				f"<li>{frappe.bold(p.field)}: {frappe.utils.escape_html(p.problem)}</li>" for p in problems
+			)
+			frappe.throw(
+				_("Channel {0} cannot be saved:").format(frappe.bold(self.channel_name))
+				+ f"<ul>{lines}</ul>",
+				title=_("Invalid Realtime Channel"),
+			)
+
+	def collect_problems(self) -> list[Problem]:
+		"""Every problem at once (also used by import)."""
+		_channel, problems = parse_channel(self.as_dict())
+		if self.reference_doctype and self.reference_name:
+			if not frappe.db.exists("DocType", self.reference_doctype) or not frappe.db.exists(
+				self.reference_doctype, self.reference_name
+			):
+				problems.append(
+					Problem(
+						self.channel_name,
+						"reference_name",
+						f"{self.reference_doctype} {self.reference_name} does not exist: choose an existing document",
+					)
+				)
+		return problems

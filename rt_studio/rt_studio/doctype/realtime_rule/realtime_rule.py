@@ -1,7 +1,25 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+import frappe
+from frappe import _
 from frappe.model.document import Document
+
+from rt_studio.engine.docview import freeze
+from rt_studio.engine.errors import Problem
+from rt_studio.engine.rules import USER_FIELD, parse_rule
+from rt_studio.engine.sandbox import (
+	SandboxError,
+	base_globals,
+	compile_condition,
+	condition_namespace,
+	evaluate_condition,
+)
+
+#: Fields every document has besides its DocType's own.
+STANDARD_FIELDS = frozenset(
+	{"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "parent", "_assign"}
+)
 
 
 class RealtimeRule(Document):
@@ -42,4 +60,110 @@ class RealtimeRule(Document):
 		value_changed: DF.Data | None
 	# end: auto-generated types
 
-	pass
+	def validate(self):
+		self.last_error = None
+		self.last_error_on = None
+		problems = self.collect_problems()
+		if problems:
+			lines = "".join(
+				f"<li>{frappe.bold(p.field)}: {frappe.utils.escape_html(p.problem)}</li>" for p in problems
+			)
+			frappe.throw(
+				_("Rule {0} cannot be saved:").format(frappe.bold(self.rule_name)) + f"<ul>{lines}</ul>",
+				title=_("Invalid Realtime Rule"),
+			)
+
+	def collect_problems(self) -> list[Problem]:
+		"""Every problem at once, each naming the field and the fix (also used by import)."""
+		_rule, problems = parse_rule(self.as_dict())
+		if not self.document_type or not frappe.db.exists("DocType", self.document_type):
+			if self.document_type:
+				problems.append(
+					Problem(self.rule_name, "document_type", f"DocType {self.document_type} does not exist")
+				)
+			return problems
+		problems += self.document_type_problems()
+		problems += self.fieldname_problems()
+		if not problems:
+			problems += self.condition_problems()
+		return problems
+
+	def document_type_problems(self) -> list[Problem]:
+		from rt_studio.handler import IGNORED_DOCTYPES
+
+		meta = frappe.get_meta(self.document_type)
+		if self.document_type in IGNORED_DOCTYPES:
+			return [Problem(self.rule_name, "document_type", "RT Studio does not watch this DocType")]
+		if meta.istable:
+			return [Problem(self.rule_name, "document_type", "is a child table: choose its parent DocType")]
+		if self.event in ("Submit", "Cancel", "Update After Submit") and not meta.is_submittable:
+			return [
+				Problem(
+					self.rule_name, "event", f"{self.document_type} is not submittable: choose Save or New"
+				)
+			]
+		return []
+
+	def fieldname_problems(self) -> list[Problem]:
+		"""value_changed, user fields and payload fields must exist on the DocType."""
+		meta = frappe.get_meta(self.document_type)
+		problems = []
+
+		def known(fieldname: str, in_meta=meta) -> bool:
+			return fieldname in STANDARD_FIELDS or bool(in_meta.get_field(fieldname))
+
+		if self.event == "Value Change" and self.value_changed and not known(self.value_changed):
+			problems.append(
+				Problem(
+					self.rule_name, "value_changed", f"{self.document_type} has no field {self.value_changed}"
+				)
+			)
+		for field in [f.strip() for f in (self.fields or "").replace("\n", ",").split(",") if f.strip()]:
+			if not known(field):
+				problems.append(
+					Problem(self.rule_name, "fields", f"{self.document_type} has no field {field}")
+				)
+		for row in self.audience:
+			if row.audience_type != USER_FIELD or not row.user_field:
+				continue
+			table, _dot, field = row.user_field.partition(".")
+			where = f"audience row {row.idx}: user_field"
+			if not field:
+				if not known(table):
+					problems.append(
+						Problem(self.rule_name, where, f"{self.document_type} has no field {table}")
+					)
+				continue
+			table_df = meta.get_field(table)
+			if not table_df or table_df.fieldtype not in frappe.model.table_fields:
+				problems.append(
+					Problem(self.rule_name, where, f"{table} is not a table field of {self.document_type}")
+				)
+			elif not known(field, frappe.get_meta(table_df.options)):
+				problems.append(Problem(self.rule_name, where, f"{table_df.options} has no field {field}"))
+		return problems
+
+	def condition_problems(self) -> list[Problem]:
+		"""Like Notification: run the condition on an empty document to catch misspelt names."""
+		if not self.condition:
+			return []
+		from rt_studio.site import frappe_utils
+
+		shared = base_globals(frappe_utils())
+		sample = freeze(frappe.new_doc(self.document_type).as_dict())
+		scope = {**shared, "doc": sample, "doc_before_save": sample, "actor": frappe.session.user}
+		try:
+			evaluate_condition(compile_condition(self.condition), condition_namespace(shared), scope)
+		except (NameError, SandboxError) as e:
+			return [Problem(self.rule_name, "condition", f"{e}: check the names you used")]
+		except Exception:
+			pass  # an empty document fails many valid conditions (None > 5): only names are checked here
+		return []
+
+	def clear_cache(self):
+		"""Frappe calls this after every save and delete: every process reloads the rules."""
+		from rt_studio import cache, delivery
+
+		super().clear_cache()
+		cache.invalidate()
+		delivery.forget_errors()

@@ -1,0 +1,327 @@
+"""Whitelisted API: preview, test-fire, channel posts, export/import and traces.
+
+Everything but `publish` is for System Managers. Each endpoint checks permission first.
+"""
+
+import dataclasses
+import json
+
+import frappe
+from frappe import _
+
+from rt_studio import delivery
+from rt_studio import trace as trace_log
+from rt_studio.engine.audience import channel_members
+from rt_studio.engine.errors import Problem
+from rt_studio.engine.evaluate import DELIVER, Event, evaluate
+from rt_studio.engine.events import VALUE_CHANGE, normalize_event
+from rt_studio.engine.ratelimit import channel_key
+from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE, parse_rule
+from rt_studio.handler import context_for
+from rt_studio.permissions import MANAGER, is_manager
+from rt_studio.site import FrappeDirectory, RedisRateLimiter, UnlimitedRateLimiter, load_channel
+
+#: Keys `bench export-fixtures` drops from a document and from its child rows.
+FIXTURE_DROP = ("modified_by", "creation", "owner", "idx", "lft", "rgt")
+FIXTURE_DROP_CHILD = (*FIXTURE_DROP, "docstatus", "doctype", "modified", "name")
+#: Keys that describe a rule's runtime state rather than its definition.
+RUNTIME_FIELDS = ("last_error", "last_error_on")
+
+
+def _compiled(rule_name: str):
+	frappe.only_for(MANAGER)
+	doc = frappe.get_doc(RULE_DOCTYPE, rule_name)
+	rule, problems = parse_rule(doc.as_dict())
+	if problems:
+		frappe.throw(
+			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems), title=_("Rule does not compile")
+		)
+	return rule
+
+
+def _event_for(rule, target, event: str | None) -> Event:
+	"""The event to preview: the document as it is now; for Value Change, a simulated change."""
+	label = normalize_event(event) if event else rule.event
+	if label is None:
+		frappe.throw(_("{0} is not an event").format(frappe.bold(event)))
+	snapshot = target.as_dict(convert_dates_to_str=False)
+	before = None
+	if label == VALUE_CHANGE and rule.value_changed:
+		before = dict(snapshot)
+		current = snapshot.get(rule.value_changed)
+		before[rule.value_changed] = (
+			rule.from_value if rule.from_value else (None if current else "(changed)")
+		)
+	return Event(target.doctype, target.name, label, snapshot, before, frappe.session.user)
+
+
+def _target(rule, docname: str):
+	if not frappe.db.exists(rule.document_type, docname):
+		frappe.throw(_("{0} {1} does not exist").format(rule.document_type, frappe.bold(docname)))
+	target = frappe.get_doc(rule.document_type, docname)
+	target.check_permission("read")
+	return target
+
+
+@frappe.whitelist()
+def preview(rule: str, docname: str, event: str | None = None) -> dict:
+	"""The condition result and reason, every recipient with its verdict and rendered text.
+
+	No side effects: nothing is published, logged, counted or written.
+	"""
+	compiled = _compiled(rule)
+	target = _target(compiled, docname)
+	ev = _event_for(compiled, target, event)
+	if compiled.event != ev.event:
+		compiled = dataclasses.replace(compiled, event=ev.event)
+	ctx = context_for(target)
+	outcome = evaluate(compiled, ev, ctx, preview=True)
+	result = outcome.as_dict()
+	result["doctype"], result["docname"] = target.doctype, target.name
+	result["simulated_before"] = (
+		{compiled.value_changed: ev.before.get(compiled.value_changed)} if ev.before else None
+	)
+	return result
+
+
+@frappe.whitelist(methods=["POST"])
+def test_fire(rule: str, docname: str, to: str = "me") -> dict:
+	"""Send the rule's message for a document now, whatever the condition says.
+
+	`to="me"` sends to the caller only; `to="audience"` to the rule's real audience, with
+	every permission verdict applied. Rate limits are neither applied nor used up.
+	"""
+	if to not in ("me", "audience"):
+		frappe.throw(_("to must be 'me' or 'audience'"))
+	compiled = _compiled(rule)
+	target = _target(compiled, docname)
+	ev = _event_for(compiled, target, None)
+	ctx = context_for(target)
+	ctx.limiter = UnlimitedRateLimiter()
+	if to == "me":
+		compiled = dataclasses.replace(compiled, exclude_actor=False)
+		outcome = evaluate(compiled, ev, ctx, check_condition=False, only_users=[frappe.session.user])
+	else:
+		outcome = evaluate(compiled, ev, ctx, check_condition=False)
+	if outcome.error is None:
+		delivery.publish(outcome)
+	trace_log.record(outcome, target.doctype, target.name, test=True)
+	result = outcome.as_dict()
+	result["sent"] = len(outcome.deliveries)
+	return result
+
+
+@frappe.whitelist()
+def audience_size(rule: str, docname: str) -> dict:
+	"""How many would receive a test-fire to the audience (for the confirmation)."""
+	compiled = _compiled(rule)
+	target = _target(compiled, docname)
+	outcome = evaluate(
+		compiled, _event_for(compiled, target, None), context_for(target), preview=True, check_condition=False
+	)
+	return {
+		"deliver": sum(1 for r in outcome.recipients if r.verdict == DELIVER),
+		"total": len(outcome.recipients),
+	}
+
+
+@frappe.whitelist(methods=["POST"])
+def publish(channel: str, message: str, event: str | None = None) -> dict:
+	"""Post a message to a channel's current members.
+
+	The poster must hold one of the channel's publish roles (or be a member when it has
+	none); the channel's per-publisher rate limit applies. The text is HTML-escaped.
+	"""
+	user = frappe.session.user
+	if user == "Guest":
+		raise frappe.PermissionError(_("Log in to post to a channel"))
+	found = load_channel(channel)
+	if found is None or not found.enabled:
+		frappe.throw(_("Realtime Channel {0} does not exist or is disabled").format(frappe.bold(channel)))
+	directory = FrappeDirectory()
+	members = channel_members(found, directory)
+	if not _may_publish(found, user, members):
+		raise frappe.PermissionError(_("You may not post to channel {0}").format(frappe.bold(channel)))
+	if event and not is_manager(user):
+		raise frappe.PermissionError(_("Only a System Manager may choose the event name"))
+	if found.rate_limit_count and not RedisRateLimiter().hit(
+		channel_key(found.name, user), found.rate_limit_count, found.rate_limit_seconds
+	):
+		frappe.throw(
+			_("Channel {0} allows {1} messages per {2} seconds: wait and try again").format(
+				frappe.bold(channel), found.rate_limit_count, found.rate_limit_seconds
+			),
+			exc=frappe.RateLimitExceededError,
+		)
+	text = frappe.utils.escape_html(message or "").strip()
+	if not text:
+		frappe.throw(_("The message is empty"))
+	payload = {
+		"rule": None,
+		"channel": found.name,
+		"subject": frappe.utils.escape_html(found.name),
+		"message": text,
+		"display": "Alert",
+		"indicator": "blue",
+		"alert_seconds": 7,
+		"doctype": None,
+		"docname": None,
+		"event": "Channel",
+		"fields": {},
+		"actor": user,
+		"sent_at": frappe.utils.now_datetime().isoformat(),
+	}
+	recipients = [m for m in members if directory.is_enabled(m)]
+	for member in recipients:
+		frappe.publish_realtime(event or found.event_name, payload, user=member, after_commit=True)
+	return {"channel": found.name, "sent": len(recipients)}
+
+
+def _may_publish(channel, user: str, members: list[str]) -> bool:
+	if is_manager(user):
+		return True
+	if channel.publish_roles:
+		return bool(set(channel.publish_roles) & set(frappe.get_roles(user)))
+	return user in members
+
+
+@frappe.whitelist()
+def export_rules(names: list[str] | str | None = None) -> list[dict]:
+	"""Rules (and the channels they name) in the format `bench export-fixtures` writes."""
+	frappe.only_for(MANAGER)
+	if isinstance(names, str):
+		names = json.loads(names) if names.strip().startswith("[") else [names]
+	filters = {"name": ["in", names]} if names else None
+	rule_names = frappe.get_all(RULE_DOCTYPE, filters=filters, pluck="name", order_by="name")
+	out = [fixture_dict(frappe.get_doc(RULE_DOCTYPE, name)) for name in rule_names]
+	return out
+
+
+def fixture_dict(doc) -> dict:
+	"""A document as export-fixtures writes it (same keys dropped), without runtime state."""
+	data = json.loads(frappe.as_json(doc.as_dict()))
+	for key in (*FIXTURE_DROP, *RUNTIME_FIELDS):
+		data.pop(key, None)
+	for value in data.values():
+		if isinstance(value, list):
+			for child in value:
+				for key in FIXTURE_DROP_CHILD:
+					child.pop(key, None)
+	return data
+
+
+@frappe.whitelist(methods=["POST"])
+def validate_rules(data: str | list) -> dict:
+	"""Every problem of every rule and channel in `data`, without writing anything."""
+	frappe.only_for(MANAGER)
+	documents = _documents(data)
+	return {"problems": [p.as_dict() for p in _problems(documents)], "count": len(documents)}
+
+
+@frappe.whitelist(methods=["POST"])
+def import_rules(data: str | list) -> dict:
+	"""Import rules and channels all or nothing: every one is validated before any is written."""
+	frappe.only_for(MANAGER)
+	documents = _documents(data)
+	problems = _problems(documents)
+	if problems:
+		frappe.throw(
+			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems),
+			title=_("Nothing imported: {0} problem(s)").format(len(problems)),
+		)
+	savepoint = "rt_studio_import"
+	frappe.db.savepoint(savepoint)
+	written = []
+	try:
+		# channels first: rules link to them
+		for doc in sorted(documents, key=lambda d: d.get("doctype") != CHANNEL_DOCTYPE):
+			written.append(_upsert(doc))
+			if len(documents) > 20:
+				frappe.publish_progress(len(written) * 100 / len(documents), title=_("Importing rules"))
+	except Exception as e:
+		frappe.db.rollback(save_point=savepoint)
+		frappe.clear_messages()
+		frappe.throw(_("Nothing imported: {0}").format(frappe.utils.escape_html(str(e))))
+	return {"imported": written}
+
+
+def _documents(data) -> list[dict]:
+	if isinstance(data, str):
+		try:
+			data = json.loads(data)
+		except ValueError as e:
+			frappe.throw(_("Not valid JSON: {0}").format(e))
+	if isinstance(data, dict):
+		data = [data]
+	if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+		frappe.throw(_("Expected a list of Realtime Rule / Realtime Channel documents"))
+	documents = [d for d in data if d.get("doctype") in (RULE_DOCTYPE, CHANNEL_DOCTYPE)]
+	if not documents:
+		frappe.throw(_("The file contains no Realtime Rule or Realtime Channel documents"))
+	return documents
+
+
+def _problems(documents: list[dict]) -> list[Problem]:
+	"""The controllers' own checks plus links, for every document, without saving any."""
+	problems: list[Problem] = []
+	incoming = {
+		(d["doctype"], d.get("channel_name") or d.get("rule_name") or d.get("name")) for d in documents
+	}
+	for data in documents:
+		doc = frappe.get_doc(_clean(data))
+		label = data.get("rule_name") or data.get("channel_name") or data.get("name") or ""
+		problems += doc.collect_problems()
+		if doc.doctype == RULE_DOCTYPE and not frappe.db.exists("DocType", doc.document_type or ""):
+			continue
+		for fieldname, value, field_label in _missing_links(doc):
+			if fieldname != "channel" or (CHANNEL_DOCTYPE, value) not in incoming:
+				problems.append(
+					Problem(label, frappe.utils.strip_html(field_label), "does not exist on this site")
+				)
+	return problems
+
+
+def _missing_links(doc) -> list[tuple]:
+	invalid, _cancelled = doc.get_invalid_links()
+	for child in doc.get_all_children():
+		invalid.extend(child.get_invalid_links()[0])
+	return invalid
+
+
+def _clean(data: dict) -> dict:
+	data = {
+		k: v
+		for k, v in data.items()
+		if k not in ("modified", "creation", "modified_by", "owner", *RUNTIME_FIELDS)
+	}
+	return data
+
+
+def _upsert(data: dict) -> str:
+	data = _clean(data)
+	name = data.get("rule_name") or data.get("channel_name") or data.get("name")
+	if frappe.db.exists(data["doctype"], name):
+		doc = frappe.get_doc(data["doctype"], name)
+		for table in ("audience", "members", "publish_roles"):
+			if table in data:
+				doc.set(table, [])
+		doc.update(data)
+		doc.save()
+	else:
+		doc = frappe.get_doc(data).insert()
+	return doc.name
+
+
+@frappe.whitelist()
+def trace(rule: str | None = None, limit: int = 50) -> list[dict]:
+	"""The last evaluations of one rule (or of all rules), newest first."""
+	frappe.only_for(MANAGER)
+	return trace_log.read(rule, limit=min(int(limit), trace_log.ALL_RULES))
+
+
+@frappe.whitelist()
+def rule_status() -> dict:
+	"""{rule: "ok" | "error"} for the list view and the studio page."""
+	frappe.only_for(MANAGER)
+	rows = frappe.get_all(RULE_DOCTYPE, fields=["name", "enabled", "last_error"], limit_page_length=0)
+	return {r.name: ("error" if r.last_error else "ok" if r.enabled else "disabled") for r in rows}

@@ -1,0 +1,126 @@
+"""Compiled rules per site, shared correctly by every web and background worker.
+
+Each process keeps its compiled RuleIndex in memory, tagged with a token from Redis. The
+token changes whenever a rule changes, at once (so the changing transaction sees its own
+edit) and again after the commit (so processes that rebuilt in between, from data they
+could not see yet, rebuild). Each rebuild also hashes what it read and keeps the index for
+the whole process only when that hash equals the one written after the last commit: an
+index built from uncommitted rows, or from a transaction's stale snapshot, serves the
+current request and is never shared. So a rolled-back rule cannot linger (Notification's
+trap) and a deleted rule leaves the cache (Webhook's).
+
+Cost on the hot path: one Redis GET per request (Frappe keeps it in `frappe.local.cache`),
+then dict lookups; no database query unless the rules changed.
+"""
+
+import hashlib
+import uuid
+
+import frappe
+
+from rt_studio.engine.errors import Problem
+from rt_studio.engine.matcher import RuleIndex
+from rt_studio.engine.rules import parse_rule
+
+STATE_KEY = "rt_studio:rules_state"
+
+#: {site: (token, RuleIndex)}: the verified, committed rule index of each site in this process.
+_process_indexes: dict[str, tuple[str, RuleIndex]] = {}
+#: {site: {(name, version): (Rule | None, problems)}}: compiled rules reused across rebuilds.
+_compiled: dict[str, dict[tuple[str, str], tuple]] = {}
+
+
+def get_index() -> RuleIndex:
+	"""The current site's rule index, rebuilt only when a rule changed."""
+	state = frappe.cache.get_value(STATE_KEY) or {}
+	token = state.get("token") or ""
+	local = getattr(frappe.local, "rt_studio_index", None)
+	if local is not None and local[0] == token:
+		return local[1]
+	cached = _process_indexes.get(frappe.local.site)
+	if cached is not None and cached[0] == token and token:
+		frappe.local.rt_studio_index = cached
+		return cached[1]
+	index, digest = build_index()
+	if token and digest == state.get("digest"):
+		_process_indexes[frappe.local.site] = (token, index)
+	frappe.local.rt_studio_index = (token, index)
+	return index
+
+
+def load_rule_documents() -> list[dict]:
+	"""Every Realtime Rule as a fixture-shaped dict, audience rows included (two queries)."""
+	rules = frappe.get_all("Realtime Rule", fields=["*"], order_by="name", limit_page_length=0)
+	rows = frappe.get_all(
+		"Realtime Rule Audience",
+		filters={"parenttype": "Realtime Rule"},
+		fields=["parent", "audience_type", "user_field", "role", "user", "channel", "condition"],
+		order_by="parent, idx",
+		limit_page_length=0,
+	)
+	by_rule: dict[str, list] = {}
+	for row in rows:
+		by_rule.setdefault(row.pop("parent"), []).append(row)
+	for rule in rules:
+		rule["audience"] = by_rule.get(rule.name, [])
+	return rules
+
+
+def digest_of(documents: list[dict]) -> str:
+	versions = "\n".join(f"{d['name']}\t{d['modified']}" for d in sorted(documents, key=lambda d: d["name"]))
+	return hashlib.sha1(versions.encode()).hexdigest()
+
+
+def compile_cached(doc: dict) -> tuple:
+	"""(Rule or None, problems) for a rule document, compiled once per version."""
+	site_cache = _compiled.setdefault(frappe.local.site, {})
+	key = (doc["name"], str(doc.get("modified")))
+	if key not in site_cache:
+		site_cache[key] = parse_rule(doc)
+	return site_cache[key]
+
+
+def build_index() -> tuple[RuleIndex, str]:
+	"""Compile every rule (broken ones are left out and reported on the rule)."""
+	documents = load_rule_documents()
+	rules = []
+	for doc in documents:
+		rule, _problems = compile_cached(doc)
+		if rule is not None:
+			rules.append(rule)
+	live = {(d["name"], str(d.get("modified"))) for d in documents}
+	site_cache = _compiled.get(frappe.local.site, {})
+	for key in [k for k in site_cache if k not in live]:
+		del site_cache[key]
+	return RuleIndex(rules), digest_of(documents)
+
+
+def rule_problems(name: str) -> list[Problem]:
+	"""Compile problems of one saved rule (for the form and the API)."""
+	for doc in load_rule_documents():
+		if doc["name"] == name:
+			return compile_cached(doc)[1]
+	return []
+
+
+def invalidate() -> None:
+	"""Called whenever a rule changes: new token now, and again once the change commits."""
+	_set_state(None)
+	frappe.local.rt_studio_index = None
+	frappe.db.after_commit.add(_after_commit)
+	frappe.db.after_rollback.add(_after_rollback)
+
+
+def _set_state(digest: str | None) -> None:
+	frappe.cache.set_value(STATE_KEY, {"token": uuid.uuid4().hex, "digest": digest})
+
+
+def _after_commit() -> None:
+	"""Publish the committed rules' digest; every process rebuilds and can verify against it."""
+	frappe.local.rt_studio_index = None
+	_set_state(digest_of(frappe.get_all("Realtime Rule", fields=["name", "modified"], limit_page_length=0)))
+
+
+def _after_rollback() -> None:
+	frappe.local.rt_studio_index = None
+	_set_state(None)

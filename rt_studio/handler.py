@@ -1,0 +1,112 @@
+"""The document-event hook: the hot path every save, submit and delete of the site runs.
+
+It returns before any work during install, migrate, patches and data import, for Frappe's
+log DocTypes and RT Studio's own, and for DocTypes with no enabled rule (one dict lookup
+after the per-request Redis read of the rules' token). It never raises into the save.
+"""
+
+import frappe
+
+from rt_studio import cache, delivery, trace
+from rt_studio.engine.evaluate import Context, Event, evaluate
+from rt_studio.engine.events import events_for_hook
+
+#: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
+#: as a side effect of other work (a rule on them could feed itself).
+IGNORED_DOCTYPES = frozenset(
+	{
+		"Realtime Rule",
+		"Realtime Rule Audience",
+		"Realtime Channel",
+		"Realtime Channel Member",
+		"Realtime Channel Publish Role",
+		"Error Log",
+		"Notification Log",
+		"Version",
+		"Activity Log",
+		"Access Log",
+		"Route History",
+		"Scheduled Job Log",
+		"Email Queue",
+		"Email Queue Recipient",
+		"Submission Queue",
+		"Prepared Report",
+		"Deleted Document",
+		"DocType",
+		"Custom Field",
+		"Property Setter",
+		"Session Default Settings",
+	}
+)
+
+
+def on_document_event(doc, method: str) -> None:
+	"""`doc_events["*"]` entry point for every hook RT Studio listens to."""
+	flags = frappe.local.flags
+	if flags.in_install or flags.in_migrate or flags.in_patch or flags.in_import:
+		return
+	doctype = doc.doctype
+	if doctype in IGNORED_DOCTYPES:
+		return
+	try:
+		index = cache.get_index()
+		if not index.has_rules(doctype):
+			return
+		events = events_for_hook(method, in_insert=bool(doc.flags.in_insert), action=_action(doc, method))
+		rules = index.match(doctype, events) if events else ()
+		if rules:
+			run_rules(doc, rules)
+	except Exception:
+		frappe.log_error(title="RT Studio: document event failed", reference_doctype=doctype)
+
+
+def _action(doc, method: str) -> str | None:
+	"""The save action under way, or None when on_change comes from db_set (no save)."""
+	if method == "on_change" and (doc.doctype, doc.name) not in (frappe.flags.currently_saving or ()):
+		return None
+	return getattr(doc, "_action", None)
+
+
+def run_rules(doc, rules) -> None:
+	"""Evaluate matched rules once per transaction each, publish and trace the outcomes."""
+	done = _fired_this_transaction()
+	before = doc.get_doc_before_save()
+	ctx = context_for(doc)
+	snapshot = doc.as_dict(convert_dates_to_str=False)
+	before_snapshot = before.as_dict(convert_dates_to_str=False) if before is not None else None
+	actor = frappe.session.user
+	for rule in rules:
+		key = (rule.name, doc.doctype, doc.name, rule.event)
+		if key in done:
+			continue
+		done.add(key)
+		outcome = evaluate(
+			rule, Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor), ctx
+		)
+		if outcome.error:
+			delivery.record_error(outcome)
+		else:
+			delivery.publish(outcome)
+		trace.record(outcome, doc.doctype, doc.name)
+
+
+def context_for(doc) -> Context:
+	"""The engine context for one event on this site (Frappe's utils, Redis limits)."""
+	from rt_studio.site import FrappeDirectory, RedisRateLimiter, frappe_utils
+
+	return Context(
+		FrappeDirectory(doc), RedisRateLimiter(), utils=frappe_utils(), now=frappe.utils.now_datetime
+	)
+
+
+def _fired_this_transaction() -> set:
+	done = getattr(frappe.local, "rt_studio_fired", None)
+	if done is None:
+		done = frappe.local.rt_studio_fired = set()
+		frappe.db.after_commit.add(_reset_fired)
+		frappe.db.after_rollback.add(_reset_fired)
+	return done
+
+
+def _reset_fired() -> None:
+	frappe.local.rt_studio_fired = None
