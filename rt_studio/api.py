@@ -325,3 +325,13 @@ def rule_status() -> dict:
 	frappe.only_for(MANAGER)
 	rows = frappe.get_all(RULE_DOCTYPE, fields=["name", "enabled", "last_error"], limit_page_length=0)
 	return {r.name: ("error" if r.last_error else "ok" if r.enabled else "disabled") for r in rows}
+
+
+@frappe.whitelist(methods=["POST"])
+def check_rule(doc: str | dict) -> list[dict]:
+	"""Problems of an unsaved rule as the form holds it, for live checks while editing."""
+	frappe.only_for(MANAGER)
+	data = json.loads(doc) if isinstance(doc, str) else doc
+	data = {k: v for k, v in data.items() if not k.startswith("__")}
+	data["doctype"] = RULE_DOCTYPE
+	return [p.as_dict() for p in frappe.get_doc(data).collect_problems()]

@@ -26,3 +26,8 @@ has_permission = {
 permission_query_conditions = {
 	"Realtime Channel": "rt_studio.permissions.channel_query_conditions",
 }
+
+# The client runtime: shows RT Studio messages in every desk page.
+app_include_js = "rt_studio.bundle.js"
+
+extend_bootinfo = "rt_studio.boot.boot_session"

@@ -1,5 +1,146 @@
-// Copyright (c) 2026, RT Studio contributors
-// For license information, please see license.txt
+// Realtime Rule form: field pickers for the chosen DocType, live checks, Preview,
+// Test Fire, Export and the rule's recent activity.
 
-// Desk features (preview, test fire, field pickers) come later.
-frappe.ui.form.on("Realtime Rule", {});
+frappe.ui.form.on("Realtime Rule", {
+	setup(frm) {
+		frm.set_query("document_type", () => ({ filters: { istable: 0 } }));
+	},
+
+	refresh(frm) {
+		frm.trigger("setup_field_pickers");
+		frm.trigger("show_status");
+		if (frm.is_new()) return;
+		frm.add_custom_button(__("Preview"), () => frm.trigger("preview"));
+		frm.add_custom_button(__("To Me"), () => frm.trigger("test_fire_me"), __("Test Fire"));
+		frm.add_custom_button(__("To Audience"), () => frm.trigger("test_fire_audience"), __("Test Fire"));
+		frm.add_custom_button(__("Export"), () => frm.trigger("export_rule"));
+		frm.add_custom_button(__("Realtime Studio"), () => frappe.set_route("realtime-studio"));
+		frm.trigger("render_recent_activity");
+	},
+
+	document_type(frm) {
+		frm.set_value("value_changed", "");
+		frm.trigger("setup_field_pickers");
+	},
+
+	condition: (frm) => frm.trigger("live_check"),
+	subject: (frm) => frm.trigger("live_check"),
+	message: (frm) => frm.trigger("live_check"),
+	fields: (frm) => frm.trigger("live_check"),
+
+	show_status(frm) {
+		if (frm.doc.last_error) {
+			frm.page.set_indicator(__("Error"), "red");
+		} else if (!frm.is_new() && !frm.doc.enabled) {
+			frm.page.set_indicator(__("Disabled"), "gray");
+		}
+	},
+
+	setup_field_pickers(frm) {
+		const doctype = frm.doc.document_type;
+		if (!doctype) return;
+		frappe.model.with_doctype(doctype, () => {
+			const pickers = rt_studio.ui.field_options(doctype);
+			frm.set_df_property("value_changed", "options", pickers.value_fields);
+			frm.fields_dict.audience.grid.update_docfield_property("user_field", "options", pickers.user_fields);
+			frm.set_df_property(
+				"fields",
+				"description",
+				__("Comma-separated fieldnames. Readable fields of {0}: {1}", [
+					__(doctype),
+					pickers.value_fields
+						.slice(0, 40)
+						.map((f) => `<code>${frappe.utils.escape_html(f.value)}</code>`)
+						.join(", "),
+				])
+			);
+		});
+	},
+
+	live_check(frm) {
+		// Checks the unsaved rule on the server (same checks as save) and shows problems inline.
+		clearTimeout(frm._rt_check_timer);
+		frm._rt_check_timer = setTimeout(() => {
+			if (!frm.doc.document_type || !frm.doc.rule_name) return;
+			frappe
+				.xcall("rt_studio.api.check_rule", { doc: frm.doc })
+				.then((problems) => rt_studio.ui.show_problems(frm, problems));
+		}, 600);
+	},
+
+	pick_document(frm, title, primary_label, action) {
+		const dialog = new frappe.ui.Dialog({
+			title,
+			fields: [
+				{
+					fieldtype: "Link",
+					fieldname: "docname",
+					label: __(frm.doc.document_type),
+					options: frm.doc.document_type,
+					reqd: 1,
+					default: frm._rt_last_docname,
+				},
+			],
+			primary_action_label: primary_label,
+			primary_action({ docname }) {
+				frm._rt_last_docname = docname;
+				dialog.hide();
+				action(docname);
+			},
+		});
+		dialog.show();
+	},
+
+	preview(frm) {
+		frm.events.pick_document(frm, __("Preview {0}", [frm.doc.rule_name]), __("Preview"), (docname) => {
+			frappe
+				.xcall("rt_studio.api.preview", { rule: frm.doc.name, docname })
+				.then((result) => rt_studio.ui.show_preview(result));
+		});
+	},
+
+	test_fire_me(frm) {
+		frm.events.pick_document(frm, __("Test Fire to me"), __("Send"), (docname) => {
+			frappe
+				.xcall("rt_studio.api.test_fire", { rule: frm.doc.name, docname, to: "me" })
+				.then((result) => rt_studio.ui.fired_alert(result));
+		});
+	},
+
+	test_fire_audience(frm) {
+		frm.events.pick_document(frm, __("Test Fire to the audience"), __("Continue"), (docname) => {
+			frappe.xcall("rt_studio.api.audience_size", { rule: frm.doc.name, docname }).then((size) => {
+				frappe.confirm(
+					__("Send this rule's message about {0} to {1} people now? ({2} more in the audience are skipped)", [
+						frappe.utils.escape_html(docname),
+						size.deliver,
+						size.total - size.deliver,
+					]),
+					() =>
+						frappe
+							.xcall("rt_studio.api.test_fire", { rule: frm.doc.name, docname, to: "audience" })
+							.then((result) => rt_studio.ui.fired_alert(result))
+				);
+			});
+		});
+	},
+
+	export_rule(frm) {
+		frappe.xcall("rt_studio.api.export_rules", { names: [frm.doc.name] }).then((data) => {
+			rt_studio.ui.download(`${frappe.scrub(frm.doc.name)}.json`, JSON.stringify(data, null, 1));
+		});
+	},
+
+	render_recent_activity(frm) {
+		const wrapper = frm.fields_dict.recent_activity.$wrapper;
+		frappe.xcall("rt_studio.api.trace", { rule: frm.doc.name, limit: 20 }).then((entries) => {
+			wrapper.html(rt_studio.ui.activity_table(entries));
+		});
+	},
+});
+
+frappe.ui.form.on("Realtime Rule Audience", {
+	audience_type(frm) {
+		frm.trigger("setup_field_pickers");
+	},
+});

@@ -1,0 +1,16 @@
+"""What the desk runtime needs at boot: the socket event names rules and channels use."""
+
+import frappe
+
+from rt_studio.engine.rules import DEFAULT_CHANNEL_EVENT_NAME, DEFAULT_EVENT_NAME
+
+
+def boot_session(bootinfo) -> None:
+	if frappe.session.user == "Guest":
+		return
+	names = {DEFAULT_EVENT_NAME, DEFAULT_CHANNEL_EVENT_NAME}
+	names.update(frappe.get_all("Realtime Rule", filters={"enabled": 1}, pluck="event_name", distinct=True))
+	names.update(
+		frappe.get_all("Realtime Channel", filters={"enabled": 1}, pluck="event_name", distinct=True)
+	)
+	bootinfo.rt_studio = {"events": sorted(n for n in names if n)}

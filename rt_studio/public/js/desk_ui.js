@@ -1,0 +1,147 @@
+import { describe } from "./runtime/logic.js";
+
+// Desk helpers shared by the rule form, the channel form and the Realtime Studio page.
+
+export const ui = {
+	field_options(doctype) {
+		const esc = frappe.utils.escape_html;
+		const meta_fields = frappe.get_meta(doctype).fields;
+		const option = (df, table) => ({
+			value: table ? `${table}.${df.fieldname}` : df.fieldname,
+			label: `${table ? table + "." : ""}${df.fieldname} (${esc(__(df.label || df.fieldname))})`,
+		});
+		const value_fields = meta_fields
+			.filter((df) => !frappe.model.no_value_type.includes(df.fieldtype))
+			.map((df) => option(df))
+			.concat([{ value: "docstatus", label: "docstatus" }, { value: "owner", label: "owner" }]);
+		const is_user = (df) => (df.fieldtype === "Link" && df.options === "User") || df.options === "Email";
+		let user_fields = [{ value: "owner", label: `owner (${__("Created By")})` }];
+		for (const df of meta_fields) {
+			if (is_user(df)) user_fields.push(option(df));
+			if (frappe.model.table_fields.includes(df.fieldtype)) {
+				for (const child of frappe.get_meta(df.options)?.fields || []) {
+					if (is_user(child)) user_fields.push(option(child, df.fieldname));
+				}
+			}
+		}
+		return { value_fields, user_fields };
+	},
+
+	show_problems(frm, problems) {
+		frm.set_intro("");
+		if (!problems.length) return;
+		const items = problems
+			.map((p) => `<li><b>${frappe.utils.escape_html(p.field)}</b>: ${frappe.utils.escape_html(p.problem)}</li>`)
+			.join("");
+		frm.set_intro(`${__("This rule will not save yet:")}<ul>${items}</ul>`, "red");
+	},
+
+	verdict_pill(verdict) {
+		const color = verdict === "deliver" ? "green" : verdict === "rate limited" ? "orange" : "gray";
+		return `<span class="indicator-pill ${color}">${frappe.utils.escape_html(__(verdict))}</span>`;
+	},
+
+	preview_html(result) {
+		const esc = frappe.utils.escape_html;
+		const condition =
+			result.condition === null || result.condition === undefined
+				? __("no condition")
+				: result.condition
+				? __("true")
+				: __("false");
+		const head = `
+			<div class="rt-preview-summary">
+				<p><b>${__("Document")}</b>: ${esc(result.doctype)} ${esc(result.docname)} &middot; <b>${__("Event")}</b>: ${esc(result.event)}</p>
+				<p><b>${__("Condition")}</b>: ${esc(condition)} &middot; <b>${__("Result")}</b>:
+					<span class="indicator-pill ${result.fired ? "green" : "gray"}">${result.fired ? __("would fire") : __("would not fire")}</span>
+					${esc(result.reason || "")}</p>
+				${result.error ? `<p class="text-danger"><b>${__("Error")}</b>: ${esc(result.error.field)}: ${esc(result.error.problem)}</p>` : ""}
+			</div>`;
+		const rows = (result.recipients || [])
+			.map(
+				(r) => `<tr>
+					<td>${esc(r.user || r.room)}</td>
+					<td>${esc(__(r.source))}</td>
+					<td>${ui.verdict_pill(r.verdict)}</td>
+					<td><div class="rt-subject">${describe(r).title}</div>
+						<div class="text-muted small">${describe(r).body}</div></td>
+				</tr>`
+			)
+			.join("");
+		const table = rows
+			? `<table class="table table-bordered table-sm rt-recipients"><thead><tr>
+				<th>${__("Recipient")}</th><th>${__("Audience")}</th><th>${__("Verdict")}</th><th>${__("Subject and message")}</th>
+			</tr></thead><tbody>${rows}</tbody></table>`
+			: `<p class="text-muted">${__("No recipients.")}</p>`;
+		return head + table;
+	},
+
+	show_preview(result) {
+		const dialog = new frappe.ui.Dialog({
+			title: __("Preview of {0}", [result.rule]),
+			size: "extra-large",
+			fields: [{ fieldtype: "HTML", fieldname: "out" }],
+		});
+		dialog.fields_dict.out.$wrapper.html(ui.preview_html(result));
+		dialog.show();
+	},
+
+	fired_alert(result) {
+		if (result.error) {
+			frappe.msgprint({
+				title: __("Rule failed"),
+				indicator: "red",
+				message: frappe.utils.escape_html(`${result.error.field}: ${result.error.problem}`),
+			});
+			return;
+		}
+		frappe.show_alert({ message: __("Sent to {0} recipient(s)", [result.sent]), indicator: result.sent ? "green" : "orange" });
+	},
+
+	activity_table(entries) {
+		const esc = frappe.utils.escape_html;
+		if (!entries.length) return `<p class="text-muted">${__("No evaluations yet.")}</p>`;
+		const rows = entries
+			.map(
+				(e) => `<tr>
+					<td class="text-nowrap">${esc(frappe.datetime.str_to_user(e.time))}</td>
+					<td>${esc(e.rule || "")}</td>
+					<td>${esc(e.doctype)} <a href="/app/${esc(frappe.router.slug(e.doctype))}/${encodeURIComponent(e.docname)}">${esc(e.docname)}</a></td>
+					<td>${esc(e.event)}${e.test ? ` <span class="indicator-pill blue">${__("test")}</span>` : ""}</td>
+					<td><span class="indicator-pill ${e.error ? "red" : e.fired ? "green" : "gray"}">${e.error ? __("error") : e.fired ? __("fired") : __("not fired")}</span></td>
+					<td>${esc(e.error || e.reason || "")}</td>
+					<td class="text-right">${esc(e.recipients)}</td>
+				</tr>`
+			)
+			.join("");
+		return `<table class="table table-sm table-hover rt-activity"><thead><tr>
+			<th>${__("Time")}</th><th>${__("Rule")}</th><th>${__("Document")}</th><th>${__("Event")}</th><th>${__("Result")}</th><th>${__("Why")}</th><th class="text-right">${__("Recipients")}</th>
+		</tr></thead><tbody>${rows}</tbody></table>`;
+	},
+
+	problems_html(result) {
+		const esc = frappe.utils.escape_html;
+		if (!result.problems.length) {
+			return `<p class="text-success">${__("{0} document(s) are valid and ready to import.", [result.count])}</p>`;
+		}
+		const rows = result.problems
+			.map((p) => `<tr><td>${esc(p.rule)}</td><td>${esc(p.field)}</td><td>${esc(p.problem)}</td></tr>`)
+			.join("");
+		return `<p class="text-danger">${__("Nothing will be imported until every problem is fixed:")}</p>
+			<table class="table table-sm"><thead><tr><th>${__("Rule")}</th><th>${__("Field")}</th><th>${__("Problem")}</th></tr></thead>
+			<tbody>${rows}</tbody></table>`;
+	},
+
+	download(filename, text) {
+		const blob = new Blob([text], { type: "application/json" });
+		const link = document.createElement("a");
+		link.href = URL.createObjectURL(blob);
+		link.download = filename;
+		document.body.appendChild(link);
+		link.click();
+		setTimeout(() => {
+			URL.revokeObjectURL(link.href);
+			link.remove();
+		}, 100);
+	},
+};

@@ -1,0 +1,12 @@
+// Enabled, disabled and failing rules at a glance.
+frappe.listview_settings["Realtime Rule"] = {
+	add_fields: ["enabled", "last_error", "document_type", "event"],
+	get_indicator(doc) {
+		if (doc.last_error) return [__("Error"), "red", "last_error,is,set"];
+		if (!doc.enabled) return [__("Disabled"), "gray", "enabled,=,0"];
+		return [__("Enabled"), "green", "enabled,=,1"];
+	},
+	onload(listview) {
+		listview.page.add_inner_button(__("Realtime Studio"), () => frappe.set_route("realtime-studio"));
+	},
+};
