@@ -63,7 +63,8 @@ def on_document_event(doc, method: str) -> None:
 def _action(doc, method: str) -> str | None:
 	"""The save action under way, or None when on_change comes from db_set (no save)."""
 	if method == "on_change" and (doc.doctype, doc.name) not in (frappe.flags.currently_saving or ()):
-		return None
+		# db_set, or the on_change Frappe runs while deleting (which is no value change)
+		return "delete" if doc.flags.in_delete else None
 	return getattr(doc, "_action", None)
 
 

@@ -42,8 +42,13 @@ def field_users(doc: Mapping, path: str) -> list[str]:
 	if not field:
 		value = doc.get(table)
 		return [value] if isinstance(value, str) and value else []
+	rows = doc.get(table) or ()
+	if not isinstance(rows, list | tuple):
+		raise LookupError(f"{table!r} is not a table field: use fieldname or table_field.field")
 	return [
-		row.get(field) for row in doc.get(table) or () if isinstance(row.get(field), str) and row.get(field)
+		row.get(field)
+		for row in rows
+		if isinstance(row, Mapping) and isinstance(row.get(field), str) and row.get(field)
 	]
 
 

@@ -5,6 +5,7 @@ Conditions and templates see the document as data: attribute access like Frappe'
 way to change anything, so one rule can never alter what the next rule sees.
 """
 
+import math
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -48,6 +49,8 @@ def as_text(value) -> str:
 	if isinstance(value, bool):
 		return "1" if value else "0"
 	if isinstance(value, int | float | Decimal):
+		if not math.isfinite(value):
+			return str(value)
 		if value == int(value):
 			return str(int(value))
 		return str(float(value))

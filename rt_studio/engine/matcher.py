@@ -41,5 +41,9 @@ class RuleIndex:
 		for event in events:
 			rules = by_event.get(event)
 			if rules:
-				found = found + rules
+				found = tuple(sorted(found + rules, key=_name)) if found else rules
 		return found
+
+
+def _name(rule: Rule) -> str:
+	return rule.name

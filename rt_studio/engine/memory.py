@@ -24,8 +24,16 @@ class InMemoryDirectory:
 	"""A site's users, roles and permissions held in dicts."""
 
 	def __init__(
-		self, users: Mapping | None = None, channels: Iterable[Channel] = (), follows: Mapping | None = None
+		self,
+		users: Mapping | None = None,
+		channels: Iterable[Channel] = (),
+		follows: Mapping | None = None,
+		*,
+		open_world: bool = False,
 	):
+		#: With no directory at all (the CLI without --directory), every user named by an
+		#: audience counts as enabled and able to read: the simulation shows the rule's logic.
+		self.open_world = open_world
 		self.users = {name: dict(info) for name, info in (users or {}).items()}
 		self.channels = {c.name: c for c in channels}
 		self.follows = {k: list(v) for k, v in (follows or {}).items()}
@@ -44,6 +52,11 @@ class InMemoryDirectory:
 			for key in ("roles", "can_read"):
 				if key in info and not isinstance(info[key], list):
 					raise DirectoryError(f'users["{name}"].{key} must be a list')
+			hidden = info.get("cannot_read_fields") or {}
+			if not isinstance(hidden, Mapping) or not all(isinstance(v, list) for v in hidden.values()):
+				raise DirectoryError(
+					f'users["{name}"].cannot_read_fields must be an object like {{"ToDo": ["priority"]}}'
+				)
 		raw = data.get("channels") or []
 		if isinstance(raw, Mapping):
 			raw = [
@@ -67,6 +80,8 @@ class InMemoryDirectory:
 		return self.users.get(user) or {}
 
 	def is_enabled(self, user: str) -> bool:
+		if self.open_world and user not in self.users:
+			return True
 		return user in self.users and bool(self.users[user].get("enabled", True))
 
 	def users_with_role(self, role: str) -> list[str]:
@@ -78,6 +93,8 @@ class InMemoryDirectory:
 		return [u for u in self.users if self.is_enabled(u)]
 
 	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
+		if self.open_world and user not in self.users:
+			return True
 		allowed = self._user(user).get("can_read") or ()
 		if "System Manager" in (self._user(user).get("roles") or ()) or user == "Administrator":
 			return True

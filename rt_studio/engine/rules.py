@@ -314,6 +314,7 @@ def parse_channel(data: Mapping) -> tuple[Channel | None, list[Problem]]:
 	members = []
 	rows = data.get("members") or []
 	for i, row in enumerate(rows if isinstance(rows, list) else [], 1):
+		row = row if isinstance(row, Mapping) else {}
 		kind = _text(row, "member_type") or "User"
 		field = {"User": "user", "Role": "role"}.get(kind)
 		if not field:

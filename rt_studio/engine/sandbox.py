@@ -18,6 +18,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from RestrictedPython import compile_restricted
 from RestrictedPython.Guards import guarded_iter_unpack_sequence
 
+from rt_studio.engine.docview import ReadOnlyDoc
 from rt_studio.engine.utils import OFFLINE_UTILS
 
 #: Attributes that lead from a harmless object to frames, code or the interpreter.
@@ -91,6 +92,9 @@ def check_attribute(obj, name) -> None:
 
 def _getattr(obj, name, *default):
 	check_attribute(obj, name)
+	if isinstance(obj, ReadOnlyDoc) and name in obj:
+		# a field wins over a dict method, as on a Document: `doc.items` is the child table
+		return obj[name]
 	return getattr(obj, name, *default)
 
 
@@ -177,6 +181,30 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 			return False
 		return super().is_safe_attribute(obj, attr, value)
 
+	def getattr(self, obj, attribute):
+		"""A document's field wins over a dict method, as on a Document (`doc.items` is a table)."""
+		if (
+			isinstance(obj, ReadOnlyDoc)
+			and isinstance(attribute, str)
+			and attribute in obj
+			and self.is_safe_attribute(obj, attribute, None)
+		):
+			return obj[attribute]
+		return super().getattr(obj, attribute)
+
+	def getitem(self, obj, argument):
+		"""`doc['_assign']` is refused like `doc._assign`, as in conditions."""
+		if isinstance(argument, str) and argument.startswith("_"):
+			return self.unsafe_undefined(obj, argument)
+		return super().getitem(obj, argument)
+
+	def unsafe_undefined(self, obj, attribute):
+		"""Refuse at once: Jinja's default prints an unsafe attribute as an empty string, which hides
+		the refusal from the rule's author (and an attempt to escape from the log)."""
+		raise jinja2.exceptions.SecurityError(
+			f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+		)
+
 
 def _finalize(value):
 	return "" if value is None else value
@@ -203,4 +231,4 @@ class CompiledTemplate:
 		try:
 			return self.template.render(context)
 		except jinja2.exceptions.SecurityError as e:
-			raise SandboxError(f"refused by the template sandbox: {e}") from None
+			raise SandboxError(str(e)) from None

@@ -1,0 +1,105 @@
+"""Conditions: Notification's names, child rows, compiled once, failures as rule errors."""
+
+from datetime import date
+
+import pytest
+from conftest import SUPPORT, audience, delivered_to
+
+import rt_studio.engine.sandbox as sandbox
+from rt_studio.engine import evaluate
+
+TO_SUPPORT = audience(("User", {"user": SUPPORT}))
+
+
+@pytest.fixture
+def when(new_rule):
+	return lambda condition, **overrides: new_rule(condition=condition, audience=TO_SUPPORT, **overrides)
+
+
+@pytest.mark.parametrize(
+	"condition, expected",
+	[
+		("doc.priority == 'High'", True),
+		("doc.priority == 'Low'", False),
+		("doc.status == 'Closed' and doc_before_save.status == 'Open'", True),
+		("doc_before_save.status == 'Closed'", False),
+		("doc.nothing is None", True),
+		("doc.get('priority') in ('High', 'Urgent')", True),
+		("doc.date == nowdate()", True),
+		("frappe.utils.date_diff(doc.date, '2000-01-01') > 365", True),
+		("frappe.utils.getdate(doc.date) == frappe.utils.getdate()", True),
+		("frappe.utils.flt(doc.amount) > 1000", True),
+		("frappe.utils.flt(doc.amount, 1) == 1234.6", True),
+		("frappe.utils.cint(doc.qty) == 7", True),
+		("any(r.qty > 5 for r in doc.items)", True),
+		("all(r.qty > 5 for r in doc.items)", False),
+		("len([r for r in doc.items if r.item == 'B']) == 1", True),
+		("sum(r.qty for r in doc.items) == 10", True),
+		("actor == 'actor@example.com'", True),
+		("event == 'Save'", True),
+	],
+)
+def test_condition_sees_notification_names(when, make_event, ctx, todo, condition, expected):
+	doc = {
+		**todo,
+		"date": date.today().isoformat(),
+		"amount": "1,234.56",
+		"qty": "7",
+		"items": [{"item": "A", "qty": 3}, {"item": "B", "qty": 7}],
+	}
+	outcome = evaluate(when(condition), make_event(doc=doc), ctx)
+	assert outcome.error is None
+	assert outcome.condition is expected
+	assert outcome.fired is expected
+	assert delivered_to(outcome) == ([SUPPORT] if expected else [])
+	if not expected:
+		assert outcome.reason == "condition is false"
+
+
+def test_no_doc_before_save_is_none(when, make_event, ctx):
+	outcome = evaluate(when("doc_before_save is None"), make_event(before=None), ctx)
+	assert outcome.condition is True
+
+
+def test_condition_is_compiled_once(when, make_event, ctx, monkeypatch):
+	rule = when("doc.priority == 'High'")
+	compiled = rule.condition
+	assert compiled is not None and not isinstance(compiled, str)
+	calls = []
+	real = sandbox.compile_restricted
+	monkeypatch.setattr(sandbox, "compile_restricted", lambda *a, **k: calls.append(a) or real(*a, **k))
+	for _ in range(3):
+		assert evaluate(rule, make_event(), ctx).fired
+	assert calls == []
+	assert rule.condition is compiled
+
+
+@pytest.mark.parametrize(
+	"condition, error",
+	[
+		("1 / 0", "ZeroDivisionError: division by zero"),
+		("doc.customer.name == 'x'", "AttributeError: 'NoneType' object has no attribute 'name'"),
+		("doc_before_save.status", "AttributeError"),
+		("int(doc.description) > 1", "ValueError"),
+		("unknown_name", "NameError: name 'unknown_name' is not defined"),
+	],
+)
+def test_condition_that_raises_is_a_rule_error(when, make_event, ctx, condition, error):
+	outcome = evaluate(when(condition, rule_name="Raiser"), make_event(before=None), ctx)
+	assert not outcome.fired
+	assert outcome.deliveries == []
+	assert outcome.error.rule == "Raiser"
+	assert outcome.error.field == "condition"
+	assert outcome.error.problem.startswith("failed on this document: ")
+	assert error in outcome.error.problem
+	assert outcome.reason == f"error: {outcome.error}"
+	assert str(outcome.error).startswith("Raiser: condition: failed on this document")
+
+
+def test_a_raising_rule_does_not_stop_the_next(when, make_event, ctx):
+	event = make_event()
+	broken, good = when("1 / 0", rule_name="Broken"), when("True", rule_name="Good")
+	outcomes = [evaluate(rule, event, ctx) for rule in (broken, good)]
+	assert [o.fired for o in outcomes] == [False, True]
+	assert outcomes[0].error.field == "condition"
+	assert outcomes[1].error is None

@@ -1,0 +1,227 @@
+"""Event semantics: which Frappe hook raises which rule event, and one action fires a rule once."""
+
+from collections import Counter
+
+import pytest
+from conftest import SUPPORT, audience
+
+from rt_studio.engine import (
+	EVENTS,
+	Event,
+	RuleIndex,
+	evaluate,
+	events_for_action,
+	events_for_hook,
+	normalize_event,
+)
+
+NEW, SAVE, SUBMIT, CANCEL, DELETE, UAS, VC = EVENTS
+
+
+# ---------------------------------------------------------------- events_for_hook, hook by hook
+
+
+def test_after_insert_is_new_only():
+	# Frappe runs after_insert with flags.in_insert already reset to False
+	assert events_for_hook("after_insert", in_insert=False, action="save") == (NEW,)
+	assert events_for_hook("after_insert", in_insert=True, action="save") == (NEW,)
+
+
+def test_on_update_during_insert_raises_nothing():
+	assert events_for_hook("on_update", in_insert=True, action="save") == ()
+
+
+def test_on_change_during_insert_raises_nothing():
+	assert events_for_hook("on_change", in_insert=True, action="save") == ()
+
+
+def test_on_update_of_a_save_is_save_and_value_change():
+	assert events_for_hook("on_update", in_insert=False, action="save") == (SAVE, VC)
+
+
+def test_on_change_inside_a_save_raises_nothing():
+	for action in ("save", "submit", "cancel", "update_after_submit"):
+		assert events_for_hook("on_change", in_insert=False, action=action) == ()
+
+
+def test_submit_on_update_raises_nothing_on_submit_raises_submit_and_value_change():
+	assert events_for_hook("on_update", in_insert=False, action="submit") == ()
+	assert events_for_hook("on_submit", in_insert=False, action="submit") == (SUBMIT, VC)
+
+
+def test_insert_of_a_submitted_document_is_submit_without_value_change():
+	assert events_for_hook("on_update", in_insert=True, action="submit") == ()
+	assert events_for_hook("on_submit", in_insert=True, action="submit") == (SUBMIT,)
+
+
+def test_on_cancel():
+	assert events_for_hook("on_cancel", in_insert=False, action="cancel") == (CANCEL, VC)
+
+
+def test_on_trash_is_delete():
+	assert events_for_hook("on_trash", in_insert=False, action=None) == (DELETE,)
+
+
+def test_on_update_after_submit():
+	assert events_for_hook("on_update_after_submit", in_insert=False, action="update_after_submit") == (
+		UAS,
+		VC,
+	)
+
+
+def test_on_change_from_db_set_is_value_change():
+	assert events_for_hook("on_change", in_insert=False, action=None) == (VC,)
+
+
+@pytest.mark.parametrize("method", ["validate", "before_save", "on_submitted", "after_delete", ""])
+def test_other_hooks_raise_nothing(method):
+	assert events_for_hook(method, in_insert=False, action="save") == ()
+
+
+# ---------------------------------------------------------------- normalize_event, events_for_action
+
+
+@pytest.mark.parametrize(
+	"name, label",
+	[
+		("New", NEW),
+		("Save", SAVE),
+		("Value Change", VC),
+		("Update After Submit", UAS),
+		("save", SAVE),
+		("SUBMIT", SUBMIT),
+		("  value change ", VC),
+		("update after submit", UAS),
+		("after_insert", NEW),
+		("on_update", SAVE),
+		("on_submit", SUBMIT),
+		("on_cancel", CANCEL),
+		("on_trash", DELETE),
+		("on_update_after_submit", UAS),
+		("on_change", VC),
+	],
+)
+def test_normalize_event(name, label):
+	assert normalize_event(name) == label
+
+
+@pytest.mark.parametrize("name", [None, "", "  ", "Saved", "before_save", "on update", "validate"])
+def test_normalize_event_unknown_is_none(name):
+	assert normalize_event(name) is None
+
+
+@pytest.mark.parametrize(
+	"name, labels",
+	[
+		("New", (NEW,)),
+		("after_insert", (NEW,)),
+		("Save", (SAVE, VC)),
+		("on_update", (SAVE, VC)),
+		("Submit", (SUBMIT, VC)),
+		("Cancel", (CANCEL, VC)),
+		("Delete", (DELETE,)),
+		("Update After Submit", (UAS, VC)),
+		("Value Change", (VC,)),
+		("on_change", (VC,)),
+		("bogus", ()),
+		("", ()),
+	],
+)
+def test_events_for_action(name, labels):
+	assert events_for_action(name) == labels
+
+
+def test_insert_is_never_a_value_change():
+	assert VC not in events_for_action("New")
+
+
+# ---------------------------------------------------------------- one user action fires a rule once
+
+#: The hooks Frappe v15 runs for each user action: (method, flags.in_insert, doc._action).
+INSERT = [("after_insert", False, "save"), ("on_update", True, "save"), ("on_change", True, "save")]
+INSERT_SUBMITTED = [
+	("after_insert", False, "submit"),
+	("on_update", True, "submit"),
+	("on_submit", True, "submit"),
+	("on_change", True, "submit"),
+]
+SAVE_HOOKS = [("on_update", False, "save"), ("on_change", False, "save")]
+SUBMIT_HOOKS = [
+	("on_update", False, "submit"),
+	("on_submit", False, "submit"),
+	("on_change", False, "submit"),
+]
+CANCEL_HOOKS = [("on_cancel", False, "cancel"), ("on_change", False, "cancel")]
+UAS_HOOKS = [
+	("on_update_after_submit", False, "update_after_submit"),
+	("on_change", False, "update_after_submit"),
+]
+DELETE_HOOKS = [("on_trash", False, None)]
+DB_SET = [("on_change", False, None)]
+
+
+@pytest.fixture
+def index(new_rule):
+	to_support = audience(("User", {"user": SUPPORT}))
+	rules = [new_rule(rule_name=f"on {event}", event=event, audience=to_support) for event in EVENTS[:-1]]
+	rules.append(new_rule(rule_name="status changed", event=VC, value_changed="status", audience=to_support))
+	rules.append(
+		new_rule(rule_name="docstatus changed", event=VC, value_changed="docstatus", audience=to_support)
+	)
+	return RuleIndex(rules)
+
+
+def run_action(index, ctx, hooks, doc, before):
+	"""Call the engine the way the site's handler does for every hook of one action."""
+	fired = Counter()
+	for method, in_insert, action in hooks:
+		events = events_for_hook(method, in_insert=in_insert, action=action)
+		for rule in index.match("ToDo", events):
+			outcome = evaluate(rule, Event("ToDo", "TD-1", rule.event, doc, before, "actor@example.com"), ctx)
+			if outcome.fired:
+				fired[rule.name] += 1
+	return dict(fired)
+
+
+def doc(**values):
+	return {"doctype": "ToDo", "name": "TD-1", "status": "Open", "docstatus": 0, **values}
+
+
+def test_insert_fires_new_once_and_nothing_else(index, ctx):
+	assert run_action(index, ctx, INSERT, doc(), None) == {"on New": 1}
+
+
+def test_insert_of_submitted_document_fires_new_and_submit_once(index, ctx):
+	assert run_action(index, ctx, INSERT_SUBMITTED, doc(docstatus=1), None) == {"on New": 1, "on Submit": 1}
+
+
+def test_save_fires_save_and_value_change_once(index, ctx):
+	fired = run_action(index, ctx, SAVE_HOOKS, doc(status="Closed"), doc())
+	assert fired == {"on Save": 1, "status changed": 1}
+
+
+def test_save_without_change_fires_only_save(index, ctx):
+	assert run_action(index, ctx, SAVE_HOOKS, doc(), doc()) == {"on Save": 1}
+
+
+def test_submit_fires_submit_and_docstatus_change_once_and_never_save(index, ctx):
+	fired = run_action(index, ctx, SUBMIT_HOOKS, doc(docstatus=1), doc())
+	assert fired == {"on Submit": 1, "docstatus changed": 1}
+
+
+def test_cancel_fires_cancel_and_docstatus_change_once(index, ctx):
+	fired = run_action(index, ctx, CANCEL_HOOKS, doc(docstatus=2), doc(docstatus=1))
+	assert fired == {"on Cancel": 1, "docstatus changed": 1}
+
+
+def test_update_after_submit_fires_once(index, ctx):
+	fired = run_action(index, ctx, UAS_HOOKS, doc(docstatus=1, status="Closed"), doc(docstatus=1))
+	assert fired == {"on Update After Submit": 1, "status changed": 1}
+
+
+def test_delete_fires_delete_once(index, ctx):
+	assert run_action(index, ctx, DELETE_HOOKS, doc(), None) == {"on Delete": 1}
+
+
+def test_db_set_fires_value_change_once(index, ctx):
+	assert run_action(index, ctx, DB_SET, doc(status="Closed"), doc()) == {"status changed": 1}
