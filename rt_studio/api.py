@@ -24,6 +24,8 @@ from rt_studio.site import FrappeDirectory, RedisRateLimiter, UnlimitedRateLimit
 #: Keys `bench export-fixtures` drops from a document and from its child rows.
 FIXTURE_DROP = ("modified_by", "creation", "owner", "idx", "lft", "rgt")
 FIXTURE_DROP_CHILD = (*FIXTURE_DROP, "docstatus", "doctype", "modified", "name")
+#: Imports larger than this run in a background job with a progress bar.
+BACKGROUND_IMPORT_AT = 20
 #: Keys that describe a rule's runtime state rather than its definition.
 RUNTIME_FIELDS = ("last_error", "last_error_on")
 
@@ -85,19 +87,30 @@ def preview(rule: str, docname: str, event: str | None = None) -> dict:
 
 
 @frappe.whitelist(methods=["POST"])
-def test_fire(rule: str, docname: str, to: str = "me") -> dict:
+def test_fire(rule: str, docname: str, to: str = "me", background: bool = False) -> dict:
 	"""Send the rule's message for a document now, whatever the condition says.
 
 	`to="me"` sends to the caller only; `to="audience"` to the rule's real audience, with
-	every permission verdict applied. Rate limits are neither applied nor used up.
+	every permission verdict applied. Rate limits are neither applied nor used up. With
+	`background`, a large audience is handled by a worker that reports progress.
 	"""
 	if to not in ("me", "audience"):
 		frappe.throw(_("to must be 'me' or 'audience'"))
 	compiled = _compiled(rule)
 	target = _target(compiled, docname)
+	if to == "audience" and frappe.utils.cint(background):
+		frappe.enqueue(
+			"rt_studio.api.test_fire_job", queue="long", rule=rule, docname=docname, enqueue_after_commit=True
+		)
+		return {"queued": True}
+	return _test_fire(compiled, target, to)
+
+
+def _test_fire(compiled, target, to: str, progress=None) -> dict:
 	ev = _event_for(compiled, target, None)
 	ctx = context_for(target)
 	ctx.limiter = UnlimitedRateLimiter()
+	ctx.progress = progress
 	if to == "me":
 		compiled = dataclasses.replace(compiled, exclude_actor=False)
 		outcome = evaluate(compiled, ev, ctx, check_condition=False, only_users=[frappe.session.user])
@@ -109,6 +122,30 @@ def test_fire(rule: str, docname: str, to: str = "me") -> dict:
 	result = outcome.as_dict()
 	result["sent"] = len(outcome.deliveries)
 	return result
+
+
+def test_fire_job(rule: str, docname: str) -> None:
+	"""Background test-fire to a large audience, with a progress bar for the user who asked."""
+	title = _("Test fire: {0}").format(rule)
+	frappe.publish_progress(1, title=title, description=_("Checking the audience"))
+	compiled = _compiled(rule)
+	target = _target(compiled, docname)
+
+	def progress(done: int, total: int) -> None:
+		frappe.publish_progress(
+			max(1, done * 99 // total), title=title, description=_("{0} of {1} checked").format(done, total)
+		)
+
+	result = _test_fire(compiled, target, "audience", progress)
+	frappe.db.commit()
+	frappe.publish_progress(100, title=title)
+	frappe.publish_realtime(
+		"msgprint",
+		_("Test fire of {0} sent to {1} recipient(s).").format(
+			frappe.bold(frappe.utils.escape_html(rule)), result["sent"]
+		),
+		user=frappe.session.user,
+	)
 
 
 @frappe.whitelist()
@@ -229,6 +266,33 @@ def import_rules(data: str | list) -> dict:
 			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems),
 			title=_("Nothing imported: {0} problem(s)").format(len(problems)),
 		)
+	if len(documents) > BACKGROUND_IMPORT_AT:
+		frappe.enqueue(
+			"rt_studio.api.import_job", queue="long", documents=documents, enqueue_after_commit=True
+		)
+		return {"queued": True, "count": len(documents)}
+	return {"imported": _import(documents)}
+
+
+def import_job(documents: list[dict]) -> None:
+	"""Background import of a large file (already validated), with a progress bar."""
+	try:
+		names = _import(documents, progress=True)
+	except Exception as e:
+		frappe.db.rollback()
+		frappe.publish_realtime(
+			"msgprint",
+			_("Nothing imported: {0}").format(frappe.utils.escape_html(str(e))),
+			user=frappe.session.user,
+		)
+		return
+	frappe.db.commit()
+	frappe.publish_realtime(
+		"msgprint", _("Imported {0} rule(s) and channel(s).").format(len(names)), user=frappe.session.user
+	)
+
+
+def _import(documents: list[dict], progress: bool = False) -> list[str]:
 	savepoint = "rt_studio_import"
 	frappe.db.savepoint(savepoint)
 	written = []
@@ -236,13 +300,13 @@ def import_rules(data: str | list) -> dict:
 		# channels first: rules link to them
 		for doc in sorted(documents, key=lambda d: d.get("doctype") != CHANNEL_DOCTYPE):
 			written.append(_upsert(doc))
-			if len(documents) > 20:
+			if progress:
 				frappe.publish_progress(len(written) * 100 / len(documents), title=_("Importing rules"))
 	except Exception as e:
 		frappe.db.rollback(save_point=savepoint)
 		frappe.clear_messages()
 		frappe.throw(_("Nothing imported: {0}").format(frappe.utils.escape_html(str(e))))
-	return {"imported": written}
+	return written
 
 
 def _documents(data) -> list[dict]:

@@ -119,3 +119,17 @@ def test_preview_value_change_reason(new_rule, make_event, ctx, todo):
 	outcome = preview(rule, make_event("Value Change"), ctx)
 	assert not outcome.fired
 	assert outcome.reason == "status changed to 'Closed', the rule wants to 'Cancelled'"
+
+
+def test_progress_is_reported_while_a_large_audience_is_checked(new_rule, make_event):
+	from rt_studio.engine import Context
+	from rt_studio.engine.memory import InMemoryDirectory
+	from rt_studio.engine.ratelimit import InMemoryRateLimiter
+
+	users = {f"u{i}@example.com": {"roles": ["Crowd"], "can_read": ["ToDo"]} for i in range(120)}
+	reports = []
+	ctx = Context(InMemoryDirectory(users), InMemoryRateLimiter(), progress=lambda done, total: reports.append((done, total)))
+	rule = new_rule(audience=[{"audience_type": "Role", "role": "Crowd"}])
+	outcome = evaluate(rule, make_event(), ctx, preview=True)
+	assert len(outcome.recipients) == 120
+	assert reports == [(50, 120), (100, 120)]

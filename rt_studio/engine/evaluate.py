@@ -105,11 +105,22 @@ class Event:
 class Context:
 	"""What evaluation needs from the site, bundled once per process or request."""
 
-	__slots__ = ("condition_globals", "directory", "limiter", "now", "shared")
+	__slots__ = ("condition_globals", "directory", "limiter", "now", "progress", "shared")
+
+	#: Recipients checked between two progress reports.
+	PROGRESS_EVERY = 50
 
 	def __init__(
-		self, directory: Directory, limiter: RateLimiter, *, utils: Mapping | None = None, now=datetime.now
+		self,
+		directory: Directory,
+		limiter: RateLimiter,
+		*,
+		utils: Mapping | None = None,
+		now=datetime.now,
+		progress=None,
 	):
+		#: Optional `progress(done, total)`, called while verdicts are given to a large audience.
+		self.progress = progress
 		self.directory = directory
 		self.limiter = limiter
 		self.now = now
@@ -269,9 +280,11 @@ def _evaluate(rule, event, ctx, outcome, preview, check_condition, only_users) -
 		recipients = _recipients(rule, event, ctx, scope)
 	else:
 		recipients = [Recipient(user, None, "Test Fire", DELIVER) for user in only_users]
-	for rec in recipients:
+	for done, rec in enumerate(recipients, 1):
 		if rec.user:
 			rec.verdict = _verdict(rule, event, ctx, rec.user)
+		if ctx.progress is not None and done % ctx.PROGRESS_EVERY == 0:
+			ctx.progress(done, len(recipients))
 	outcome.recipients = recipients
 
 	shared_text = None

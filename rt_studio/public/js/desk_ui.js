@@ -3,6 +3,9 @@ import { describe } from "./runtime/logic.js";
 // Desk helpers shared by the rule form, the channel form and the Realtime Studio page.
 
 export const ui = {
+	// Test fires to more recipients than this run in the background with a progress bar.
+	BACKGROUND_AT: 50,
+
 	field_options(doctype) {
 		const esc = frappe.utils.escape_html;
 		const meta_fields = frappe.get_meta(doctype).fields;
@@ -93,6 +96,10 @@ export const ui = {
 				indicator: "red",
 				message: frappe.utils.escape_html(`${result.error.field}: ${result.error.problem}`),
 			});
+			return;
+		}
+		if (result.queued) {
+			frappe.show_alert({ message: __("Sending in the background; a progress bar follows"), indicator: "blue" });
 			return;
 		}
 		frappe.show_alert({ message: __("Sent to {0} recipient(s)", [result.sent]), indicator: result.sent ? "green" : "orange" });

@@ -118,7 +118,12 @@ frappe.ui.form.on("Realtime Rule", {
 					]),
 					() =>
 						frappe
-							.xcall("rt_studio.api.test_fire", { rule: frm.doc.name, docname, to: "audience" })
+							.xcall("rt_studio.api.test_fire", {
+								rule: frm.doc.name,
+								docname,
+								to: "audience",
+								background: size.total > rt_studio.ui.BACKGROUND_AT ? 1 : 0,
+							})
 							.then((result) => rt_studio.ui.fired_alert(result))
 				);
 			});

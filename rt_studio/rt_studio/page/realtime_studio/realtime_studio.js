@@ -114,13 +114,15 @@ class RealtimeStudio {
 		const args = this.selection();
 		if (!args) return;
 		const fire = () =>
-			frappe.xcall("rt_studio.api.test_fire", { ...args, to }).then((result) => {
+			frappe.xcall("rt_studio.api.test_fire", { ...args, to, background: background ? 1 : 0 }).then((result) => {
 				rt_studio.ui.fired_alert(result);
-				this.$preview.html(rt_studio.ui.preview_html(result));
+				if (!result.queued) this.$preview.html(rt_studio.ui.preview_html(result));
 				setTimeout(() => this.refresh_evaluations(), 500);
 			});
+		let background = false;
 		if (to === "me") return fire();
 		frappe.xcall("rt_studio.api.audience_size", args).then((size) => {
+			background = size.total > rt_studio.ui.BACKGROUND_AT;
 			frappe.confirm(__("Send to {0} people now? ({1} in the audience are skipped)", [size.deliver, size.total - size.deliver]), fire);
 		});
 	}
@@ -268,7 +270,11 @@ class RealtimeStudio {
 				if (!this.import_text) return;
 				frappe.xcall("rt_studio.api.import_rules", { data: this.import_text }).then((r) => {
 					dialog.hide();
-					frappe.show_alert({ message: __("Imported {0} document(s)", [r.imported.length]), indicator: "green" });
+					if (r.queued) {
+						frappe.show_alert({ message: __("Importing {0} documents in the background", [r.count]), indicator: "blue" });
+					} else {
+						frappe.show_alert({ message: __("Imported {0} document(s)", [r.imported.length]), indicator: "green" });
+					}
 				});
 			},
 		});
