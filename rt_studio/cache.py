@@ -14,6 +14,7 @@ then dict lookups; no database query unless the rules changed.
 """
 
 import hashlib
+import pickle
 import uuid
 
 import frappe
@@ -42,10 +43,29 @@ def get_index() -> RuleIndex:
 		frappe.local.rt_studio_index = cached
 		return cached[1]
 	index, digest = build_index()
+	if not state:
+		# First use, or Redis was cleared: publish a state so the next requests use the cache
+		token = _seed_state(digest)
+		state = {"token": token, "digest": digest}
 	if token and digest == state.get("digest"):
 		_process_indexes[frappe.local.site] = (token, index)
 	frappe.local.rt_studio_index = (token, index)
 	return index
+
+
+def _seed_state(digest: str) -> str:
+	"""Set the state if no other process did meanwhile; the token in force either way.
+
+	A digest that disagrees with the committed rules cannot do harm: the next rule change
+	replaces the state, and a process only shares an index whose digest matches it.
+	"""
+	token = uuid.uuid4().hex
+	key = frappe.cache.make_key(STATE_KEY)
+	if frappe.cache.set(key, pickle.dumps({"token": token, "digest": digest}), nx=True):
+		frappe.local.cache[key] = {"token": token, "digest": digest}
+		return token
+	frappe.local.cache.pop(key, None)
+	return (frappe.cache.get_value(STATE_KEY) or {}).get("token") or ""
 
 
 def load_rule_documents() -> list[dict]:
