@@ -128,7 +128,11 @@ def test_progress_is_reported_while_a_large_audience_is_checked(new_rule, make_e
 
 	users = {f"u{i}@example.com": {"roles": ["Crowd"], "can_read": ["ToDo"]} for i in range(120)}
 	reports = []
-	ctx = Context(InMemoryDirectory(users), InMemoryRateLimiter(), progress=lambda done, total: reports.append((done, total)))
+	ctx = Context(
+		InMemoryDirectory(users),
+		InMemoryRateLimiter(),
+		progress=lambda done, total: reports.append((done, total)),
+	)
 	rule = new_rule(audience=[{"audience_type": "Role", "role": "Crowd"}])
 	outcome = evaluate(rule, make_event(), ctx, preview=True)
 	assert len(outcome.recipients) == 120

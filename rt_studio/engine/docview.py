@@ -28,8 +28,14 @@ class ReadOnlyDoc(dict):
 	clear = pop = popitem = setdefault = update = __ior__ = _refuse
 
 
+#: Values freeze() returns as they are, checked by exact type before any ABC isinstance.
+SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, time, timedelta, Decimal})
+
+
 def freeze(value):
 	"""A read-only copy of a document dict (child tables included)."""
+	if type(value) in SCALARS:
+		return value
 	if isinstance(value, ReadOnlyDoc):
 		return value
 	if isinstance(value, Mapping):

@@ -14,7 +14,7 @@ NO_RULES: tuple = ()
 class RuleIndex:
 	"""Enabled rules indexed as {doctype: {event: (rule, ...)}}."""
 
-	__slots__ = ("_index", "rules")
+	__slots__ = ("_index", "_merged", "rules")
 
 	def __init__(self, rules: Iterable[Rule]):
 		self.rules = {rule.name: rule for rule in rules}
@@ -23,6 +23,8 @@ class RuleIndex:
 			if rule.enabled:
 				index.setdefault(rule.document_type, {}).setdefault(rule.event, []).append(rule)
 		self._index = {dt: {ev: tuple(rs) for ev, rs in by_event.items()} for dt, by_event in index.items()}
+		#: {(doctype, events): rules} for actions that raise several events, filled on first use.
+		self._merged: dict[tuple, tuple[Rule, ...]] = {}
 
 	def has_rules(self, doctype: str) -> bool:
 		return doctype in self._index
@@ -37,11 +39,11 @@ class RuleIndex:
 			return NO_RULES
 		if len(events) == 1:
 			return by_event.get(events[0], NO_RULES)
-		found = NO_RULES
-		for event in events:
-			rules = by_event.get(event)
-			if rules:
-				found = tuple(sorted(found + rules, key=_name)) if found else rules
+		key = (doctype, events)
+		found = self._merged.get(key)
+		if found is None:
+			found = tuple(sorted((r for e in events for r in by_event.get(e, ())), key=_name)) or NO_RULES
+			self._merged[key] = found
 		return found
 
 

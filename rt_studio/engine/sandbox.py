@@ -8,6 +8,7 @@ event only evaluates them.
 """
 
 import ast
+import functools
 import types
 import unicodedata
 from collections.abc import Mapping
@@ -182,14 +183,15 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 		return super().is_safe_attribute(obj, attr, value)
 
 	def getattr(self, obj, attribute):
-		"""A document's field wins over a dict method, as on a Document (`doc.items` is a table)."""
-		if (
-			isinstance(obj, ReadOnlyDoc)
-			and isinstance(attribute, str)
-			and attribute in obj
-			and self.is_safe_attribute(obj, attribute, None)
-		):
-			return obj[attribute]
+		"""A document's field wins over a dict method, as on a Document (`doc.items` is a table).
+
+		On a document the verdict depends on the field's name only, so it is memoised: a
+		template reading ten fields does not run the whole policy ten times per render.
+		"""
+		if type(obj) is ReadOnlyDoc and isinstance(attribute, str) and attribute in obj:
+			if _field_name_allowed(attribute):
+				return obj[attribute]
+			return self.unsafe_undefined(obj, attribute)
 		return super().getattr(obj, attribute)
 
 	def getitem(self, obj, argument):
@@ -213,6 +215,15 @@ def _finalize(value):
 TEMPLATES = TemplateSandbox(autoescape=True, finalize=_finalize, undefined=jinja2.ChainableUndefined)
 
 
+@functools.lru_cache(maxsize=4096)
+def _field_name_allowed(name: str) -> bool:
+	try:
+		check_attribute(None, name)
+	except SandboxError:
+		return False
+	return True
+
+
 class CompiledTemplate:
 	"""A Jinja template compiled once, with a note of whether it names the recipient."""
 
@@ -225,7 +236,12 @@ class CompiledTemplate:
 			self.template = TEMPLATES.from_string(parsed)
 		except jinja2.TemplateSyntaxError as e:
 			raise SandboxError(f"template does not compile: {e.message} (line {e.lineno})") from None
-		self.per_recipient = "recipient" in jinja2.meta.find_undeclared_variables(parsed)
+		# a plain dict instead of Jinja's ChainMap: each render copies the globals
+		self.template.globals = dict(self.template.globals)
+		# the second analysis pass is only worth it when the word appears at all
+		self.per_recipient = "recipient" in source and "recipient" in jinja2.meta.find_undeclared_variables(
+			parsed
+		)
 
 	def render(self, context: Mapping) -> str:
 		try:

@@ -1,0 +1,450 @@
+"""Engine timings, printed as ratios (never asserted).
+
+Run from the repo root: `python benchmarks/engine.py` (add `--profile` for a cProfile of
+`evaluate`). It measures, in one run:
+
+1. the hot path of the site's hook for a DocType nobody listens to, `index.match(doctype,
+   events)`, with 10,000 enabled rules on 500 other DocTypes, against an empty function call;
+2. evaluating 1, 10 and 100 matching rules per event with the engine (compiled once) against
+   the way Frappe's Notification does it (RestrictedPython compile + eval as `frappe.safe_eval`
+   and a Jinja `from_string` for subject and message, on every event).
+"""
+
+import argparse
+import ast
+import cProfile
+import importlib.metadata
+import platform
+import pstats
+import sys
+import time
+import timeit
+import types
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+	sys.path.insert(0, str(ROOT))
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from RestrictedPython import compile_restricted
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, safer_getattr
+from RestrictedPython.transformer import RestrictingNodeTransformer
+
+from rt_studio.engine import Context, Event, RuleIndex, compile_rule, evaluate
+from rt_studio.engine.events import EVENTS, VALUE_CHANGE
+from rt_studio.engine.memory import InMemoryDirectory
+from rt_studio.engine.ratelimit import InMemoryRateLimiter
+from rt_studio.engine.sandbox import UNSAFE_ATTRIBUTES
+from rt_studio.engine.utils import OFFLINE_UTILS
+
+REPEAT = 5
+ROUNDS = 7
+MATCH_NUMBER = 1_000_000
+N_DOCTYPES = 500
+RULES_PER_DOCTYPE = 20
+RULE_COUNTS = (1, 10, 100)
+MATCH_TARGET = 5.0
+EVALUATE_TARGET = 20.0
+
+DOCTYPE = "ToDo"
+DOCNAME = "TD-0042"
+OWNER = "ana@example.com"
+ACTOR = "ben@example.com"
+SAVE_EVENTS = ("Save", VALUE_CHANGE)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+def rule_fixture(i: int, document_type: str, event: str, *, short: bool = False) -> dict:
+	"""A Realtime Rule as `bench export-fixtures` writes it, distinct per `i`.
+
+	`short` gives one-line templates (part 1 only needs many rules in the index, and compiling
+	Jinja templates is most of the build time); part 2 uses the longer message.
+	"""
+	subject = (
+		f"{{{{ doc.name }}}}: {{{{ doc.description }}}} ({{{{ doc.priority }}}}, qty {{{{ doc.qty }}}}) #{i}"
+	)
+	message = (
+		f"<p>Rule {i}: {{{{ doc.modified_by }}}} set <b>{{{{ doc.status }}}}</b> on {{{{ doc.name }}}}.</p>"
+		f"{{% if doc.qty > {i} %}}<p>{{{{ doc.qty - {i} }}}} over {i}</p>{{% endif %}}"
+	)
+	if short:
+		subject = f"{{{{ doc.name }}}}: {{{{ doc.description }}}} #{i}"
+		message = f"<b>{{{{ doc.status }}}}</b> on {{{{ doc.name }}}} (rule {i})"
+	return {
+		"doctype": "Realtime Rule",
+		"name": f"Bench rule {i:05d}",
+		"rule_name": f"Bench rule {i:05d}",
+		"enabled": 1,
+		"document_type": document_type,
+		"event": event,
+		"value_changed": "status" if event == VALUE_CHANGE else "",
+		"condition": f"doc.priority == 'High' and doc.qty > {i}",
+		"audience": [{"doctype": "Realtime Rule Audience", "audience_type": "Owner"}],
+		"exclude_actor": 1,
+		"subject": subject,
+		"message": message,
+		"display": "Alert",
+		"indicator": "orange",
+		"alert_seconds": 5,
+		"event_name": "rt_studio",
+		"rate_limit_count": 0,
+		"rate_limit_seconds": 60,
+	}
+
+
+def document(status: str) -> dict:
+	"""A ToDo roughly as `doc.as_dict()` gives it (no HTML in the values the templates print)."""
+	return {
+		"doctype": DOCTYPE,
+		"name": DOCNAME,
+		"owner": OWNER,
+		"modified_by": ACTOR,
+		"creation": datetime(2024, 5, 1, 9, 30),
+		"modified": datetime(2024, 5, 2, 16, 5),
+		"docstatus": 0,
+		"idx": 0,
+		"status": status,
+		"priority": "High",
+		"qty": 1000,
+		"date": "2024-05-10",
+		"allocated_to": ACTOR,
+		"description": "Call the customer back about the delayed order",
+		"reference_type": "Sales Order",
+		"reference_name": "SO-0001",
+		"role": None,
+		"assigned_by": OWNER,
+		"assigned_by_full_name": "Ana",
+		"sender": None,
+		"assignment_rule": None,
+		"color": None,
+		"_assign": None,
+		"_comments": None,
+		"_liked_by": None,
+		"_user_tags": None,
+	}
+
+
+# ---------------------------------------------------------------- Frappe's way, per event
+
+
+class _dict(dict):
+	"""frappe._dict: a dict with attribute access (what Notification's context holds)."""
+
+	__getattr__ = dict.get
+	__setattr__ = dict.__setitem__
+
+
+class FrappeTransformer(RestrictingNodeTransformer):
+	"""frappe.utils.safe_exec.FrappeTransformer: RestrictedPython's policy, `_dict` allowed."""
+
+	def check_name(self, node, name, *args, **kwargs):
+		if name == "_dict":
+			return
+		return super().check_name(node, name, *args, **kwargs)
+
+
+def _check_attribute_access(obj, name):
+	if isinstance(name, str) and name in UNSAFE_ATTRIBUTES:
+		raise SyntaxError(f"{name} is an unsafe attribute")
+	if isinstance(obj, types.ModuleType | types.CodeType | types.TracebackType | types.FrameType):
+		raise SyntaxError(f"Reading {obj} attributes is not allowed")
+	if name.startswith("_"):
+		raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+
+
+def _getattr_for_safe_exec(obj, name, default=None):
+	_check_attribute_access(obj, name)
+	return safer_getattr(obj, name, default=default)
+
+
+def _getitem(obj, key):
+	if isinstance(key, str) and key.startswith("_"):
+		raise SyntaxError("Key starts with _")
+	return obj[key]
+
+
+def _write(obj):
+	return obj
+
+
+WHITELISTED_SAFE_EVAL_GLOBALS = {
+	"int": int,
+	"float": float,
+	"long": int,
+	"round": round,
+	"_getattr_": _getattr_for_safe_exec,
+	"_write_": _write,
+	"_getitem_": _getitem,
+	"_getiter_": iter,
+	"_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+}
+
+
+def frappe_safe_eval(code, eval_globals=None, eval_locals=None):
+	"""frappe.safe_eval as in v15: normalize, refuse :=, compile_restricted, eval."""
+	code = unicodedata.normalize("NFKC", code)
+	for node in ast.walk(ast.parse(code, mode="eval")):
+		if isinstance(node, ast.NamedExpr):
+			raise SyntaxError("Operation not allowed")
+	if not eval_globals:
+		eval_globals = {}
+	eval_globals["__builtins__"] = {}
+	eval_globals.update(WHITELISTED_SAFE_EVAL_GLOBALS)
+	code_object = compile_restricted(code, filename="<safe_eval>", policy=FrappeTransformer, mode="eval")
+	return eval(code_object, eval_globals, eval_locals)
+
+
+#: Frappe keeps one Jinja environment per request (frappe.get_jenv); creating it per render
+#: would only make this baseline slower, so it is created once here.
+JENV = SandboxedEnvironment()
+
+
+def frappe_render_template(template: str, context: dict) -> str:
+	"""frappe.render_template for a template string: strip, refuse `.__`, from_string, render."""
+	template = template.strip()
+	if ".__" in template:
+		raise ValueError("Illegal template")
+	return JENV.from_string(template).render(context)
+
+
+FRAPPE_UTILS = _dict(OFFLINE_UTILS)
+
+
+def notification_event(fixtures: list[dict], doc: _dict) -> list[tuple[str, str]]:
+	"""What Notification does per event for each of its alerts: compile and render from source."""
+	sent = []
+	for alert in fixtures:
+		context = {"doc": doc, "nowdate": OFFLINE_UTILS["nowdate"], "frappe": _dict(utils=FRAPPE_UTILS)}
+		if alert["condition"] and not frappe_safe_eval(alert["condition"], None, context):
+			continue
+		context = {"doc": doc, "alert": alert, "comments": None}
+		sent.append(
+			(
+				frappe_render_template(alert["subject"], context),
+				frappe_render_template(alert["message"], context),
+			)
+		)
+	return sent
+
+
+# ---------------------------------------------------------------- timing
+
+
+def calls_for(timer: timeit.Timer, min_time: float) -> int:
+	"""How many calls make one timing run of at least `min_time` seconds."""
+	one = timer.timeit(number=1)
+	return max(1, int(min_time / one)) if one > 0 else 1_000
+
+
+def best_per_call(timer: timeit.Timer, number: int) -> float:
+	"""Best of REPEAT runs of `number` calls, in seconds per call."""
+	return min(timer.repeat(repeat=REPEAT, number=number)) / number
+
+
+def best_interleaved(timers: list[timeit.Timer], min_time: float = 0.1, rounds: int = ROUNDS) -> list[float]:
+	"""Best seconds per call of each timer, run in turns so that all see the same machine load."""
+	numbers = [calls_for(timer, min_time) for timer in timers]
+	best = [float("inf")] * len(timers)
+	for _ in range(rounds):
+		for i, (timer, number) in enumerate(zip(timers, numbers, strict=True)):
+			best[i] = min(best[i], timer.timeit(number=number) / number)
+	return best
+
+
+def fmt_time(seconds: float) -> str:
+	if seconds < 1e-6:
+		return f"{seconds * 1e9:.1f} ns"
+	if seconds < 1e-3:
+		return f"{seconds * 1e6:.1f} us"
+	return f"{seconds * 1e3:.2f} ms"
+
+
+def verdict(ratio: float, target: float, lower_is_better: bool) -> str:
+	ok = ratio <= target if lower_is_better else ratio >= target
+	return "meets target" if ok else "MISSES target"
+
+
+# ---------------------------------------------------------------- 1. the no-rule hot path
+
+
+def bench_match(rows: list) -> None:
+	print(
+		f"1. Event on a DocType with no rules, {N_DOCTYPES * RULES_PER_DOCTYPE:,} rules on {N_DOCTYPES} other DocTypes"
+	)
+	fixtures = [
+		rule_fixture(
+			d * RULES_PER_DOCTYPE + j,
+			f"Bench DocType {d:03d}",
+			EVENTS[(d * RULES_PER_DOCTYPE + j) % len(EVENTS)],
+			short=True,
+		)
+		for d in range(N_DOCTYPES)
+		for j in range(RULES_PER_DOCTYPE)
+	]
+	start = time.perf_counter()
+	compiled = [compile_rule(f) for f in fixtures]
+	compile_seconds = time.perf_counter() - start
+	start = time.perf_counter()
+	index = RuleIndex(compiled)
+	index_seconds = time.perf_counter() - start
+	print(
+		f"   compile_rule x {len(compiled):,}: {compile_seconds:.2f} s ({fmt_time(compile_seconds / len(compiled))} per rule);"
+		f" RuleIndex: {index_seconds * 1e3:.1f} ms"
+	)
+	if index.has_rules(DOCTYPE) or index.match(DOCTYPE, SAVE_EVENTS):
+		print(f"   WARNING: {DOCTYPE} has rules in the index; the measurement is not of the empty path")
+	elif len(index.match("Bench DocType 000", SAVE_EVENTS)) == 0:
+		print("   WARNING: the index returns nothing for a DocType that has rules")
+
+	def noop(doctype, events):
+		return ()
+
+	namespace = {"_index": index, "_noop": noop, "_doctype": DOCTYPE, "_events": SAVE_EVENTS}
+	setup = "index = _index; noop = _noop; doctype = _doctype; events = _events"
+	empty = best_per_call(timeit.Timer("pass", setup, globals=namespace), MATCH_NUMBER)
+	base = best_per_call(timeit.Timer("noop(doctype, events)", setup, globals=namespace), MATCH_NUMBER)
+	match = best_per_call(
+		timeit.Timer("index.match(doctype, events)", setup, globals=namespace), MATCH_NUMBER
+	)
+	ratio = match / base
+	print(
+		f"   timeit number={MATCH_NUMBER:,}, best of {REPEAT}: empty loop {empty * 1e9:.1f} ns,"
+		f" noop(doctype, events) {base * 1e9:.1f} ns, index.match(doctype, events) {match * 1e9:.1f} ns"
+	)
+	print(
+		f"   ratio match / noop = {ratio:.2f}x (target <= {MATCH_TARGET:g}x: {verdict(ratio, MATCH_TARGET, True)})"
+	)
+	print()
+	rows.append(
+		(
+			f"no-rule event, {len(compiled):,} rules",
+			f"{match * 1e9:.1f} ns",
+			f"{base * 1e9:.1f} ns (noop)",
+			f"{ratio:.2f}x",
+			f"<= {MATCH_TARGET:g}x",
+			verdict(ratio, MATCH_TARGET, True),
+		)
+	)
+
+
+# ---------------------------------------------------------------- 2. evaluating matching rules
+
+
+def make_context() -> Context:
+	users = {
+		OWNER: {"roles": ["Sales User"], "enabled": True, "can_read": [DOCTYPE]},
+		ACTOR: {"roles": ["Sales User"], "enabled": True, "can_read": [DOCTYPE]},
+	}
+	return Context(InMemoryDirectory(users), InMemoryRateLimiter())
+
+
+def ours_event(rules, ctx, doc, before):
+	"""The site's work per event once the index matched: one Event, then evaluate each rule."""
+	event = Event(DOCTYPE, DOCNAME, "Save", doc, before=before, actor=ACTOR)
+	return [evaluate(rule, event, ctx) for rule in rules]
+
+
+def sanity_check(count, outcomes, sent) -> bool:
+	"""Both paths fire every rule and render the same subject and message (a warning if not)."""
+	fired = [o for o in outcomes if o.fired and o.deliveries]
+	if len(fired) != count or len(sent) != count:
+		print(f"   WARNING ({count} rules): {len(fired)} fired here, {len(sent)} in the Notification path")
+		return False
+	for outcome, (subject, message) in zip(fired, sent, strict=True):
+		ours = outcome.deliveries[0].message
+		if ours["subject"] != subject or ours["message"] != message:
+			print(f"   WARNING ({count} rules): {outcome.rule} renders differently:")
+			print(f"     ours:     {ours['subject']!r} / {ours['message']!r}")
+			print(f"     frappe's: {subject!r} / {message!r}")
+			return False
+	return True
+
+
+def bench_evaluate(rows: list) -> None:
+	print("2. Evaluating matching rules per event (condition + subject + message, audience Owner)")
+	print(f"   best of {ROUNDS} runs of >= 0.1 s each, the two paths taking turns")
+	ctx = make_context()
+	doc, before = document("Open"), document("Pending")
+	frappe_doc = _dict(doc)
+	for count in RULE_COUNTS:
+		fixtures = [rule_fixture(i, DOCTYPE, "Save") for i in range(count)]
+		start = time.perf_counter()
+		rules = [compile_rule(f) for f in fixtures]
+		compile_seconds = time.perf_counter() - start
+		outcomes, sent = ours_event(rules, ctx, doc, before), notification_event(fixtures, frappe_doc)
+		if sanity_check(count, outcomes, sent) and count == RULE_COUNTS[0]:
+			print(f"   both paths render the same text, e.g. subject {sent[0][0]!r}")
+		ours, theirs = best_interleaved(
+			[
+				timeit.Timer(lambda rules=rules: ours_event(rules, ctx, doc, before)),
+				timeit.Timer(lambda fixtures=fixtures: notification_event(fixtures, frappe_doc)),
+			]
+		)
+		ratio = theirs / ours
+		print(
+			f"   {count:>3} rules: RT Studio {fmt_time(ours)} per event ({fmt_time(ours / count)} per rule),"
+			f" recompile {fmt_time(theirs)} per event ({fmt_time(theirs / count)} per rule),"
+			f" recompile / ours = {ratio:.1f}x; compile_rule {fmt_time(compile_seconds / count)} per rule"
+		)
+		target = EVALUATE_TARGET if count >= 10 else None
+		rows.append(
+			(
+				f"evaluate, {count} matching rule{'s' if count > 1 else ''}",
+				fmt_time(ours),
+				f"{fmt_time(theirs)} (recompile)",
+				f"{ratio:.1f}x",
+				f">= {target:g}x" if target else "-",
+				verdict(ratio, target, False) if target else "-",
+			)
+		)
+	print()
+
+
+def profile_evaluate(count: int = 100, events: int = 200) -> None:
+	"""Where `evaluate` spends its time, per rule, for `count` matching rules."""
+	ctx = make_context()
+	doc, before = document("Open"), document("Pending")
+	rules = [compile_rule(rule_fixture(i, DOCTYPE, "Save")) for i in range(count)]
+	profiler = cProfile.Profile()
+	profiler.enable()
+	for _ in range(events):
+		ours_event(rules, ctx, doc, before)
+	profiler.disable()
+	print(f"cProfile: {events} events x {count} matching rules, top 20 by own time")
+	pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(20)
+
+
+def print_table(rows: list) -> None:
+	header = ("benchmark", "RT Studio", "baseline", "ratio", "target", "")
+	widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+	for row in [header, tuple("-" * w for w in widths), *rows]:
+		print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def main() -> None:
+	parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+	parser.add_argument("--profile", action="store_true", help="also print a cProfile of evaluate")
+	args = parser.parse_args()
+	print(
+		f"Python {platform.python_version()} ({platform.python_implementation()}), {platform.machine()},"
+		f" RestrictedPython {importlib.metadata.version('RestrictedPython')}, Jinja2 {jinja2.__version__}"
+	)
+	print()
+	started = time.perf_counter()
+	rows: list = []
+	bench_match(rows)
+	bench_evaluate(rows)
+	if args.profile:
+		profile_evaluate()
+	print_table(rows)
+	print(f"\n(total {time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+	main()

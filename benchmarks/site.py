@@ -1,0 +1,737 @@
+"""RT Studio on a live Frappe v15 site: timings printed as numbers and ratios (never asserted).
+
+Run it with the bench's Python from the bench's `sites` folder:
+
+    cd /opt/rtbench/sites && ../env/bin/python /work/main/benchmarks/site.py --site rt.localhost
+
+(`--ops N` changes the workload size, default 300; `--notification-ops N` caps it for (d), whose
+operations are ~100x slower, default 60; `--users N` the role size, default 1000.)
+It needs MariaDB and redis_cache/redis_queue up; the web and socket.io servers are not used.
+It stops by itself in well under three minutes and measures, in one run:
+
+1. the cost of a ToDo insert and of a ToDo save (mean us per operation over --ops of each),
+   run as an ordinary System User (owner and assignee of its ToDos), for
+   (a) no rules and no Notifications,
+   (b) 50 enabled Realtime Rules on 50 other DocTypes,
+   (c) (b) plus 10 "New" and 10 "Save" rules on ToDo that match and deliver (condition,
+       subject and message templates, audience Owner, display Alert, exclude_actor 0),
+   (d) no Realtime Rule at all, 10 "New" and 10 "Save" Frappe Notifications on ToDo with the
+       same condition and templates (channel System Notification, recipient: owner);
+   each absolute and as a ratio of (a). Deliveries are counted per operation (RT: the
+   `rt_studio` entries queued in `frappe.local._realtime_log`; Notification: the
+   make_notification_logs jobs enqueued, and a sample of those jobs run to count the
+   Notification Logs they create);
+2. one rule on ToDo New whose audience is a Role held by --users enabled System Users (that
+   role may read ToDo): the time of one insert, and DB queries, Redis commands and deliveries
+   inside RT Studio's handler, cold and warm, plus a short cProfile of a cold run.
+
+Everything happens in one database transaction that is rolled back at the end (a commit
+during the run raises instead of committing). Jobs the workload enqueues go to a scratch RQ
+queue that no worker listens to and that is deleted at the end; Redis caches the run filled
+with uncommitted data (Notification's per-DocType cache, ToDo's meta and permissions, the
+benchmark users' caches, RT Studio's rules token) are cleared or restored afterwards.
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pickle
+import pstats
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+
+import frappe
+
+RT_EVENT = "rt_studio"
+SCRATCH_QUEUE = "rt_bench_scratch"
+OWNER = "rt.bench.owner@example.com"
+ROLE = "RT Bench Role"
+USER_PREFIX = "rt.bench.user."
+RULE_PREFIX = "rt-bench-"
+NOTIFICATION_PREFIX = "RT Bench "
+CONDITION = "doc.status == 'Open' and doc.priority in ('Medium', 'High')"
+SUBJECT = "{{ doc.description }} ({{ doc.priority }})"
+MESSAGE = "<b>{{ doc.name }}</b>: {{ doc.description }}, due {{ doc.date or 'never' }}, by {{ doc.owner }}"
+WARMUP = 30
+NOTIFICATION_LOG_SAMPLE = 20
+
+
+class CommitRefused(RuntimeError):
+	pass
+
+
+# --------------------------------------------------------------------------- counters
+
+
+class Counters:
+	"""DB queries and Redis commands, counted only while `on` is set."""
+
+	def __init__(self):
+		self.on = False
+		self.queries = 0
+		self.redis = 0
+
+	def reset(self):
+		self.queries = self.redis = 0
+
+	@contextmanager
+	def counting(self):
+		self.reset()
+		self.on = True
+		try:
+			yield self
+		finally:
+			self.on = False
+
+
+COUNTERS = Counters()
+
+
+def install_patches(state: dict) -> None:
+	"""Count queries and Redis commands, refuse commits, send jobs to the scratch queue."""
+	import redis.client
+
+	db = frappe.db
+	original_sql = db.sql
+
+	def counting_sql(*args, **kwargs):
+		if COUNTERS.on:
+			COUNTERS.queries += 1
+		return original_sql(*args, **kwargs)
+
+	db.sql = counting_sql
+
+	def refuse_commit(*args, **kwargs):
+		raise CommitRefused("the benchmark runs in one transaction and must not commit")
+
+	state["original_commit"] = db.commit
+	db.commit = refuse_commit
+
+	for cls in (redis.client.Redis, redis.client.Pipeline):
+		original = cls.__dict__["execute_command"]
+		state.setdefault("redis_originals", []).append((cls, original))
+
+		def counting_command(self, *args, _original=original, **kwargs):
+			if COUNTERS.on:
+				COUNTERS.redis += 1
+			return _original(self, *args, **kwargs)
+
+		cls.execute_command = counting_command
+
+	# Jobs: Notification's make_notification_logs really goes through RQ (into a queue no
+	# worker reads), so its cost is measured as on a live site; anything else is recorded
+	# and dropped.
+	import frappe.utils.background_jobs as background_jobs
+
+	frappe.local.conf.setdefault("workers", {})[SCRATCH_QUEUE] = {"timeout": 300}
+	original_enqueue = background_jobs.enqueue
+	state["original_enqueue"] = frappe.enqueue
+	state["jobs"] = []
+	state["other_jobs"] = []
+
+	def scratch_enqueue(method, *args, **kwargs):
+		name = method if isinstance(method, str) else f"{method.__module__}.{method.__qualname__}"
+		if name.endswith("make_notification_logs"):
+			kwargs["queue"] = SCRATCH_QUEUE
+			kwargs.pop("now", None)
+			state["jobs"].append({"doc": kwargs.get("doc"), "users": kwargs.get("users")})
+			return original_enqueue(method, *args, **kwargs)
+		state["other_jobs"].append(name)
+		return None
+
+	frappe.enqueue = scratch_enqueue
+
+
+def remove_patches(state: dict) -> None:
+	frappe.db.__dict__.pop("sql", None)
+	if "original_commit" in state:
+		frappe.db.commit = state["original_commit"]
+		frappe.db.__dict__.pop("commit", None)
+	for cls, original in state.get("redis_originals", []):
+		cls.execute_command = original
+	if "original_enqueue" in state:
+		frappe.enqueue = state["original_enqueue"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def as_admin():
+	frappe.set_user("Administrator")
+
+
+def as_owner():
+	frappe.set_user(OWNER)
+
+
+def now_str():
+	return frappe.utils.now()
+
+
+def insert_users(names: list[str], roles: list[str]) -> None:
+	"""Enabled System Users straight into the tables (no hooks: fast, and no side jobs)."""
+	now = now_str()
+	frappe.db.bulk_insert(
+		"User",
+		[
+			"name",
+			"email",
+			"first_name",
+			"enabled",
+			"user_type",
+			"creation",
+			"modified",
+			"owner",
+			"modified_by",
+		],
+		[
+			(u, u, u.split("@")[0], 1, "System User", now, now, "Administrator", "Administrator")
+			for u in names
+		],
+	)
+	if roles:
+		frappe.db.bulk_insert(
+			"Has Role",
+			[
+				"name",
+				"parent",
+				"parenttype",
+				"parentfield",
+				"role",
+				"creation",
+				"modified",
+				"owner",
+				"modified_by",
+			],
+			[
+				(
+					frappe.generate_hash(length=12),
+					u,
+					"User",
+					"roles",
+					role,
+					now,
+					now,
+					"Administrator",
+					"Administrator",
+				)
+				for u in names
+				for role in roles
+			],
+		)
+
+
+def make_rule(name: str, doctype: str, event: str, audience: list[dict], **extra) -> None:
+	doc = {
+		"doctype": "Realtime Rule",
+		"rule_name": name,
+		"enabled": 1,
+		"document_type": doctype,
+		"event": event,
+		"condition": extra.pop("condition", None),
+		"audience": audience,
+		"exclude_actor": 0,
+		"subject": SUBJECT if doctype == "ToDo" else "{{ doc.name }}",
+		"message": MESSAGE if doctype == "ToDo" else "{{ doc.name }} changed",
+		"display": "Alert",
+		"indicator": "blue",
+		**extra,
+	}
+	frappe.get_doc(doc).insert()
+
+
+def make_notification(name: str, event: str) -> None:
+	frappe.get_doc(
+		{
+			"doctype": "Notification",
+			"name": name,
+			"subject": SUBJECT,
+			"document_type": "ToDo",
+			"event": event,
+			"channel": "System Notification",
+			"enabled": 1,
+			"condition": CONDITION,
+			"message": MESSAGE,
+			"message_type": "HTML",
+			"recipients": [{"receiver_by_document_field": "owner"}],
+		}
+	).insert()
+
+
+def set_rules_enabled(names, enabled: int) -> None:
+	from rt_studio import cache
+
+	if names:
+		frappe.db.sql(
+			"update `tabRealtime Rule` set enabled=%s, modified=%s where name in %s",
+			(enabled, now_str(), tuple(names)),
+		)
+	cache.invalidate()
+
+
+def set_notifications_enabled(names, enabled: int) -> None:
+	if names:
+		frappe.db.sql(
+			"update `tabNotification` set enabled=%s, modified=%s where name in %s",
+			(enabled, now_str(), tuple(names)),
+		)
+	frappe.cache.hdel("notifications", "ToDo")
+
+
+def per_request_reset() -> None:
+	"""What a new request would not have: the local copies of the two systems' Redis reads.
+
+	Each request starts with an empty `frappe.local.cache`, so RT Studio pays one GET of its
+	rules token and Notification one HGET of its per-DocType list. The realtime queue is
+	emptied because it lives for one request (its duplicate check is a linear scan).
+	"""
+	from rt_studio.cache import STATE_KEY
+
+	local_cache = frappe.local.cache
+	local_cache.pop(frappe.cache.make_key(STATE_KEY), None)
+	local_cache.pop(frappe.cache.make_key("notifications"), None)
+	log = getattr(frappe.local, "_realtime_log", None)
+	if log:
+		log.clear()
+
+
+def rt_deliveries() -> int:
+	log = getattr(frappe.local, "_realtime_log", None) or []
+	return sum(1 for event, _message, _room in log if event == RT_EVENT)
+
+
+def workload(n: int, state: dict, tag: str) -> dict:
+	"""n ToDo inserts, then n saves of those ToDos; each op timed on its own."""
+	as_owner()
+	jobs_before = len(state["jobs"])
+	docs, insert_times, save_times = [], [], []
+	delivered = {"insert": 0, "save": 0}
+	per_request_reset()
+	for i in range(n):
+		doc = frappe.get_doc(
+			{
+				"doctype": "ToDo",
+				"description": f"rt bench {tag} {i}",
+				"allocated_to": OWNER,
+				"priority": "Medium",
+			}
+		)
+		t = time.perf_counter()
+		doc.insert()
+		insert_times.append(time.perf_counter() - t)
+		delivered["insert"] += rt_deliveries()
+		per_request_reset()
+		docs.append(doc)
+	jobs_after_insert = len(state["jobs"])
+	for i, doc in enumerate(docs):
+		doc.description = f"rt bench {tag} {i} edited"
+		t = time.perf_counter()
+		doc.save()
+		save_times.append(time.perf_counter() - t)
+		delivered["save"] += rt_deliveries()
+		per_request_reset()
+	jobs_after_save = len(state["jobs"])
+	return {
+		"n": n,
+		"insert_us": statistics.fmean(insert_times) * 1e6,
+		"save_us": statistics.fmean(save_times) * 1e6,
+		"insert_median_us": statistics.median(insert_times) * 1e6,
+		"save_median_us": statistics.median(save_times) * 1e6,
+		"rt_insert": delivered["insert"] / n,
+		"rt_save": delivered["save"] / n,
+		"jobs_insert": (jobs_after_insert - jobs_before) / n,
+		"jobs_save": (jobs_after_save - jobs_after_insert) / n,
+	}
+
+
+def measure(label: str, n: int, state: dict, warmup: int = WARMUP) -> dict:
+	workload(warmup, state, f"{label}-warmup")
+	return workload(n, state, label)
+
+
+# --------------------------------------------------------------------------- part 1
+
+
+def part_one(args, state: dict) -> dict:
+	from rt_studio.handler import IGNORED_DOCTYPES
+
+	n = args.ops
+	results = {}
+	print(
+		f"\n1. ToDo insert and save, {n} of each ((d): {min(n, args.notification_ops)}) after a warm-up,"
+		f" as {OWNER} (System User, owner and assignee of its ToDos)"
+	)
+	results["a"] = measure("a", n, state)
+
+	as_admin()
+	others = frappe.get_all(
+		"DocType",
+		filters={
+			"istable": 0,
+			"issingle": 0,
+			"is_virtual": 0,
+			"name": ("not in", [*IGNORED_DOCTYPES, "ToDo"]),
+		},
+		pluck="name",
+		order_by="name",
+		limit_page_length=50,
+	)
+	for i, doctype in enumerate(others):
+		make_rule(
+			f"{RULE_PREFIX}other-{i:02d}", doctype, "New", [{"audience_type": "Owner"}], condition="doc.name"
+		)
+	state["rules"] += [f"{RULE_PREFIX}other-{i:02d}" for i in range(len(others))]
+	results["b"] = measure("b", n, state)
+
+	as_admin()
+	todo_rules = []
+	for event in ("New", "Save"):
+		for i in range(10):
+			name = f"{RULE_PREFIX}todo-{event.lower()}-{i}"
+			make_rule(name, "ToDo", event, [{"audience_type": "Owner"}], condition=CONDITION)
+			todo_rules.append(name)
+	state["rules"] += todo_rules
+	results["c"] = measure("c", n, state)
+
+	as_admin()
+	set_rules_enabled(state["rules"], 0)
+	notifications = []
+	for event in ("New", "Save"):
+		for i in range(10):
+			name = f"{NOTIFICATION_PREFIX}{event} {i}"
+			make_notification(name, event)
+			notifications.append(name)
+	state["notifications"] += notifications
+	jobs_before = len(state["jobs"])
+	n_d = min(n, args.notification_ops)
+	results["d"] = measure("d", n_d, state, warmup=min(WARMUP, 10))
+	jobs_in_d = state["jobs"][jobs_before:]
+
+	# The worker's half of Notification: run a sample of the jobs (here, inline) and count logs.
+	as_admin()
+	from frappe.desk.doctype.notification_log.notification_log import make_notification_logs
+
+	logs_before = frappe.db.count("Notification Log")
+	sample = jobs_in_d[:NOTIFICATION_LOG_SAMPLE]
+	t = time.perf_counter()
+	for job in sample:
+		make_notification_logs(job["doc"], job["users"])
+	worker_s = time.perf_counter() - t
+	logs_made = frappe.db.count("Notification Log") - logs_before
+	set_notifications_enabled(notifications, 0)
+	# Nothing enabled again: (a) once more shows how much the machine drifted meanwhile.
+	results["a2"] = measure("a2", n, state)
+
+	base = results["a"]
+	labels = {
+		"a": "(a) no rules, no Notifications",
+		"b": "(b) 50 rules on 50 other DocTypes",
+		"c": "(c) (b) + 10 New & 10 Save rules on ToDo",
+		"d": "(d) 10 New & 10 Save Notifications on ToDo",
+		"a2": "(a') as (a), measured again after (d)",
+	}
+	print(
+		f"   {'':44} {'ops':>4} {'insert us':>10} {'x (a)':>6} {'save us':>10} {'x (a)':>6}"
+		"   delivered per insert / save"
+	)
+	for key, label in labels.items():
+		r = results[key]
+		what = f"{r['rt_insert']:.1f} / {r['rt_save']:.1f} RT messages"
+		if key == "d" or r["jobs_insert"] or r["jobs_save"]:
+			what += f", {r['jobs_insert']:.1f} / {r['jobs_save']:.1f} Notification jobs"
+		print(
+			f"   {label:44} {r['n']:4d} {r['insert_us']:10.0f} {r['insert_us'] / base['insert_us']:6.2f}"
+			f" {r['save_us']:10.0f} {r['save_us'] / base['save_us']:6.2f}   {what}"
+		)
+	print(
+		"   medians (us): "
+		+ ", ".join(
+			f"{k} {results[k]['insert_median_us']:.0f}/{results[k]['save_median_us']:.0f}" for k in labels
+		)
+	)
+	rt_extra = (results["c"]["insert_us"] - results["b"]["insert_us"]) / max(results["c"]["rt_insert"], 1)
+	nt_extra = (results["d"]["insert_us"] - base["insert_us"]) / max(results["d"]["jobs_insert"], 1)
+	print(
+		f"   marginal cost per delivery on insert: RT {rt_extra:.0f} us/message,"
+		f" Notification {nt_extra:.0f} us/job (in the request; the Notification Log is made later)"
+	)
+	print(
+		f"   Notification check: {len(jobs_in_d)} make_notification_logs jobs enqueued in (d) (scratch queue);"
+		f" {len(sample)} of them run here made {logs_made} Notification Logs,"
+		f" {worker_s / max(len(sample), 1) * 1e6:.0f} us each (worker-side cost)"
+	)
+	if state["other_jobs"]:
+		names = sorted(set(state["other_jobs"]))
+		print(f"   other jobs enqueued by the workload (dropped): {len(state['other_jobs'])} x {names}")
+	post_commit_costs(state)
+	return results
+
+
+def post_commit_costs(state: dict) -> None:
+	"""What a real request pays after its commit and this run never does (it rolls back)."""
+	from frappe.realtime import emit_via_redis
+
+	message = {
+		"rule": "x",
+		"channel": None,
+		"subject": "rt bench (Medium)",
+		"message": "<b>x</b>: rt bench",
+		"display": "Alert",
+		"indicator": "blue",
+		"alert_seconds": 5,
+		"doctype": "ToDo",
+		"docname": "abcdef1234",
+		"event": "New",
+		"fields": {},
+		"actor": OWNER,
+		"sent_at": now_str(),
+	}
+	n = 200
+	t = time.perf_counter()
+	for _ in range(n):
+		emit_via_redis(RT_EVENT, message, "rt_bench:empty-room")
+	emit_us = (time.perf_counter() - t) / n * 1e6
+	pipe = frappe.cache.pipeline()
+	key = frappe.cache.make_key("rt_bench:scratch")
+	t = time.perf_counter()
+	for _ in range(n // 10):
+		pipe = frappe.cache.pipeline()
+		for _ in range(10):
+			for _ in range(2):
+				pipe.lpush(key, pickle.dumps(message))
+				pipe.ltrim(key, 0, 49)
+		pipe.execute()
+	trace_us = (time.perf_counter() - t) / (n // 10) * 1e6
+	frappe.cache.delete(key)
+	print(
+		f"   after a real commit (not in the numbers above): RT publishes each message to Redis"
+		f" ({emit_us:.0f} us each) and writes its trace in one pipeline ({trace_us:.0f} us per 10 entries)"
+	)
+
+
+# --------------------------------------------------------------------------- part 2
+
+
+def part_two(args, state: dict) -> None:
+	import rt_studio.handler as handler
+
+	n_users = args.users
+	print(f"\n2. One rule on ToDo New, audience Role {ROLE!r} held by {n_users} enabled System Users")
+	as_admin()
+	t = time.perf_counter()
+	frappe.get_doc({"doctype": "Role", "role_name": ROLE, "desk_access": 1}).insert()
+	frappe.permissions.add_permission("ToDo", ROLE, 0)
+	users = [f"{USER_PREFIX}{i:04d}@example.com" for i in range(n_users)]
+	insert_users(users, [ROLE])
+	state["users"] += users
+	state["touched_todo_perms"] = True
+	make_rule(f"{RULE_PREFIX}role", "ToDo", "New", [{"audience_type": "Role", "role": ROLE}])
+	state["rules"].append(f"{RULE_PREFIX}role")
+	print(f"   setup (role, ToDo read for it, {n_users} users, rule): {time.perf_counter() - t:.1f} s")
+
+	calls = []
+	original_run_rules = handler.run_rules
+
+	def timed_run_rules(doc, rules):
+		COUNTERS.reset()
+		COUNTERS.on = True
+		before = rt_deliveries()
+		t = time.perf_counter()
+		try:
+			return original_run_rules(doc, rules)
+		finally:
+			elapsed = time.perf_counter() - t
+			COUNTERS.on = False
+			calls.append(
+				{
+					"s": elapsed,
+					"queries": COUNTERS.queries,
+					"redis": COUNTERS.redis,
+					"delivered": rt_deliveries() - before,
+				}
+			)
+
+	handler.run_rules = timed_run_rules
+	try:
+		for label in ("cold (first delivery to these users)", "warm (same users again)"):
+			as_owner()
+			per_request_reset()
+			calls.clear()
+			doc = frappe.get_doc(
+				{"doctype": "ToDo", "description": f"rt bench role {label}", "allocated_to": OWNER}
+			)
+			t = time.perf_counter()
+			doc.insert()
+			total = time.perf_counter() - t
+			c = calls[0] if calls else {"s": 0, "queries": 0, "redis": 0, "delivered": 0}
+			print(
+				f"   {label:38} insert {total * 1e3:7.1f} ms, of which RT handler {c['s'] * 1e3:7.1f} ms:"
+				f" {c['queries']} DB queries, {c['redis']} Redis commands, {c['delivered']} deliveries"
+			)
+	finally:
+		handler.run_rules = original_run_rules
+
+	# A cold run under cProfile: forget what the previous runs cached about the users.
+	clear_user_caches(users)
+	as_owner()
+	per_request_reset()
+	doc = frappe.get_doc({"doctype": "ToDo", "description": "rt bench role profiled", "allocated_to": OWNER})
+	profiler = cProfile.Profile()
+	profiler.enable()
+	doc.insert()
+	profiler.disable()
+	out = io.StringIO()
+	stats = pstats.Stats(profiler, stream=out)
+	stats.sort_stats("tottime").print_stats(14)
+	print("   cProfile of a cold insert (top by own time):")
+	print(indent(trim_stats(out.getvalue())))
+	out = io.StringIO()
+	stats = pstats.Stats(profiler, stream=out)
+	stats.sort_stats("cumulative").print_stats(
+		r"(rt_studio|permissions|has_permission|get_roles|redis_wrapper)", 16
+	)
+	print("   cProfile of the same run (top by cumulative time, RT Studio and permission code):")
+	print(indent(trim_stats(out.getvalue())))
+
+
+def trim_stats(text: str) -> str:
+	lines = [line for line in text.splitlines() if line.strip()]
+	keep = [i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")]
+	start = keep[0] if keep else 0
+	head = [line for line in lines[:start] if "function calls" in line]
+	return "\n".join(
+		head
+		+ [line.replace("/opt/rtbench/apps/frappe/", "").replace("/work/main/", "") for line in lines[start:]]
+	)
+
+
+def indent(text: str) -> str:
+	return "\n".join("     " + line for line in text.splitlines())
+
+
+def clear_user_caches(users: list[str]) -> None:
+	from frappe.cache_manager import user_cache_keys
+
+	pipe = frappe.cache.pipeline()
+	for name in user_cache_keys:
+		key = frappe.cache.make_key(name)
+		for i in range(0, len(users), 500):
+			pipe.hdel(key, *users[i : i + 500])
+	pipe.execute()
+	frappe.local.cache = {}
+	frappe.local.role_permissions = {}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def disable_existing(state: dict) -> None:
+	"""Inside the transaction: every existing Realtime Rule and ToDo Notification off."""
+	existing_rules = frappe.get_all("Realtime Rule", filters={"enabled": 1}, pluck="name")
+	existing_notifications = frappe.get_all(
+		"Notification", filters={"enabled": 1, "document_type": "ToDo"}, pluck="name"
+	)
+	set_rules_enabled(existing_rules, 0)
+	set_notifications_enabled(existing_notifications, 0)
+	if existing_rules or existing_notifications:
+		print(
+			f"   (disabled for this run: rules {existing_rules or '-'}, ToDo Notifications"
+			f" {existing_notifications or '-'})"
+		)
+
+
+def cleanup(state: dict) -> None:
+	from frappe.utils.background_jobs import generate_qname, get_redis_conn
+	from rq import Queue
+
+	from rt_studio import cache
+
+	# Nothing of the benchmark's queued trace should be written as "rolled back" entries.
+	frappe.local.rt_studio_trace = []
+	remove_patches(state)
+	frappe.db.rollback()
+	frappe.set_user("Administrator")
+
+	# Redis was written while the transaction was open: drop what describes uncommitted data.
+	frappe.cache.hdel("notifications", "ToDo")
+	if state.get("touched_todo_perms"):
+		frappe.clear_cache(doctype="ToDo")
+	clear_user_caches([OWNER, *state["users"]])
+	for rule in state["rules"]:
+		frappe.cache.delete_value(f"rt_studio:trace:{rule}")
+	try:
+		queue_name = generate_qname(SCRATCH_QUEUE)
+		Queue(queue_name, connection=get_redis_conn()).delete(delete_jobs=True)
+	except Exception as e:
+		print(f"   could not delete the scratch queue: {e}")
+
+	left = {
+		"Realtime Rule": frappe.db.count("Realtime Rule", {"name": ("like", f"{RULE_PREFIX}%")}),
+		"Notification": frappe.db.count("Notification", {"name": ("like", f"{NOTIFICATION_PREFIX}%")}),
+		"User": frappe.db.count("User", {"name": ("like", "rt.bench.%")}),
+		"Role": frappe.db.count("Role", {"name": ROLE}),
+		"ToDo": frappe.db.count("ToDo", {"description": ("like", "rt bench %")}),
+		"Custom DocPerm": frappe.db.count("Custom DocPerm", {"role": ROLE}),
+	}
+	print(f"\nRolled back. Left in the database: {left}")
+
+	state_after = frappe.cache.get_value(cache.STATE_KEY) or {}
+	committed = frappe.get_all("Realtime Rule", fields=["name", "modified"], limit_page_length=0)
+	if state_after.get("digest") is None:
+		print(
+			"RT Studio's rules token after the rollback has digest None: until the next committed"
+			" rule change no process may share its index, so every request rebuilds it"
+			" (2 queries). Restoring the committed digest."
+		)
+		frappe.cache.set_value(
+			cache.STATE_KEY,
+			{"token": state_after.get("token") or "restored", "digest": cache.digest_of(committed)},
+		)
+
+
+def main() -> None:
+	parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+	parser.add_argument("--site", required=True)
+	parser.add_argument("--sites-path", default=os.getcwd())
+	parser.add_argument("--ops", type=int, default=300)
+	parser.add_argument("--users", type=int, default=1000)
+	parser.add_argument(
+		"--notification-ops",
+		type=int,
+		default=60,
+		help="ops for (d): a Notification insert costs ~0.3 s here, so (d) runs fewer (default 60)",
+	)
+	args = parser.parse_args()
+
+	frappe.init(site=args.site, sites_path=args.sites_path)
+	frappe.connect()
+	started = time.perf_counter()
+	load_at_start = os.getloadavg()
+	state = {"rules": [], "notifications": [], "users": []}
+	print(
+		f"RT Studio site benchmark: site {args.site}, Frappe {frappe.__version__},"
+		f" Python {sys.version.split()[0]}, flags in_test={bool(frappe.flags.in_test)}"
+		f" in_import={bool(frappe.flags.in_import)} mute_emails={bool(frappe.flags.mute_emails)}"
+	)
+	try:
+		install_patches(state)
+		as_admin()
+		disable_existing(state)
+		insert_users([OWNER], [])
+		state["users"].append(OWNER)
+		part_one(args, state)
+		part_two(args, state)
+	finally:
+		cleanup(state)
+		print(
+			f"Total time {time.perf_counter() - started:.1f} s; load average at start"
+			f" {load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+		)
+		frappe.destroy()
+
+
+if __name__ == "__main__":
+	main()
