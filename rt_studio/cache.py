@@ -14,6 +14,7 @@ then dict lookups; no database query unless the rules changed.
 """
 
 import hashlib
+import json
 import pickle
 import uuid
 
@@ -86,15 +87,27 @@ def load_rule_documents() -> list[dict]:
 	return rules
 
 
+#: Fields that record what happened to a rule, not what it says: they change no version
+#: (nor do Frappe's `_comments`, `_assign` ... columns, written without a cache refresh).
+RUNTIME_FIELDS = frozenset({"last_error", "last_error_on"})
+
+
+def version_of(doc: dict) -> str:
+	"""A hash of everything the rule says, so a change made without touching `modified`
+	(db_set with update_modified=False, SQL) still gives a new version."""
+	content = {k: v for k, v in doc.items() if k not in RUNTIME_FIELDS and not k.startswith("_")}
+	return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def digest_of(documents: list[dict]) -> str:
-	versions = "\n".join(f"{d['name']}\t{d['modified']}" for d in sorted(documents, key=lambda d: d["name"]))
+	versions = "\n".join(f"{d['name']}\t{version_of(d)}" for d in sorted(documents, key=lambda d: d["name"]))
 	return hashlib.sha1(versions.encode()).hexdigest()
 
 
 def compile_cached(doc: dict) -> tuple:
 	"""(Rule or None, problems) for a rule document, compiled once per version."""
 	site_cache = _compiled.setdefault(frappe.local.site, {})
-	key = (doc["name"], str(doc.get("modified")))
+	key = (doc["name"], version_of(doc))
 	if key not in site_cache:
 		site_cache[key] = parse_rule(doc)
 	return site_cache[key]
@@ -108,7 +121,7 @@ def build_index() -> tuple[RuleIndex, str]:
 		rule, _problems = compile_cached(doc)
 		if rule is not None:
 			rules.append(rule)
-	live = {(d["name"], str(d.get("modified"))) for d in documents}
+	live = {(d["name"], version_of(d)) for d in documents}
 	site_cache = _compiled.get(frappe.local.site, {})
 	for key in [k for k in site_cache if k not in live]:
 		del site_cache[key]
@@ -138,9 +151,10 @@ def _set_state(digest: str | None) -> None:
 def _after_commit() -> None:
 	"""Publish the committed rules' digest; every process rebuilds and can verify against it."""
 	frappe.local.rt_studio_index = None
-	_set_state(digest_of(frappe.get_all("Realtime Rule", fields=["name", "modified"], limit_page_length=0)))
+	_set_state(digest_of(load_rule_documents()))
 
 
 def _after_rollback() -> None:
-	frappe.local.rt_studio_index = None
-	_set_state(None)
+	"""The rules are back to their committed state: publish its digest, as after a commit
+	(a digest of None would keep every process rebuilding on every request)."""
+	_after_commit()

@@ -8,8 +8,13 @@ after the per-request Redis read of the rules' token). It never raises into the 
 import frappe
 
 from rt_studio import cache, delivery, trace
+from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
 from rt_studio.engine.events import events_for_hook
+
+#: Audiences larger than this are checked and delivered by a background job after the
+#: commit, so a rule for a big role never slows the user's save.
+LARGE_AUDIENCE = 100
 
 #: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
 #: as a side effect of other work (a rule on them could feed itself).
@@ -73,31 +78,68 @@ def run_rules(doc, rules) -> None:
 	done = _fired_this_transaction()
 	before = doc.get_doc_before_save()
 	ctx = context_for(doc)
-	snapshot = doc.as_dict(convert_dates_to_str=False)
-	before_snapshot = before.as_dict(convert_dates_to_str=False) if before is not None else None
+	snapshot = freeze(doc.as_dict(convert_dates_to_str=False))
+	before_snapshot = freeze(before.as_dict(convert_dates_to_str=False)) if before is not None else None
 	actor = frappe.session.user
 	for rule in rules:
 		key = (rule.name, doc.doctype, doc.name, rule.event)
 		if key in done:
 			continue
 		done.add(key)
-		outcome = evaluate(
-			rule, Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor), ctx
-		)
-		if outcome.error:
-			delivery.record_error(outcome)
-		else:
-			delivery.publish(outcome)
-		trace.record(outcome, doc.doctype, doc.name)
+		event = Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor)
+		outcome = evaluate(rule, event, ctx, defer_above=LARGE_AUDIENCE)
+		if outcome.deferred:
+			defer(rule, event)
+			continue
+		finish(outcome, doc.doctype, doc.name)
+
+
+def finish(outcome, doctype: str, docname: str) -> None:
+	if outcome.error:
+		delivery.record_error(outcome)
+	else:
+		delivery.publish(outcome)
+	trace.record(outcome, doctype, docname)
+
+
+def defer(rule, event: Event) -> None:
+	"""Hand a large audience to a worker, once the user's transaction has committed."""
+	frappe.enqueue(
+		"rt_studio.handler.deliver_deferred",
+		queue="short",
+		enqueue_after_commit=True,
+		rule=rule.name,
+		doctype=event.doctype,
+		docname=event.docname,
+		rule_event=event.event,  # `event` is a parameter of frappe.enqueue itself
+		doc=dict(event.doc),
+		before=dict(event.before) if event.before is not None else None,
+		actor=event.actor,
+	)
+
+
+def deliver_deferred(
+	rule: str, doctype: str, docname: str, rule_event: str, doc: dict, before, actor: str
+) -> None:
+	"""Background half of a large delivery: verdicts for every user, then publish.
+
+	Evaluates the document as it was at the event (the snapshot), with the rule as it is
+	now; a rule deleted or disabled meanwhile sends nothing.
+	"""
+	compiled = cache.get_index().rules.get(rule)
+	if compiled is None or not compiled.enabled:
+		return
+	source = frappe.get_doc(doctype, docname) if frappe.db.exists(doctype, docname) else None
+	ctx = context_for(source)
+	outcome = evaluate(compiled, Event(doctype, docname, rule_event, doc, before, actor), ctx)
+	finish(outcome, doctype, docname)
 
 
 def context_for(doc) -> Context:
 	"""The engine context for one event on this site (Frappe's utils, Redis limits)."""
-	from rt_studio.site import FrappeDirectory, RedisRateLimiter, frappe_utils
+	from rt_studio.site import FrappeDirectory, RedisRateLimiter, frappe_utils, site_now
 
-	return Context(
-		FrappeDirectory(doc), RedisRateLimiter(), utils=frappe_utils(), now=frappe.utils.now_datetime
-	)
+	return Context(FrappeDirectory(doc), RedisRateLimiter(), utils=frappe_utils(), now=site_now)
 
 
 def _fired_this_transaction() -> set:

@@ -9,6 +9,7 @@ import functools
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import frappe
 from frappe.utils.safe_exec import VALID_UTILS
@@ -29,6 +30,13 @@ def frappe_utils() -> dict:
 	}
 
 
+def site_now() -> datetime:
+	"""Now in the site's time zone, with its offset (so `sent_at` means one instant anywhere)."""
+	from zoneinfo import ZoneInfo
+
+	return frappe.utils.now_datetime().replace(tzinfo=ZoneInfo(frappe.utils.get_system_timezone()))
+
+
 class FrappeDirectory:
 	"""Users, roles, permissions and relations read from the site, memoised for one event."""
 
@@ -36,6 +44,8 @@ class FrappeDirectory:
 		#: The real Document of the event: permission checks use it instead of reloading it.
 		self.source_doc = source_doc
 		self._enabled: dict[str, bool] = {}
+		#: Read verdicts of this event, shared by every rule that matched it.
+		self._readable: dict[tuple, bool] = {}
 		self._channels: dict[str, Channel | None] = {}
 
 	def _remember_enabled(self, users: list[str]) -> list[str]:
@@ -76,6 +86,12 @@ class FrappeDirectory:
 		return self._remember_enabled([u for u in users if u != "Guest"])
 
 	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
+		key = (user, doctype, docname)
+		if key not in self._readable:
+			self._readable[key] = self._can_read(user, doctype, docname)
+		return self._readable[key]
+
+	def _can_read(self, user: str, doctype: str, docname: str) -> bool:
 		source = self.source_doc
 		target = (
 			source if source is not None and source.doctype == doctype and source.name == docname else docname
@@ -87,7 +103,8 @@ class FrappeDirectory:
 
 	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
 		meta = frappe.get_meta(doctype)
-		levels = {0} if user is None else set(meta.get_permlevel_access("read", user=user))
+		# level 0 goes with read access to the document (a shared document has no role rights)
+		levels = {0} if user is None else {0, *meta.get_permlevel_access("read", user=user)}
 		readable = []
 		for fieldname in fieldnames:
 			df = meta.get_field(fieldname)
@@ -98,7 +115,8 @@ class FrappeDirectory:
 	def assignees(self, doctype: str, docname: str, doc: Mapping) -> list[str]:
 		from rt_studio.engine.audience import assigned_users
 
-		return assigned_users(doc)
+		# `_assign` is not in Document.as_dict(), so the event's snapshot never has it
+		return assigned_users({"_assign": frappe.db.get_value(doctype, docname, "_assign")})
 
 	def followers(self, doctype: str, docname: str, doc: Mapping) -> list[str]:
 		follows = frappe.get_all(

@@ -137,3 +137,22 @@ def test_progress_is_reported_while_a_large_audience_is_checked(new_rule, make_e
 	outcome = evaluate(rule, make_event(), ctx, preview=True)
 	assert len(outcome.recipients) == 120
 	assert reports == [(50, 120), (100, 120)]
+
+
+def test_a_large_audience_is_deferred_after_the_condition(new_rule, make_event):
+	from rt_studio.engine import Context
+	from rt_studio.engine.memory import InMemoryDirectory
+	from rt_studio.engine.ratelimit import InMemoryRateLimiter
+
+	users = {f"u{i}@example.com": {"roles": ["Crowd"], "can_read": ["ToDo"]} for i in range(30)}
+	ctx = Context(InMemoryDirectory(users), InMemoryRateLimiter())
+	crowd = new_rule(audience=[{"audience_type": "Role", "role": "Crowd"}])
+	deferred = evaluate(crowd, make_event(), ctx, defer_above=20)
+	assert deferred.deferred == 30
+	assert deferred.deliveries == [] and deferred.recipients == []
+	assert not deferred.fired
+	# below the threshold, or with the condition false, nothing is deferred
+	assert evaluate(crowd, make_event(), ctx, defer_above=50).deferred == 0
+	assert len(evaluate(crowd, make_event(), ctx, defer_above=50).deliveries) == 30
+	closed = new_rule(audience=[{"audience_type": "Role", "role": "Crowd"}], condition="doc.status == 'Nope'")
+	assert evaluate(closed, make_event(), ctx, defer_above=20).deferred == 0

@@ -73,6 +73,8 @@ class Outcome:
 	recipients: list[Recipient] = field(default_factory=list)
 	deliveries: list[Delivery] = field(default_factory=list)
 	error: Problem | None = None
+	#: Set when the audience was larger than `defer_above`: nothing decided per recipient yet.
+	deferred: int = 0
 
 	def as_dict(self) -> dict:
 		return {
@@ -239,12 +241,16 @@ def evaluate(
 	preview: bool = False,
 	check_condition: bool = True,
 	only_users: list[str] | None = None,
+	defer_above: int | None = None,
 ) -> Outcome:
 	"""Decide whether `rule` fires for `event`, who gets what, and build the deliveries.
 
 	`preview` touches no counters and builds no deliveries. `check_condition=False` and
 	`only_users` serve test-fire (send regardless of the condition, or to given users);
 	permission, disabled-user and actor verdicts still hold there.
+	With `defer_above`, an audience of more users than that stops after the condition:
+	`outcome.deferred` holds its size, for the caller to finish the evaluation elsewhere
+	(a background job) instead of checking permissions for everyone inside a user's save.
 	A failing condition, template or audience row is returned as `outcome.error`.
 	"""
 	outcome = Outcome(rule=rule.name, event=event.event)
@@ -252,7 +258,7 @@ def evaluate(
 		outcome.reason = f"the rule listens to {rule.event}, not {event.event}"
 		return outcome
 	try:
-		return _evaluate(rule, event, ctx, outcome, preview, check_condition, only_users)
+		return _evaluate(rule, event, ctx, outcome, preview, check_condition, only_users, defer_above)
 	except RuleError as e:
 		outcome.error = e.problems[0]
 		outcome.reason = f"error: {e.problems[0]}"
@@ -261,7 +267,7 @@ def evaluate(
 		return outcome
 
 
-def _evaluate(rule, event, ctx, outcome, preview, check_condition, only_users) -> Outcome:
+def _evaluate(rule, event, ctx, outcome, preview, check_condition, only_users, defer_above) -> Outcome:
 	if check_condition and rule.event == VALUE_CHANGE:
 		why_not = value_change_reason(rule, event)
 		if why_not:
@@ -280,6 +286,10 @@ def _evaluate(rule, event, ctx, outcome, preview, check_condition, only_users) -
 		recipients = _recipients(rule, event, ctx, scope)
 	else:
 		recipients = [Recipient(user, None, "Test Fire", DELIVER) for user in only_users]
+	if defer_above is not None and not preview and len(recipients) > defer_above:
+		outcome.deferred = len(recipients)
+		outcome.reason = f"{len(recipients)} recipients: delivered by a background job after the commit"
+		return outcome
 	for done, rec in enumerate(recipients, 1):
 		if rec.user:
 			rec.verdict = _verdict(rule, event, ctx, rec.user)
