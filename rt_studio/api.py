@@ -230,8 +230,16 @@ def export_rules(names: list[str] | str | None = None) -> list[dict]:
 		names = json.loads(names) if names.strip().startswith("[") else [names]
 	filters = {"name": ["in", names]} if names else None
 	rule_names = frappe.get_all(RULE_DOCTYPE, filters=filters, pluck="name", order_by="name")
-	out = [fixture_dict(frappe.get_doc(RULE_DOCTYPE, name)) for name in rule_names]
-	return out
+	rules = [fixture_dict(frappe.get_doc(RULE_DOCTYPE, name)) for name in rule_names]
+	channel_names = sorted(
+		{row["channel"] for rule in rules for row in rule["audience"] if row.get("channel")}
+	)
+	channels = [
+		fixture_dict(frappe.get_doc(CHANNEL_DOCTYPE, name))
+		for name in channel_names
+		if frappe.db.exists(CHANNEL_DOCTYPE, name)
+	]
+	return channels + rules
 
 
 def fixture_dict(doc) -> dict:

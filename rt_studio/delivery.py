@@ -52,15 +52,21 @@ def record_error(outcome: Outcome) -> None:
 	problem = outcome.error
 	text = str(problem)
 	digest = hashlib.sha1(f"{problem.rule}\n{text}".encode()).hexdigest()
-	key = frappe.cache.make_key(f"rt_studio:error:{digest}")
-	if not frappe.cache.set(key, 1, ex=ERROR_SEEN_SECONDS, nx=True):
+	shown = frappe.cache.make_key(f"rt_studio:error:shown:{digest}")
+	if frappe.cache.set(shown, 1, ex=ERROR_SEEN_SECONDS, nx=True):
+		# last_error rolls back with the user's transaction: then show it again next time
+		frappe.db.after_rollback.add(lambda: frappe.cache.delete(shown))
+		frappe.db.set_value(
+			"Realtime Rule",
+			problem.rule,
+			{"last_error": text, "last_error_on": now_datetime()},
+			update_modified=False,
+		)
+	# the Error Log survives a rollback (Frappe stores it in a MyISAM table): log once
+	if not frappe.cache.set(
+		frappe.cache.make_key(f"rt_studio:error:{digest}"), 1, ex=ERROR_SEEN_SECONDS, nx=True
+	):
 		return
-	frappe.db.set_value(
-		"Realtime Rule",
-		problem.rule,
-		{"last_error": text, "last_error_on": now_datetime()},
-		update_modified=False,
-	)
 	frappe.log_error(
 		title=f"RT Studio: rule {problem.rule} failed",
 		message=f"{text}\n\nThe rule was skipped; the document was saved.",

@@ -160,6 +160,11 @@ class RealtimeRule(Document):
 			pass  # an empty document fails many valid conditions (None > 5): only names are checked here
 		return []
 
+	def on_trash(self):
+		from rt_studio import trace
+
+		trace.clear(self.name)
+
 	def clear_cache(self):
 		"""Frappe calls this after every save and delete: every process reloads the rules."""
 		from rt_studio import cache, delivery

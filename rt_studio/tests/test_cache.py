@@ -1,0 +1,136 @@
+"""The rule cache: free for DocTypes without rules, always current, never keeps what rolled back."""
+
+import frappe
+
+from rt_studio import cache
+from rt_studio.engine.events import HOOKS
+from rt_studio.handler import on_document_event
+from rt_studio.tests.factories import (
+	RULE_PREFIX,
+	TESTER,
+	RTTestCase,
+	SiteProcess,
+	make_rule,
+	make_users,
+	new_order,
+	new_request,
+	queued,
+)
+
+
+def note():
+	"""A document of a DocType no rule listens to (never saved: the handler is called directly)."""
+	doc = frappe.new_doc("Note")
+	doc.name = doc.title = "rt-studio cache test"
+	return doc
+
+
+def rt_studio_errors() -> int:
+	return frappe.db.count("Error Log", {"method": ["like", "RT Studio%"]})
+
+
+class TestRuleCache(RTTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.reader = cls.enterClassContext(make_users({"reader": {"roles": [TESTER]}}))["reader"]
+		# a committed rule change, so the rules' digest is published for every process
+		with make_rule(commit=True):
+			pass
+
+	def to_reader(self, **fields):
+		return make_rule([{"audience_type": "User", "user": self.reader}], **fields)
+
+	def assert_free_for_doctypes_without_rules(self):
+		"""After one warm-up request: no query at all, and one Redis GET per request."""
+		doc = note()
+		new_request()
+		on_document_event(doc, "on_update")
+		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
+			for method in HOOKS:
+				on_document_event(doc, method)
+		new_request()
+		with self.assertQueryCount(0), self.assertRedisCallCounts(1):
+			for method in HOOKS:
+				on_document_event(doc, method)
+
+	def test_event_without_rules_costs_no_query_and_one_redis_call_per_request(self):
+		self.assert_free_for_doctypes_without_rules()
+
+	def test_still_free_after_a_rule_change_rolled_back(self):
+		with self.to_reader(event="New"):
+			new_order().insert()
+		frappe.db.rollback()
+		self.assert_free_for_doctypes_without_rules()
+
+	def test_edit_disable_and_delete_take_effect_on_the_next_event(self):
+		rule = self.enterContext(self.to_reader(event="Save", subject="first"))
+		doc = new_order().insert()
+
+		def save() -> list:
+			new_request()
+			before = len(queued(rule.name))
+			doc.qty += 1
+			doc.save()
+			return [s.message["subject"] for s in queued(rule.name)[before:]]
+
+		self.assertEqual(save(), ["first"])
+		rule.subject = "second"
+		rule.save()
+		self.assertEqual(save(), ["second"])
+		rule.enabled = 0
+		rule.save()
+		self.assertEqual(save(), [])
+		rule.enabled = 1
+		rule.save()
+		self.assertEqual(save(), ["second"])
+		frappe.delete_doc("Realtime Rule", rule.name)
+		self.assertEqual(save(), [])
+		self.assertNotIn(rule.name, cache.get_index().rules)
+
+	def test_rule_rolled_back_is_not_kept_by_the_cache(self):
+		errors = rt_studio_errors()
+		with self.to_reader(event="New") as rule:
+			new_order().insert()  # the cache refills with the uncommitted rule
+			self.assertEqual(len(queued(rule.name)), 1)
+			frappe.db.rollback()
+			new_request()
+			new_order().insert()
+			new_request()
+			new_order().insert()
+		self.assertEqual(queued(rule.name), [])
+		self.assertNotIn(rule.name, cache.get_index().rules)
+		self.assertNotIn(
+			rule.name, cache._process_indexes.get(frappe.local.site, ("", cache.RuleIndex([])))[1].rules
+		)
+		self.assertEqual(rt_studio_errors(), errors)
+
+	def test_another_process_sees_committed_changes_and_never_uncommitted_ones(self):
+		prefix = RULE_PREFIX + frappe.generate_hash(length=6)
+		with SiteProcess() as other:
+			self.assertEqual(other.ask("rules", prefix=prefix)["rules"], [])
+
+			with self.to_reader(rule_name=f"{prefix}-uncommitted"):
+				seen = other.ask("rules", prefix=prefix)
+				self.assertEqual(seen["rules"], [], "uncommitted rule seen by another process")
+				self.assertFalse(seen["shared"], "an index that cannot be verified is not kept")
+				frappe.db.rollback()
+			self.assertEqual(other.ask("rules", prefix=prefix)["rules"], [])
+
+			with self.to_reader(rule_name=f"{prefix}-committed", commit=True) as rule:
+				seen = other.ask("rules", prefix=prefix)
+				self.assertEqual(seen["rules"], [rule.name])
+				self.assertTrue(seen["shared"])
+				again = other.ask("rules", prefix=prefix)
+				self.assertEqual(again["rules"], [rule.name])
+				self.assertFalse(again["rebuilt"], "a warm process cache answers without rebuilding")
+
+				rule.enabled = 0
+				rule.save()
+				frappe.db.commit()
+				self.assertEqual(other.ask("rules", prefix=prefix)["rules"], [rule.name])
+
+			# the factory deleted the rule and committed
+			seen = other.ask("rules", prefix=prefix)
+			self.assertEqual(seen["rules"], [], "a deleted rule left the other process's cache")
+			self.assertTrue(seen["rebuilt"])

@@ -1,0 +1,138 @@
+"""What goes over the wire, and when: after the commit only, as DESIGN.md section 3 says.
+
+The tests named `test_redis_*` commit and listen on Redis's `events` channel to see what
+was really published; they remove what they committed.
+"""
+
+import frappe
+from markupsafe import escape
+
+from rt_studio.tests.factories import (
+	ORDER,
+	TESTER,
+	WIRE_KEYS,
+	RealtimeListener,
+	RTTestCase,
+	make_rule,
+	make_users,
+	new_order,
+	purge_order,
+)
+
+#: A title with characters a template must escape (Frappe itself only sanitizes < and >).
+TITLE = 'Tom & "Jerry"'
+
+
+class TestDelivery(RTTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.reader = cls.enterClassContext(make_users({"reader": {"roles": [TESTER]}}))["reader"]
+
+	def to_reader(self, **fields):
+		return self.enterContext(make_rule([{"audience_type": "User", "user": self.reader}], **fields))
+
+	def test_message_has_the_wire_keys(self):
+		rule = self.to_reader(
+			event="New",
+			subject="Order {{ doc.title }}",
+			message="<b>{{ doc.title }}</b> for {{ doc.qty }}",
+			fields="title, qty",
+			display="Sticky",
+			indicator="green",
+			alert_seconds=9,
+			event_name="my_orders",
+		)
+		with self.action() as insert:
+			doc = new_order(title=TITLE, qty=3).insert()
+		[sent] = insert.sent
+		self.assertEqual((sent.event, sent.room), ("my_orders", f"user:{self.reader}"))
+		self.assertEqual(set(sent.message), WIRE_KEYS)
+		message = sent.message
+		self.assertEqual(message["rule"], rule.name)
+		self.assertIsNone(message["channel"])
+		self.assertEqual(message["subject"], f"Order {escape(TITLE)}")
+		self.assertEqual(message["message"], f"<b>{escape(TITLE)}</b> for 3")
+		self.assertNotIn('"', message["message"])
+		self.assertEqual(
+			(message["display"], message["indicator"], message["alert_seconds"]), ("Sticky", "green", 9)
+		)
+		self.assertEqual((message["doctype"], message["docname"], message["event"]), (ORDER, doc.name, "New"))
+		self.assertEqual(message["fields"], {"title": TITLE, "qty": 3})
+		self.assertEqual(message["actor"], "Administrator")
+		self.assertTrue(frappe.utils.get_datetime(message["sent_at"]))
+
+	def test_deliveries_wait_for_the_commit(self):
+		self.to_reader(event="New")
+		with RealtimeListener() as listener:
+			with self.action() as insert:
+				new_order().insert()
+			self.assertEqual(len(insert.sent), 1, "queued for after the commit")
+			self.assertTrue(all(s.message["rule"] for s in insert.sent))
+			self.assertEqual(listener.received(quiet=0.3), [], "nothing is published before the commit")
+
+	def test_notification_log_display_creates_a_notification_log(self):
+		self.to_reader(event="New", display="Notification Log", subject="New order {{ doc.title }}")
+		with self.action() as insert:
+			doc = new_order(title="Bikes").insert()
+		self.assertEqual(insert.users(), [self.reader])
+		logs = frappe.get_all(
+			"Notification Log",
+			filters={"document_type": ORDER, "document_name": doc.name},
+			fields=["for_user", "subject", "type"],
+		)
+		self.assertEqual(len(logs), 1)
+		self.assertEqual((logs[0].for_user, logs[0].subject), (self.reader, "New order Bikes"))
+
+	def test_other_displays_create_no_notification_log(self):
+		self.to_reader(event="New", display="Alert")
+		doc = new_order().insert()
+		self.assertFalse(frappe.db.exists("Notification Log", {"document_name": doc.name}))
+
+	def test_document_viewers_go_to_the_doc_room(self):
+		self.enterContext(make_rule([{"audience_type": "Document Viewers"}], event="Save"))
+		doc = new_order().insert()
+		with self.action() as save:
+			doc.qty = 2
+			doc.save()
+		[sent] = save.sent
+		self.assertEqual(sent.room, f"doc:{ORDER}/{doc.name}")
+		self.assertIsNone(sent.user)
+
+	def test_redis_commit_publishes_once_to_the_user_room(self):
+		rule = self.to_reader(event="New", commit=True)
+		with RealtimeListener() as listener:
+			doc = new_order().insert()
+			try:
+				frappe.db.commit()
+				received = listener.received(rule=rule.name)
+			finally:
+				purge_order(doc.name)
+				frappe.db.commit()
+		self.assertEqual(len(received), 1)
+		self.assertEqual((received[0].room, received[0].event), (f"user:{self.reader}", "rt_studio"))
+		self.assertEqual(received[0].message["docname"], doc.name)
+		self.assertEqual(set(received[0].message), WIRE_KEYS)
+
+	def test_redis_rollback_publishes_nothing(self):
+		rule = self.to_reader(event="New", commit=True)
+		with RealtimeListener() as listener:
+			new_order().insert()
+			frappe.db.rollback()
+			frappe.db.commit()
+			self.assertEqual(listener.received(rule=rule.name), [])
+
+	def test_redis_rollback_earlier_in_the_request_does_not_swallow_later_work(self):
+		rule = self.to_reader(event="New", commit=True)
+		with RealtimeListener() as listener:
+			first = new_order(title="rolled back").insert()
+			frappe.db.rollback()
+			second = new_order(title="kept").insert()
+			try:
+				frappe.db.commit()
+				received = listener.received(rule=rule.name)
+			finally:
+				purge_order(second.name)
+				frappe.db.commit()
+		self.assertEqual([s.message["docname"] for s in received], [second.name])
+		self.assertNotEqual(first.name, second.name)

@@ -1,0 +1,63 @@
+"""Per-recipient rate limits, counted in Redis so every process shares them."""
+
+import frappe
+
+from rt_studio.api import preview
+from rt_studio.tests.factories import (
+	ORDER,
+	SECRET_READER,
+	TESTER,
+	RealtimeListener,
+	RTTestCase,
+	SiteProcess,
+	clear_rate_keys,
+	make_order,
+	make_rule,
+	make_users,
+)
+
+
+class TestRateLimits(RTTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.users = cls.enterClassContext(
+			make_users({"reader": {"roles": [TESTER]}, "secret": {"roles": [TESTER, SECRET_READER]}})
+		)
+
+	def limited_rule(self, count: int = 2, commit: bool = False):
+		audience = [{"audience_type": "User", "user": user} for user in self.users.values()]
+		rule = self.enterContext(
+			make_rule(audience, rate_limit_count=count, rate_limit_seconds=60, commit=commit)
+		)
+		clear_rate_keys(rule.name)
+		return rule
+
+	def test_third_delivery_to_the_same_recipient_is_rate_limited(self):
+		rule = self.limited_rule(2)
+		doc = self.enterContext(make_order())
+		delivered = []
+		for _i in range(3):
+			with self.action() as save:
+				doc.qty += 1
+				doc.save()
+			delivered.append(save.users(rule.name))
+		both = sorted(self.users.values())
+		self.assertEqual(delivered, [both, both, []])
+		verdicts = {r["user"]: r["verdict"] for r in preview(rule.name, doc.name)["recipients"]}
+		self.assertEqual(verdicts, dict.fromkeys(both, "rate limited"))
+
+	def test_concurrent_saves_in_several_processes_respect_the_limit(self):
+		rule = self.limited_rule(2, commit=True)
+		orders = [self.enterContext(make_order(commit=True, title=f"order {i}")) for i in range(4)]
+		processes = [self.enterContext(SiteProcess()) for _order in orders]
+		with RealtimeListener() as listener:
+			for process, order in zip(processes, orders, strict=True):
+				process.send("save", doctype=ORDER, name=order.name, times=5)
+			for process in processes:
+				self.assertEqual(process.receive(), {"saved": 5})
+			received = listener.received(rule=rule.name, quiet=1)
+		frappe.db.rollback()  # see what the other processes committed
+		self.assertEqual([frappe.db.get_value(ORDER, o.name, "qty") for o in orders], [6, 6, 6, 6])
+		per_user = {user: sum(1 for s in received if s.user == user) for user in self.users.values()}
+		self.assertEqual(per_user, dict.fromkeys(self.users.values(), 2))
