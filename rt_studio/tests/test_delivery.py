@@ -136,3 +136,29 @@ class TestDelivery(RTTestCase):
 				frappe.db.commit()
 		self.assertEqual([s.message["docname"] for s in received], [second.name])
 		self.assertNotEqual(first.name, second.name)
+
+	def test_a_large_audience_is_delivered_by_a_job_not_in_the_save(self):
+		from unittest.mock import patch
+
+		import rt_studio.handler as handler
+
+		rule = self.to_reader(event="New", subject="Order {{ doc.title }}")
+		jobs = []
+		with (
+			patch.object(handler, "LARGE_AUDIENCE", 0),
+			patch.object(frappe, "enqueue", lambda method, **kwargs: jobs.append((method, kwargs))),
+			self.action() as insert,
+		):
+			doc = new_order(title="big").insert()
+		# the save queued nothing itself: a job, enqueued for after the commit, delivers
+		self.assertEqual(insert.sent, [])
+		[(_method, kwargs)] = [j for j in jobs if j[0] == "rt_studio.handler.deliver_deferred"]
+		self.assertTrue(kwargs.pop("enqueue_after_commit"))
+		kwargs.pop("queue")
+		self.assertEqual(
+			(kwargs["rule"], kwargs["docname"], kwargs["rule_event"]), (rule.name, doc.name, "New")
+		)
+		with self.action() as job:
+			handler.deliver_deferred(**kwargs)
+		[sent] = job.sent
+		self.assertEqual((sent.room, sent.message["subject"]), (f"user:{self.reader}", "Order big"))
