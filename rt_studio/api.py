@@ -121,6 +121,7 @@ def _test_fire(compiled, target, to: str, progress=None) -> dict:
 	trace_log.record(outcome, target.doctype, target.name, test=True)
 	result = outcome.as_dict()
 	result["sent"] = len(outcome.deliveries)
+	result["doctype"], result["docname"] = target.doctype, target.name
 	return result
 
 

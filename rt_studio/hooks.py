@@ -31,3 +31,7 @@ permission_query_conditions = {
 app_include_js = "rt_studio.bundle.js"
 
 extend_bootinfo = "rt_studio.boot.boot_session"
+
+# Evaluation traces and rate-limit counters are state, not cache: `bench clear-cache` and
+# migrate keep them (a cleared counter would let a burst through).
+persistent_cache_keys = ["rt_studio:trace:*", "rt_studio:rate:*"]

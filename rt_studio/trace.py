@@ -7,7 +7,8 @@ commits (or after it rolls back, marked as such): the save path never waits on R
 import json
 
 import frappe
-from frappe.utils import now_datetime
+
+from rt_studio.site import site_now
 
 #: Evaluations kept per rule, and across all rules for the studio page.
 PER_RULE = 50
@@ -22,7 +23,7 @@ def _key(rule: str | None) -> str:
 def record(outcome, doctype: str, docname: str, test: bool = False) -> None:
 	"""Queue one evaluation for writing when the transaction ends."""
 	entry = {
-		"time": str(now_datetime()),
+		"time": site_now().isoformat(),
 		"rule": outcome.rule,
 		"doctype": doctype,
 		"docname": docname,

@@ -56,7 +56,13 @@ export const ui = {
 			<div class="rt-preview-summary">
 				<p><b>${__("Document")}</b>: ${esc(result.doctype)} ${esc(result.docname)} &middot; <b>${__("Event")}</b>: ${esc(result.event)}</p>
 				<p><b>${__("Condition")}</b>: ${esc(condition)} &middot; <b>${__("Result")}</b>:
-					<span class="indicator-pill ${result.fired ? "green" : "gray"}">${result.fired ? __("would fire") : __("would not fire")}</span>
+					<span class="indicator-pill ${result.fired ? "green" : "gray"}">${
+						result.sent !== undefined
+							? __("test fire: sent to {0}", [result.sent])
+							: result.fired
+							? __("would fire")
+							: __("would not fire")
+					}</span>
 					${esc(result.reason || "")}</p>
 				${result.error ? `<p class="text-danger"><b>${__("Error")}</b>: ${esc(result.error.field)}: ${esc(result.error.problem)}</p>` : ""}
 			</div>`;
@@ -111,7 +117,7 @@ export const ui = {
 		const rows = entries
 			.map(
 				(e) => `<tr>
-					<td class="text-nowrap">${esc(frappe.datetime.str_to_user(e.time))}</td>
+					<td class="text-nowrap">${esc(moment(e.time).format("YYYY-MM-DD HH:mm:ss"))}</td>
 					<td>${esc(e.rule || "")}</td>
 					<td>${esc(e.doctype)} <a href="/app/${esc(frappe.router.slug(e.doctype))}/${encodeURIComponent(e.docname)}">${esc(e.docname)}</a></td>
 					<td>${esc(e.event)}${e.test ? ` <span class="indicator-pill blue">${__("test")}</span>` : ""}</td>

@@ -116,7 +116,10 @@ class RealtimeStudio {
 		const fire = () =>
 			frappe.xcall("rt_studio.api.test_fire", { ...args, to, background: background ? 1 : 0 }).then((result) => {
 				rt_studio.ui.fired_alert(result);
-				if (!result.queued) this.$preview.html(rt_studio.ui.preview_html(result));
+				// test_fire's result names no document (preview's does): add it for the summary line.
+				if (!result.queued) {
+					this.$preview.html(rt_studio.ui.preview_html({ doctype: this.rule_doctype, docname: args.docname, ...result }));
+				}
 				setTimeout(() => this.refresh_evaluations(), 500);
 			});
 		let background = false;
