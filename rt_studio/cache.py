@@ -57,8 +57,9 @@ def get_index() -> RuleIndex:
 def _seed_state(digest: str) -> str:
 	"""Set the state if no other process did meanwhile; the token in force either way.
 
-	A digest that disagrees with the committed rules cannot do harm: the next rule change
-	replaces the state, and a process only shares an index whose digest matches it.
+	The digest is what this process just read. In the rare case that read came from a
+	transaction's stale snapshot (Redis wiped while a rule change was committing), processes
+	keep that view until the next rule change publishes a new state.
 	"""
 	token = uuid.uuid4().hex
 	key = frappe.cache.make_key(STATE_KEY)

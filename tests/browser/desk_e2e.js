@@ -91,6 +91,15 @@ const VIEWER_PASSWORD = "Rt-E2e-Viewer-7431!";
 // A role with desk access that is not System Manager (System Users need one to stay System Users).
 const VIEWER_ROLE = "Blogger";
 const XSS = `<img src=x onerror="window.__xss=1">E2E xss`;
+// Step 8-10: a channel with the viewer and a poster as members, an outsider who is not one.
+const POSTER = "rt.e2e.poster@example.com";
+const POSTER_PASSWORD = "Rt-E2e-Poster-5186!";
+const OUTSIDER = "rt.e2e.outsider@example.com";
+const OUTSIDER_PASSWORD = "Rt-E2e-Outsider-2957!";
+const CHANNEL = "e2e-ops";
+const CHANNEL_EVENT = "rt_studio_channel";
+const POST_TEXT = "<b>bold?</b> ops ready";
+const BELL_RULE = "E2E bell";
 
 // ----------------------------------------------------------------------------- harness
 
@@ -224,6 +233,31 @@ class Api {
 	}
 }
 
+/** Creates the desk user, or resets its name, password, roles and enabled flag; never a System Manager. */
+async function ensureUser(api, email, firstName, lastName, password) {
+	const user = {
+		email,
+		first_name: firstName,
+		last_name: lastName,
+		enabled: 1,
+		user_type: "System User",
+		send_welcome_email: 0,
+		new_password: password,
+		roles: [{ role: VIEWER_ROLE }],
+	};
+	if (await api.exists("User", email)) {
+		const { send_welcome_email, email: _email, ...changes } = user;
+		await api.update("User", email, changes);
+	} else {
+		await api.insert("User", user);
+	}
+	const saved = await api.exists("User", email);
+	const roles = saved.roles.map((r) => r.role);
+	check(saved.user_type === "System User", `${email} is a ${saved.user_type}, not a System User`);
+	check(!roles.includes("System Manager"), `${email} must not be a System Manager`);
+	check(saved.enabled, `${email} is disabled`);
+}
+
 // ----------------------------------------------------------------------------- desk helpers
 
 async function waitDesk(page) {
@@ -264,6 +298,7 @@ function alerts(page) {
 			text: el.textContent,
 			html: el.innerHTML,
 			imgs: el.querySelectorAll("img").length,
+			bolds: [...el.querySelectorAll("b, strong")].map((b) => b.textContent),
 		}))
 	);
 }
@@ -342,40 +377,22 @@ async function socketDirect() {
 		}
 		return ctx;
 	};
-	let api, ctxA, ctxB, pageA, pageB;
+	let api, ctxA, ctxB, ctxC, ctxD, pageA, pageB, pageC, pageD;
 	const state = {};
 
 	try {
 		await step("1. setup: viewer user, no leftover rule, ToDo cleanup", async () => {
 			api = await Api.login(opts.url, "Administrator", opts.password);
 
-			if (await api.exists("Realtime Rule", RULE)) await api.remove("Realtime Rule", RULE);
+			for (const rule of [RULE, BELL_RULE]) {
+				if (await api.exists("Realtime Rule", rule)) await api.remove("Realtime Rule", rule);
+			}
 			// Tidiness only: ToDos of earlier runs do not change the outcome.
 			for (const todo of await api.list("ToDo", [["description", "like", "%E2E%"], ["allocated_to", "=", VIEWER]])) {
 				await api.remove("ToDo", todo.name).catch((e) => console.log(`note: could not delete ToDo ${todo.name}: ${e.message}`));
 			}
 
-			const user = {
-				email: VIEWER,
-				first_name: "E2E",
-				last_name: "Viewer",
-				enabled: 1,
-				user_type: "System User",
-				send_welcome_email: 0,
-				new_password: VIEWER_PASSWORD,
-				roles: [{ role: VIEWER_ROLE }],
-			};
-			if (await api.exists("User", VIEWER)) {
-				const { send_welcome_email, email, ...changes } = user;
-				await api.update("User", VIEWER, changes);
-			} else {
-				await api.insert("User", user);
-			}
-			const saved = await api.exists("User", VIEWER);
-			const roles = saved.roles.map((r) => r.role);
-			check(saved.user_type === "System User", `viewer is a ${saved.user_type}, not a System User`);
-			check(!roles.includes("System Manager"), "viewer must not be a System Manager");
-			check(saved.enabled, "viewer is disabled");
+			await ensureUser(api, VIEWER, "E2E", "Viewer", VIEWER_PASSWORD);
 		});
 		if (!results[0].ok) throw new Error("setup failed: the site is not usable, later steps skipped");
 
@@ -594,6 +611,214 @@ async function socketDirect() {
 			const status = (await listRow.locator(".indicator-pill").first().innerText()).trim();
 			check(status === "Enabled", `list status of the rule is ${JSON.stringify(status)}`);
 			await shot(pageA, "07b-rule-list");
+		});
+
+		await step("8. a member (context C) posts to #e2e-ops from the channel form: the viewer sees it as text, the outsider nothing", async () => {
+			await ensureUser(api, POSTER, "E2E", "Poster", POSTER_PASSWORD);
+			await ensureUser(api, OUTSIDER, "E2E", "Outsider", OUTSIDER_PASSWORD);
+			const channel = {
+				channel_name: CHANNEL,
+				enabled: 1,
+				description: "RT Studio browser e2e test channel",
+				members: [
+					{ member_type: "User", user: VIEWER },
+					{ member_type: "User", user: POSTER },
+				],
+				publish_roles: [],
+				reference_doctype: null,
+				reference_name: null,
+				event_name: CHANNEL_EVENT,
+				rate_limit_count: 0,
+			};
+			if (await api.exists("Realtime Channel", CHANNEL)) {
+				const { channel_name, ...changes } = channel;
+				await api.update("Realtime Channel", CHANNEL, changes);
+			} else {
+				await api.insert("Realtime Channel", channel);
+			}
+			const saved = await api.exists("Realtime Channel", CHANNEL);
+			const members = saved.members.map((m) => `${m.member_type}:${m.user || m.role}`).sort();
+			check(
+				JSON.stringify(members) === JSON.stringify([`User:${POSTER}`, `User:${VIEWER}`]),
+				`channel members saved as ${JSON.stringify(members)}`
+			);
+			check(!saved.publish_roles.length && saved.enabled, "the channel has publish roles or is disabled");
+
+			ctxC = await newContext();
+			pageC = await ctxC.newPage();
+			watch(pageC, "C");
+			ctxD = await newContext();
+			pageD = await ctxD.newPage();
+			watch(pageD, "D");
+			await loginUI(pageC, POSTER, POSTER_PASSWORD);
+			await loginUI(pageD, OUTSIDER, OUTSIDER_PASSWORD);
+			await pageD.goto(`${opts.url}/app`);
+			await waitDesk(pageD);
+			check((await pageC.evaluate(() => frappe.session.user)) === POSTER, "context C is not the poster");
+			check((await pageD.evaluate(() => frappe.session.user)) === OUTSIDER, "context D is not the outsider");
+			await waitSocket(pageD, "context D");
+			if (!(await pageB.evaluate(() => frappe.session.user === VIEWER_USER, null).catch(() => false))) {
+				// B is still on the desk of step 5/6; reach a fresh desk page if it navigated away
+			}
+			await waitSocket(pageB, "context B");
+
+			await pageC.goto(`${opts.url}/app/realtime-channel/${CHANNEL}`);
+			await pageC.waitForFunction((name) => window.cur_frm && cur_frm.doctype === "Realtime Channel" && cur_frm.doc.name === name, CHANNEL, {
+				timeout: T,
+			});
+			await waitSocket(pageC, "context C");
+			await pageC.waitForTimeout(500); // socket rooms are joined right after connect
+			const seenD = await pageD.evaluate(() => rt_studio.runtime.console.entries.length);
+			const seenB = await pageB.evaluate(() => rt_studio.runtime.console.entries.length);
+
+			await pageC.locator(".page-actions button:visible", { hasText: "Post Message" }).first().click();
+			const dialog = topDialog(pageC);
+			await dialog.locator(".modal-title", { hasText: `Post to ${CHANNEL}` }).waitFor({ timeout: T });
+			await dialog.locator('[data-fieldname="message"] textarea').fill(POST_TEXT);
+			await pageC.waitForTimeout(300);
+			await shot(pageC, "08-poster-post-dialog");
+			await dialog.locator(".btn-modal-primary, .modal-footer .btn-primary").first().click();
+			const posted = await waitAlert(pageC, "Posted to");
+			check(/Posted to 2 member/.test(posted.text), `the poster's confirmation reads ${JSON.stringify(posted.text)}`);
+			const postedAt = Date.now();
+
+			const alert = await waitAlert(pageB, `#${CHANNEL}`, 8000);
+			check(alert.text.includes(POST_TEXT), `the viewer's alert reads ${JSON.stringify(alert.text)}, not the literal ${JSON.stringify(POST_TEXT)}`);
+			// The runtime writes the channel name in bold itself; the message must add no element.
+			check(
+				JSON.stringify(alert.bolds) === JSON.stringify([`#${CHANNEL}`]),
+				`bold elements in the alert: ${JSON.stringify(alert.bolds)} (the message's <b> must stay text)`
+			);
+			const entries = await pageB.evaluate(
+				([seen, channel]) => rt_studio.runtime.console.entries.slice(0, rt_studio.runtime.console.entries.length - seen).filter((e) => e.channel === channel),
+				[seenB, CHANNEL]
+			);
+			check(entries.length === 1, `B's runtime logged ${entries.length} message(s) of the channel`);
+			check(entries[0].message.actor === POSTER, `the message's actor is ${entries[0].message.actor}`);
+			await pageB.waitForTimeout(700); // the alert slides in
+			await shot(pageB, "08b-viewer-channel-alert");
+
+			// The outsider: nothing within 3 s of the post.
+			await pageD.waitForTimeout(Math.max(0, 3000 - (Date.now() - postedAt)));
+			const leaked = await pageD.evaluate(
+				([seen, channel]) =>
+					rt_studio.runtime.console.entries
+						.slice(0, rt_studio.runtime.console.entries.length - seen)
+						.filter((e) => e.channel === channel || JSON.stringify(e.message).includes("ops ready")),
+				[seenD, CHANNEL]
+			);
+			check(!leaked.length, `the outsider received ${leaked.length} message(s) of the channel`);
+			const alertsD = (await alerts(pageD)).filter((a) => a.text.includes(CHANNEL) || a.text.includes("ops ready"));
+			check(!alertsD.length, `the outsider sees an alert: ${JSON.stringify(alertsD[0] && alertsD[0].text)}`);
+			await shot(pageD, "08c-outsider-nothing");
+		});
+
+		await step("9. the outsider (context D) may neither open e2e-ops nor see it in the channel list", async () => {
+			await pageD.goto(`${opts.url}/app/realtime-channel/${CHANNEL}`);
+			// getdoc answers 403; the desk says so in a "Not permitted" message, the form stays empty.
+			const refusal = pageD.locator(".modal.show .msgprint, .modal.show .modal-title, .page-container:visible .msg-box");
+			await poll(
+				async () => {
+					const texts = await refusal.allInnerTexts();
+					return texts.some((t) => /not permitted|insufficient permission/i.test(t));
+				},
+				{ message: "a Not permitted / Insufficient Permission message" }
+			);
+			const loaded = await pageD.evaluate((name) => !!(window.frappe && frappe.get_doc("Realtime Channel", name)), CHANNEL);
+			check(!loaded, "the channel document reached the outsider's browser");
+			const rest = await pageD.evaluate(async (name) => {
+				const r = await fetch(`/api/resource/Realtime%20Channel/${encodeURIComponent(name)}`, { headers: { Accept: "application/json" } });
+				return r.status;
+			}, CHANNEL);
+			check(rest === 403, `GET /api/resource/Realtime Channel/${CHANNEL} as the outsider: HTTP ${rest}, not 403`);
+			await pageD.waitForTimeout(300);
+			await shot(pageD, "09-outsider-not-permitted");
+			await pageD.keyboard.press("Escape");
+			await pageD.locator(".modal.show").first().waitFor({ state: "detached", timeout: 5000 }).catch(() => {});
+
+			const listed = pageD.waitForResponse((r) => r.url().includes("frappe.desk.reportview.get") && r.request().method() === "POST", {
+				timeout: T,
+			});
+			await pageD.goto(`${opts.url}/app/realtime-channel`);
+			const response = await listed;
+			check(response.ok(), `the list request failed: HTTP ${response.status()}`);
+			await pageD.waitForFunction(() => window.cur_list && cur_list.doctype === "Realtime Channel", null, { timeout: T });
+			await pageD.waitForTimeout(600); // the rows render
+			const body = await response.json();
+			const names = body.message && body.message.values ? body.message.values.map((v) => String(v[0])) : [];
+			check(!names.includes(CHANNEL), `the list answer names ${CHANNEL}`);
+			const rows = await pageD.locator(".list-row-container", { hasText: CHANNEL }).count();
+			check(rows === 0, `the outsider's list shows ${rows} row(s) of ${CHANNEL}`);
+			const shownToMember = await pageC.evaluate(
+				(name) => frappe.xcall("frappe.client.get_list", { doctype: "Realtime Channel", filters: { name }, fields: ["name"] }),
+				CHANNEL
+			);
+			check(shownToMember.length === 1, "the same list query does not give the channel to its member (poster)");
+			await shot(pageD, "09b-outsider-channel-list");
+		});
+
+		await step("10. display Notification Log: the viewer's bell updates live (E2E bell rule)", async () => {
+			const rule = {
+				rule_name: BELL_RULE,
+				enabled: 1,
+				document_type: "ToDo",
+				event: "New",
+				condition: "",
+				audience: [{ audience_type: "User Field", user_field: "allocated_to" }],
+				exclude_actor: 1,
+				subject: "E2E bell: {{ doc.description }}",
+				message: "",
+				display: "Notification Log",
+				indicator: "blue",
+				event_name: "rt_studio",
+				rate_limit_count: 0,
+			};
+			try {
+				if (await api.exists("Realtime Rule", BELL_RULE)) {
+					const { rule_name, ...changes } = rule;
+					await api.update("Realtime Rule", BELL_RULE, changes);
+				} else {
+					await api.insert("Realtime Rule", rule);
+				}
+
+				await waitSocket(pageB, "context B");
+				const bell = pageB.locator(".navbar .dropdown-notifications:visible").first();
+				const icon = bell.locator(".notifications-icon");
+				const unseen = icon.locator(".notifications-unseen");
+				await icon.waitFor({ state: "visible", timeout: T });
+				// Start from "seen": opening the dropdown marks the notifications seen.
+				if (await unseen.isVisible()) {
+					await icon.click();
+					await pageB.waitForTimeout(500);
+					await icon.click();
+					await poll(async () => !(await unseen.isVisible()), { message: "the bell to show no unseen notifications" });
+				}
+
+				const description = `E2E bell ${Date.now().toString(36)}`;
+				const subject = `E2E bell: ${description}`;
+				await api.insert("ToDo", { description, allocated_to: VIEWER });
+				// Frappe's "notification" event (published after the Notification Log commits)
+				// turns the bell on and prepends the item to the dropdown: no reload.
+				await poll(async () => await unseen.isVisible(), { message: "the unseen indicator on the bell" });
+				const item = bell.locator(".panel-notifications .notification-item", { hasText: subject });
+				await poll(async () => (await item.count()) === 1, { message: `the dropdown to list ${JSON.stringify(subject)}` });
+				const logged = await api.list("Notification Log", [["for_user", "=", VIEWER], ["subject", "like", `%${description}%`]], ["name", "document_type"]);
+				check(logged.length === 1 && logged[0].document_type === "ToDo", `Notification Logs for the ToDo: ${JSON.stringify(logged)}`);
+				const entry = await pageB.evaluate((rule) => rt_studio.runtime.console.entries.find((e) => e.rule === rule), BELL_RULE);
+				check(entry && entry.message.display === "Notification Log", "B's runtime did not log the rule's message");
+				const alerted = (await alerts(pageB)).filter((a) => a.text.includes(subject));
+				check(!alerted.length, "display Notification Log also showed an alert");
+
+				await icon.click();
+				await item.waitFor({ state: "visible", timeout: T });
+				check(await item.evaluate((el) => el.classList.contains("unread")), "the new item is not marked unread");
+				await pageB.waitForTimeout(400);
+				await shot(pageB, "10-viewer-bell-dropdown");
+				await pageB.keyboard.press("Escape");
+			} finally {
+				if (await api.exists("Realtime Rule", BELL_RULE).catch(() => false)) await api.remove("Realtime Rule", BELL_RULE);
+			}
+			check(!(await api.exists("Realtime Rule", BELL_RULE)), `${BELL_RULE} was not deleted`);
 		});
 	} catch (e) {
 		results.push({ name: "harness", ok: false });
