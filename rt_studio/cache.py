@@ -20,7 +20,6 @@ import uuid
 
 import frappe
 
-from rt_studio.engine.errors import Problem
 from rt_studio.engine.matcher import RuleIndex
 from rt_studio.engine.rules import parse_rule
 
@@ -127,14 +126,6 @@ def build_index() -> tuple[RuleIndex, str]:
 	for key in [k for k in site_cache if k not in live]:
 		del site_cache[key]
 	return RuleIndex(rules), digest_of(documents)
-
-
-def rule_problems(name: str) -> list[Problem]:
-	"""Compile problems of one saved rule (for the form and the API)."""
-	for doc in load_rule_documents():
-		if doc["name"] == name:
-			return compile_cached(doc)[1]
-	return []
 
 
 def invalidate() -> None:

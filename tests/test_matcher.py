@@ -16,7 +16,6 @@ def test_doctype_without_rules_returns_the_empty_singleton(new_rule):
 	assert RuleIndex([]).match("ToDo", ("New",)) is NO_RULES
 	assert not index.has_rules("Note")
 	assert index.has_rules("ToDo")
-	assert index.doctypes() == frozenset({"ToDo"})
 
 
 def test_known_doctype_without_listeners_for_the_event_is_empty(new_rule):

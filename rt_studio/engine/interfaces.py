@@ -5,7 +5,6 @@ in-memory versions in `rt_studio.engine.memory`. Documents are passed as read-on
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Protocol
 
 from rt_studio.engine.rules import Channel
@@ -47,7 +46,3 @@ class RateLimiter(Protocol):
 
 	def peek(self, key: str, limit: int, window: int) -> bool:
 		"""Whether `hit` would allow a delivery now, without recording one."""
-
-
-class Clock(Protocol):
-	def now(self) -> datetime: ...

@@ -29,9 +29,6 @@ class RuleIndex:
 	def has_rules(self, doctype: str) -> bool:
 		return doctype in self._index
 
-	def doctypes(self) -> frozenset:
-		return frozenset(self._index)
-
 	def match(self, doctype: str, events: tuple[str, ...]) -> tuple[Rule, ...]:
 		"""The enabled rules for `doctype` listening to any of `events` (each rule once)."""
 		by_event = self._index.get(doctype)
