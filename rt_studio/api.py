@@ -13,13 +13,13 @@ from rt_studio import delivery
 from rt_studio import trace as trace_log
 from rt_studio.engine.audience import channel_members
 from rt_studio.engine.errors import Problem
-from rt_studio.engine.evaluate import DELIVER, Event, evaluate
+from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
 from rt_studio.engine.events import VALUE_CHANGE, normalize_event
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE, parse_rule
 from rt_studio.handler import context_for
 from rt_studio.permissions import MANAGER, is_manager
-from rt_studio.site import FrappeDirectory, RedisRateLimiter, UnlimitedRateLimiter, load_channel
+from rt_studio.site import FrappeDirectory, RedisRateLimiter, UnlimitedRateLimiter, load_channel, site_now
 
 #: Keys `bench export-fixtures` drops from a document and from its child rows.
 FIXTURE_DROP = ("modified_by", "creation", "owner", "idx", "lft", "rgt")
@@ -194,21 +194,7 @@ def publish(channel: str, message: str, event: str | None = None) -> dict:
 	text = frappe.utils.escape_html(message or "").strip()
 	if not text:
 		frappe.throw(_("The message is empty"))
-	payload = {
-		"rule": None,
-		"channel": found.name,
-		"subject": frappe.utils.escape_html(found.name),
-		"message": text,
-		"display": "Alert",
-		"indicator": "blue",
-		"alert_seconds": 7,
-		"doctype": None,
-		"docname": None,
-		"event": "Channel",
-		"fields": {},
-		"actor": user,
-		"sent_at": frappe.utils.now_datetime().isoformat(),
-	}
+	payload = channel_message(found.name, text, user, site_now())
 	recipients = [m for m in members if directory.is_enabled(m)]
 	for member in recipients:
 		frappe.publish_realtime(event or found.event_name, payload, user=member, after_commit=True)

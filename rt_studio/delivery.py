@@ -47,11 +47,15 @@ def make_notification_log(user: str, message: dict) -> None:
 	).insert(ignore_permissions=True)
 
 
-def record_error(outcome: Outcome) -> None:
-	"""Show the error on the rule and write it to the Error Log, once per rule and error."""
+def record_error(outcome: Outcome, version: str) -> None:
+	"""Show the error on the rule and write it to the Error Log, once per rule version and error.
+
+	Keyed on the rule's version, so after the rule is edited the same error is shown and
+	logged again, with nothing to clean up.
+	"""
 	problem = outcome.error
 	text = str(problem)
-	digest = hashlib.sha1(f"{problem.rule}\n{text}".encode()).hexdigest()
+	digest = hashlib.sha1(f"{problem.rule}\n{version}\n{text}".encode()).hexdigest()
 	shown = frappe.cache.make_key(f"rt_studio:error:shown:{digest}")
 	if frappe.cache.set(shown, 1, ex=ERROR_SEEN_SECONDS, nx=True):
 		# last_error rolls back with the user's transaction: then show it again next time
@@ -73,9 +77,3 @@ def record_error(outcome: Outcome) -> None:
 		reference_doctype="Realtime Rule",
 		reference_name=problem.rule,
 	)
-
-
-def forget_errors() -> None:
-	"""Let the same error be logged again after the rule was edited."""
-	for key in frappe.cache.keys(frappe.cache.make_key("rt_studio:error:*")):
-		frappe.cache.delete(key)

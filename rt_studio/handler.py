@@ -91,12 +91,12 @@ def run_rules(doc, rules) -> None:
 		if outcome.deferred:
 			defer(rule, event)
 			continue
-		finish(outcome, doc.doctype, doc.name)
+		finish(rule, outcome, doc.doctype, doc.name)
 
 
-def finish(outcome, doctype: str, docname: str) -> None:
+def finish(rule, outcome, doctype: str, docname: str) -> None:
 	if outcome.error:
-		delivery.record_error(outcome)
+		delivery.record_error(outcome, rule.version)
 	else:
 		delivery.publish(outcome)
 	trace.record(outcome, doctype, docname)
@@ -132,7 +132,7 @@ def deliver_deferred(
 	source = frappe.get_doc(doctype, docname) if frappe.db.exists(doctype, docname) else None
 	ctx = context_for(source)
 	outcome = evaluate(compiled, Event(doctype, docname, rule_event, doc, before, actor), ctx)
-	finish(outcome, doctype, docname)
+	finish(compiled, outcome, doctype, docname)
 
 
 def context_for(doc) -> Context:

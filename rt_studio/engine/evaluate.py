@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from markupsafe import escape
+
 from rt_studio.engine import rules as r
 from rt_studio.engine.audience import doc_room, row_users
 from rt_studio.engine.docview import as_text, freeze, to_json_value
@@ -210,6 +212,43 @@ def _render(rule: r.Rule, scope: dict, recipient: str | None) -> tuple[str, str]
 	subject = _check(rule, "subject", lambda: rule.subject.render(scope)) if rule.subject else ""
 	message = _check(rule, "message", lambda: rule.message.render(scope)) if rule.message else ""
 	return subject, message
+
+
+#: The keys of every message RT Studio publishes (DESIGN.md section 3), rule or channel.
+WIRE_KEYS = (
+	"rule",
+	"channel",
+	"subject",
+	"message",
+	"display",
+	"indicator",
+	"alert_seconds",
+	"doctype",
+	"docname",
+	"event",
+	"fields",
+	"actor",
+	"sent_at",
+)
+
+
+def channel_message(channel: str, text: str, actor: str, sent_at: datetime) -> dict:
+	"""The wire message of a channel post; `text` must already be HTML-escaped."""
+	return {
+		"rule": None,
+		"channel": channel,
+		"subject": escape(channel),
+		"message": text,
+		"display": "Alert",
+		"indicator": "blue",
+		"alert_seconds": 7,
+		"doctype": None,
+		"docname": None,
+		"event": "Channel",
+		"fields": {},
+		"actor": actor,
+		"sent_at": sent_at.isoformat(),
+	}
 
 
 def build_message(

@@ -167,8 +167,7 @@ class RealtimeRule(Document):
 
 	def clear_cache(self):
 		"""Frappe calls this after every save and delete: every process reloads the rules."""
-		from rt_studio import cache, delivery
+		from rt_studio import cache
 
 		super().clear_cache()
 		cache.invalidate()
-		delivery.forget_errors()
