@@ -20,6 +20,7 @@ import frappe
 import redis
 
 from rt_studio import trace
+from rt_studio.engine.evaluate import WIRE_KEYS as engine_wire_keys
 from rt_studio.tests import IntegrationTestCase
 
 ORDER = "RT Test Order"
@@ -32,21 +33,7 @@ TEST_ROLES = (TESTER, SECRET_READER, BYSTANDER, PUBLISHER)
 
 #: Every test rule's name starts with this, so leftovers are easy to spot and clean.
 RULE_PREFIX = "rt-test-"
-WIRE_KEYS = {
-	"rule",
-	"channel",
-	"subject",
-	"message",
-	"display",
-	"indicator",
-	"alert_seconds",
-	"doctype",
-	"docname",
-	"event",
-	"fields",
-	"actor",
-	"sent_at",
-}
+WIRE_KEYS = set(engine_wire_keys)
 
 _created_rules: set[str] = set()
 
@@ -317,6 +304,17 @@ def make_rule(
 			**fields,
 		}
 	).insert()
+	try:
+		with inserted(doc, commit):
+			yield doc
+	finally:
+		# Frappe keeps Error Logs in a MyISAM table: a rollback does not remove them
+		frappe.db.delete("Error Log", {"reference_doctype": "Realtime Rule", "reference_name": name})
+
+
+@contextmanager
+def inserted(doc, commit: bool):
+	"""Keep an inserted rule or channel for the block (committed if asked), then delete it."""
 	if commit:
 		frappe.db.commit()
 	try:
@@ -324,13 +322,11 @@ def make_rule(
 	finally:
 		if commit:
 			frappe.db.rollback()
-		if frappe.db.exists("Realtime Rule", name):
-			frappe.delete_doc("Realtime Rule", name, force=True, ignore_permissions=True)
+		if frappe.db.exists(doc.doctype, doc.name):
+			frappe.delete_doc(doc.doctype, doc.name, force=True, ignore_permissions=True)
 			if commit:
 				frappe.db.commit()
-		clear_rate_keys(name)
-		# Frappe keeps Error Logs in a MyISAM table: a rollback does not remove them
-		frappe.db.delete("Error Log", {"reference_doctype": "Realtime Rule", "reference_name": name})
+		clear_rate_keys(doc.name)
 
 
 @contextmanager
@@ -340,18 +336,8 @@ def make_channel(members: list[dict] | None = None, *, commit: bool = False, **f
 	doc = frappe.get_doc(
 		{"doctype": "Realtime Channel", "channel_name": name, "members": members or [], **fields}
 	).insert()
-	if commit:
-		frappe.db.commit()
-	try:
+	with inserted(doc, commit):
 		yield doc
-	finally:
-		if commit:
-			frappe.db.rollback()
-		if frappe.db.exists("Realtime Channel", name):
-			frappe.delete_doc("Realtime Channel", name, force=True, ignore_permissions=True)
-			if commit:
-				frappe.db.commit()
-		clear_rate_keys(name)
 
 
 def new_order(**fields):
