@@ -87,6 +87,20 @@ class Rule:
 	rate_limit_count: int
 	rate_limit_seconds: int
 	version: str = ""
+	# DESIGN.md section 8: read here as given, each checked where its feature lives
+	condition_type: str = "Python"
+	filters: object = None
+	date_changed: str = ""
+	days_in_advance: int = 0
+	datetime_changed: str = ""
+	minutes_offset: int = 0
+	method: str = ""
+	send_after: str = ""
+	send_before: str = ""
+	send_days: str = ""
+	critical: bool = False
+	is_standard: bool = False
+	module: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -270,6 +284,7 @@ def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 		problems.append(
 			Problem(name, "rate_limit_seconds", "must be more than 0 when rate_limit_count is set")
 		)
+	later = _section_8_fields(data, name, problems)
 	if problems:
 		return None, problems
 	return Rule(
@@ -294,7 +309,27 @@ def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 		rate_limit_count=rate_count,
 		rate_limit_seconds=rate_seconds,
 		version=_text(data, "modified"),
+		**later,
 	), []
+
+
+def _section_8_fields(data: Mapping, name: str, problems: list[Problem]) -> dict:
+	"""Condition type, time events, method, send window, critical and standard flags as given."""
+	return {
+		"condition_type": _text(data, "condition_type") or "Python",
+		"filters": data.get("filters"),
+		"date_changed": _text(data, "date_changed"),
+		"days_in_advance": _int(data, "days_in_advance", 0, name, problems),
+		"datetime_changed": _text(data, "datetime_changed"),
+		"minutes_offset": _int(data, "minutes_offset", 0, name, problems),
+		"method": _text(data, "method"),
+		"send_after": _text(data, "send_after"),
+		"send_before": _text(data, "send_before"),
+		"send_days": _text(data, "send_days"),
+		"critical": _flag(data, "critical", False),
+		"is_standard": _flag(data, "is_standard", False),
+		"module": _text(data, "module"),
+	}
 
 
 def compile_rule(data: Mapping) -> Rule:

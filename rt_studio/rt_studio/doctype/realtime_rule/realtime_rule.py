@@ -40,24 +40,58 @@ class RealtimeRule(Document):
 		alert_seconds: DF.Int
 		audience: DF.Table[RealtimeRuleAudience]
 		condition: DF.Code | None
-		display: DF.Literal["Alert", "Sticky", "Notification Log", "Refresh Form", "Refresh List", "Custom"]
+		condition_type: DF.Literal["Python", "Filters"]
+		critical: DF.Check
+		date_changed: DF.Literal[None]
+		datetime_changed: DF.Literal[None]
+		days_in_advance: DF.Int
+		display: DF.Literal[
+			"Alert",
+			"Sticky",
+			"Notification Log",
+			"Refresh Form",
+			"Refresh List",
+			"Refresh Dashboard",
+			"Custom",
+		]
 		document_type: DF.Link
 		enabled: DF.Check
-		event: DF.Literal["New", "Save", "Submit", "Cancel", "Delete", "Update After Submit", "Value Change"]
+		event: DF.Literal[
+			"New",
+			"Save",
+			"Submit",
+			"Cancel",
+			"Delete",
+			"Update After Submit",
+			"Value Change",
+			"Days Before",
+			"Days After",
+			"Minutes Before",
+			"Minutes After",
+			"Method",
+		]
 		event_name: DF.Data | None
 		exclude_actor: DF.Check
 		fields: DF.SmallText | None
+		filters: DF.JSON | None
 		from_value: DF.Data | None
 		indicator: DF.Literal["blue", "green", "orange", "red", "gray"]
+		is_standard: DF.Check
 		last_error: DF.SmallText | None
 		last_error_on: DF.Datetime | None
 		message: DF.Code | None
+		method: DF.Data | None
+		minutes_offset: DF.Int
+		module: DF.Link | None
 		rate_limit_count: DF.Int
 		rate_limit_seconds: DF.Int
 		rule_name: DF.Data
+		send_after: DF.Time | None
+		send_before: DF.Time | None
+		send_days: DF.Data | None
 		subject: DF.Data | None
 		to_value: DF.Data | None
-		value_changed: DF.Data | None
+		value_changed: DF.Autocomplete | None
 	# end: auto-generated types
 
 	def validate(self):
