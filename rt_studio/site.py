@@ -8,7 +8,7 @@ a handful of queries, not a thousand.
 import functools
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import frappe
@@ -57,6 +57,9 @@ class FrappeDirectory:
 			self._enabled[user] = bool(frappe.db.get_value("User", user, "enabled"))
 		return self._enabled[user]
 
+	def enabled_users(self, users: Sequence[str]) -> set[str]:
+		return {user for user in users if self.is_enabled(user)}
+
 	def users_with_role(self, role: str) -> list[str]:
 		if role == "Guest":
 			return []
@@ -90,6 +93,9 @@ class FrappeDirectory:
 		if key not in self._readable:
 			self._readable[key] = self._can_read(user, doctype, docname)
 		return self._readable[key]
+
+	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
+		return {user for user in users if self.can_read(user, doctype, docname, doc)}
 
 	def _can_read(self, user: str, doctype: str, docname: str) -> bool:
 		source = self.source_doc
@@ -174,6 +180,12 @@ return 1
 	def peek(self, key: str, limit: int, window: int) -> bool:
 		return self._run(key, limit, window, False)
 
+	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		return [self.hit(key, limit, window) for key in keys]
+
+	def peek_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		return [self.peek(key, limit, window) for key in keys]
+
 
 class UnlimitedRateLimiter:
 	"""For test-fire: an explicit test is never rate limited and uses up nothing."""
@@ -182,3 +194,8 @@ class UnlimitedRateLimiter:
 		return True
 
 	peek = hit
+
+	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		return [True] * len(keys)
+
+	peek_many = hit_many

@@ -126,7 +126,7 @@ def test_progress_is_reported_while_a_large_audience_is_checked(new_rule, make_e
 	from rt_studio.engine.memory import InMemoryDirectory
 	from rt_studio.engine.ratelimit import InMemoryRateLimiter
 
-	users = {f"u{i}@example.com": {"roles": ["Crowd"], "can_read": ["ToDo"]} for i in range(120)}
+	users = {f"u{i}@example.com": {"roles": ["Crowd"], "can_read": ["ToDo"]} for i in range(1200)}
 	reports = []
 	ctx = Context(
 		InMemoryDirectory(users),
@@ -135,8 +135,9 @@ def test_progress_is_reported_while_a_large_audience_is_checked(new_rule, make_e
 	)
 	rule = new_rule(audience=[{"audience_type": "Role", "role": "Crowd"}])
 	outcome = evaluate(rule, make_event(), ctx, preview=True)
-	assert len(outcome.recipients) == 120
-	assert reports == [(50, 120), (100, 120)]
+	assert len(outcome.recipients) == 1200
+	# one report per chunk of verdicts, the last one complete
+	assert reports == [(500, 1200), (1000, 1200), (1200, 1200)]
 
 
 def test_a_large_audience_is_deferred_after_the_condition(new_rule, make_event):

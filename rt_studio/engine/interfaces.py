@@ -4,7 +4,7 @@ The Frappe layer implements them with real Frappe calls; the CLI and the tests w
 in-memory versions in `rt_studio.engine.memory`. Documents are passed as read-only dicts.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from rt_studio.engine.rules import Channel
@@ -22,8 +22,14 @@ class Directory(Protocol):
 	def all_users(self) -> Iterable[str]:
 		"""Every enabled desk user (the "Everyone" audience, before permission checks)."""
 
+	def enabled_users(self, users: Sequence[str]) -> set[str]:
+		"""Those of `users` that exist and are enabled (asked for a whole chunk of an audience)."""
+
 	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
 		"""Whether the user may read the document."""
+
+	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
+		"""Those of `users` that may read the document, exactly as `can_read` would answer each."""
 
 	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
 		"""The fieldnames the user may read (None: anyone who can read the document)."""
@@ -46,3 +52,9 @@ class RateLimiter(Protocol):
 
 	def peek(self, key: str, limit: int, window: int) -> bool:
 		"""Whether `hit` would allow a delivery now, without recording one."""
+
+	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		"""`hit` for each key, in order (one round trip on a site)."""
+
+	def peek_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		"""`peek` for each key, in order."""

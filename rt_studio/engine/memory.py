@@ -10,7 +10,7 @@ The directory file the CLI reads has this shape::
 `can_read` lists DocTypes, or "DocType/name" for single documents; "*" means everything.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from rt_studio.engine.audience import assigned_users, commenters
 from rt_studio.engine.rules import Channel, parse_channel
@@ -84,6 +84,9 @@ class InMemoryDirectory:
 			return True
 		return user in self.users and bool(self.users[user].get("enabled", True))
 
+	def enabled_users(self, users: Sequence[str]) -> set[str]:
+		return {user for user in users if self.is_enabled(user)}
+
 	def users_with_role(self, role: str) -> list[str]:
 		return [
 			u for u, info in self.users.items() if role in (info.get("roles") or ()) and self.is_enabled(u)
@@ -99,6 +102,9 @@ class InMemoryDirectory:
 		if "System Manager" in (self._user(user).get("roles") or ()) or user == "Administrator":
 			return True
 		return "*" in allowed or doctype in allowed or f"{doctype}/{docname}" in allowed
+
+	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
+		return {user for user in users if self.can_read(user, doctype, docname, doc)}
 
 	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
 		hidden = set()

@@ -2,6 +2,7 @@
 
 import time
 from collections import deque
+from collections.abc import Sequence
 
 
 class InMemoryRateLimiter:
@@ -31,6 +32,12 @@ class InMemoryRateLimiter:
 
 	def peek(self, key: str, limit: int, window: int) -> bool:
 		return len(self._live(key, window)) < limit
+
+	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		return [self.hit(key, limit, window) for key in keys]
+
+	def peek_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
+		return [self.peek(key, limit, window) for key in keys]
 
 
 def rule_key(rule: str, recipient: str) -> str:
