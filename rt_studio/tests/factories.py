@@ -9,15 +9,19 @@ clean up users, rules, channels and orders, and two ways to see what RT Studio s
 
 import json
 import os
+import queue
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import frappe
 import redis
+from frappe.permissions import AUTOMATIC_ROLES
 
 from rt_studio import trace
 from rt_studio.engine.evaluate import WIRE_KEYS as engine_wire_keys
@@ -106,25 +110,35 @@ def ensure_test_doctypes() -> None:
 
 
 def sweep_leftovers() -> None:
-	"""Delete test rules and orders an interrupted run left committed (older than ten minutes)."""
-	cutoff = frappe.utils.add_to_date(frappe.utils.now_datetime(), minutes=-10)
-	for name in frappe.get_all(
-		"Realtime Rule",
-		filters={"name": ["like", f"{RULE_PREFIX}%"], "modified": ["<", cutoff]},
-		pluck="name",
-	):
-		frappe.delete_doc("Realtime Rule", name, force=True, ignore_permissions=True)
-	for name in frappe.get_all(ORDER, filters={"modified": ["<", cutoff]}, pluck="name"):
+	"""Delete what an interrupted run left committed: test rules, channels, orders, Error Logs.
+
+	Every class cleans up after itself, so at the start of a class nothing of this kind may
+	exist (the suite does not support two runs on one site at the same time).
+	"""
+	for doctype in ("Realtime Rule", "Realtime Channel"):
+		for name in frappe.get_all(doctype, filters={"name": ["like", f"{RULE_PREFIX}%"]}, pluck="name"):
+			frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
+			clear_rate_keys(name)
+	for name in frappe.get_all(ORDER, pluck="name"):
 		purge_order(name)
 	frappe.db.delete(
-		"Error Log",
-		{
-			"reference_doctype": "Realtime Rule",
-			"reference_name": ["like", f"{RULE_PREFIX}%"],
-			"creation": ["<", cutoff],
-		},
+		"Error Log", {"reference_doctype": "Realtime Rule", "reference_name": ["like", f"{RULE_PREFIX}%"]}
 	)
+	delete_throwaway_users()
 	frappe.db.commit()
+
+
+#: Users earlier versions of this suite made anew on every run (`rt-<label>-<hash>@example.com`);
+#: left on a site, they swell the test roles that Role audiences resolve.
+THROWAWAY_USER = re.compile(r"rt-[a-z_]+-[0-9a-f]{8}@example\.com")
+
+
+def delete_throwaway_users() -> None:
+	ensure_test_user(MANAGER, {"roles": ["System Manager"]})  # Frappe deletes no user without one
+	for name in frappe.get_all("User", filters={"name": ["like", "rt-%@example.com"]}, pluck="name"):
+		if THROWAWAY_USER.fullmatch(name) and not name.startswith(RULE_PREFIX):
+			reset_test_user(name)
+			frappe.delete_doc("User", name, force=True, ignore_permissions=True)
 
 
 # --- what was sent -----------------------------------------------------------------------
@@ -190,39 +204,52 @@ class Action:
 		return sorted(s.user for s in self.sent if s.user and (rule is None or s.rule == rule))
 
 
+#: Longest wait for anything a test waits on (a Redis message, a second process's answer): a
+#: hang becomes a failure that says what it waited for instead of a stuck run.
+WAIT_SECONDS = 30
+
+
 class RealtimeListener:
-	"""Subscribed to the Redis `events` channel `frappe.realtime.emit_via_redis` publishes on."""
+	"""Subscribed to the Redis `events` channel `frappe.realtime.emit_via_redis` publishes on.
+
+	Every site of every bench that shares this Redis publishes on the same channel: messages
+	of other sites are dropped unread and never extend a wait.
+	"""
 
 	def __enter__(self):
 		self.client = redis.Redis.from_url(frappe.conf.redis_queue)
 		self.pubsub = self.client.pubsub()
 		self.pubsub.subscribe("events")
-		deadline = time.monotonic() + 5
-		while time.monotonic() < deadline:
+		deadline = time.monotonic() + WAIT_SECONDS
+		while True:
 			message = self.pubsub.get_message(timeout=0.5)
 			if message and message["type"] == "subscribe":
-				break
-		return self
+				return self
+			if time.monotonic() > deadline:
+				self.__exit__()
+				raise TimeoutError(f"no subscription to Redis `events` within {WAIT_SECONDS} s")
 
 	def __exit__(self, *exc):
 		self.pubsub.close()
 		self.client.close()
 
 	def received(self, rule: str | None = None, channel: str | None = None, quiet: float = 0.5) -> list[Sent]:
-		"""Messages for this site published since the last call, until `quiet` seconds pass without one."""
+		"""This site's messages published since the last call, until `quiet` seconds pass without one.
+
+		Raises TimeoutError when the site is still publishing after WAIT_SECONDS.
+		"""
 		out = []
+		deadline = time.monotonic() + WAIT_SECONDS
 		idle_until = time.monotonic() + quiet
 		while time.monotonic() < idle_until:
-			message = self.pubsub.get_message(timeout=0.1)
-			if not message or message["type"] != "message":
+			if time.monotonic() > deadline:
+				raise TimeoutError(
+					f"this site kept publishing for {WAIT_SECONDS} s (got {len(out)} matching messages)"
+				)
+			sent = self._next_of_this_site()
+			if sent is None:
 				continue
 			idle_until = time.monotonic() + quiet
-			data = json.loads(message["data"])
-			if data.get("namespace") != frappe.local.site:
-				continue
-			sent = Sent(data["event"], data["room"], data["message"])
-			if not isinstance(sent.message, dict):
-				continue
 			if (rule and sent.message.get("rule") == rule) or (
 				channel and sent.message.get("channel") == channel
 			):
@@ -230,6 +257,15 @@ class RealtimeListener:
 			elif rule is None and channel is None and sent.from_rt_studio:
 				out.append(sent)
 		return out
+
+	def _next_of_this_site(self) -> Sent | None:
+		message = self.pubsub.get_message(timeout=0.1)
+		if not message or message["type"] != "message":
+			return None
+		data = json.loads(message["data"])
+		if data.get("namespace") != frappe.local.site or not isinstance(data.get("message"), dict):
+			return None
+		return Sent(data["event"], data["room"], data["message"])
 
 
 # --- factories -----------------------------------------------------------------------------
@@ -239,25 +275,34 @@ def unique(label: str) -> str:
 	return f"{label}-{frappe.generate_hash(length=8)}"
 
 
+#: The System Manager every test site has besides Administrator. Frappe refuses to disable or
+#: delete any user while Administrator is the only enabled System Manager (a brand-new site),
+#: and gives System Manager to the first desk user made on a set-up site that has none.
+MANAGER = "manager"
+
+#: What a test user spec may set besides "roles", with the value the user gets when a spec
+#: leaves it out (a user reused by another test class must not keep the last one's settings).
+USER_DEFAULTS = {"enabled": 1, "document_follow_notify": 0}
+
+
+def test_user_email(label: str) -> str:
+	"""The one user a label stands for on every run: `rt-test-<label>@example.com`."""
+	return f"{RULE_PREFIX}{label}@example.com".lower()
+
+
 @contextmanager
 def make_users(spec: dict[str, dict], commit: bool = True):
-	"""{label: {"roles": [...], "enabled": 0, ...}} -> {label: email}; deleted on exit."""
-	users = {}
-	for label, fields in spec.items():
-		fields = dict(fields)
-		roles = fields.pop("roles", ())
-		email = f"rt-{unique(label)}@example.com".lower()
-		frappe.get_doc(
-			{
-				"doctype": "User",
-				"email": email,
-				"first_name": label,
-				"send_welcome_email": 0,
-				"roles": [{"role": role} for role in roles],
-				**fields,
-			}
-		).insert(ignore_permissions=True)
-		users[label] = email
+	"""{label: {"roles": [...], "enabled": 0, ...}} -> {label: email}.
+
+	Test users are records of the site, like Frappe's own test records: each label is one user,
+	made once (as a data import makes users, so Frappe's sign-up throttle does not apply) and
+	reused by every later run with the roles and settings of `spec`. What a test gave a user
+	(user permissions, shares, assignments, follows, comments) is removed on entry and on exit.
+	"""
+	ensure_test_user(MANAGER, {"roles": ["System Manager"]})
+	users = {label: ensure_test_user(label, fields) for label, fields in spec.items()}
+	for email in users.values():
+		reset_test_user(email)
 	if commit:
 		frappe.db.commit()
 	try:
@@ -265,20 +310,65 @@ def make_users(spec: dict[str, dict], commit: bool = True):
 	finally:
 		frappe.db.rollback()
 		for email in users.values():
-			for doctype, field in (
-				("User Permission", "user"),
-				("DocShare", "user"),
-				("ToDo", "allocated_to"),
-			):
-				frappe.db.delete(doctype, {field: email})
-			frappe.db.delete("Document Follow", {"user": email})
-			frappe.db.delete("Comment", {"owner": email})
-			if frappe.db.exists("User", email):
-				frappe.delete_doc("User", email, force=True, ignore_permissions=True)
-			frappe.cache.hdel("user_permissions", email)
-			frappe.clear_cache(user=email)
+			reset_test_user(email)
 		if commit:
 			frappe.db.commit()
+
+
+def ensure_test_user(label: str, spec: dict) -> str:
+	"""The label's user with exactly the roles and settings of `spec`, made if missing."""
+	fields = dict(spec)
+	roles = sorted(set(fields.pop("roles", ())))
+	unknown = set(fields) - set(USER_DEFAULTS)
+	if unknown:
+		raise ValueError(
+			f"test user {label!r}: unknown settings {sorted(unknown)}; known: {sorted(USER_DEFAULTS)}"
+		)
+	wanted = {**USER_DEFAULTS, **fields}
+	email = test_user_email(label)
+	if frappe.db.exists("User", email):
+		_update_test_user(frappe.get_doc("User", email), roles, wanted)
+	else:
+		_insert_test_user(email, label, roles, wanted)
+	# a Notification Log would otherwise mail them, and log an error on a site without email
+	frappe.db.set_value("Notification Settings", email, "enable_email_notifications", 0)
+	return email
+
+
+def _insert_test_user(email: str, label: str, roles: list[str], wanted: dict) -> None:
+	user = frappe.get_doc(
+		{"doctype": "User", "email": email, "first_name": label, "send_welcome_email": 0, **wanted}
+	)
+	user.set("roles", [{"role": role} for role in roles])
+	in_import = frappe.flags.in_import
+	frappe.flags.in_import = True  # as a data import: not counted against sign-ups
+	try:
+		user.insert(ignore_permissions=True)
+	finally:
+		frappe.flags.in_import = in_import
+
+
+def _update_test_user(user, roles: list[str], wanted: dict) -> None:
+	current_roles = sorted(row.role for row in user.roles if row.role not in AUTOMATIC_ROLES)
+	if current_roles != roles or any(user.get(field) != value for field, value in wanted.items()):
+		user.update(wanted)
+		user.set("roles", [{"role": role} for role in roles])
+		user.save(ignore_permissions=True)
+
+
+def reset_test_user(email: str) -> None:
+	"""Remove what tests gave the user on the site, and Frappe's caches of it."""
+	for doctype, field in (
+		("User Permission", "user"),
+		("DocShare", "user"),
+		("ToDo", "allocated_to"),
+		("Document Follow", "user"),
+		("Comment", "owner"),
+		("Notification Log", "for_user"),
+	):
+		frappe.db.delete(doctype, {field: email})
+	frappe.cache.hdel("user_permissions", email)
+	frappe.clear_cache(user=email)
 
 
 @contextmanager
@@ -398,7 +488,9 @@ class SiteProcess:
 	"""Another Frappe process on this site (like a second web worker), driven over stdin/stdout.
 
 	Each command runs as a new request: fresh transaction, empty request cache; the process
-	keeps its module-level state (RT Studio's per-process rule cache) across commands.
+	keeps its module-level state (RT Studio's per-process rule cache) across commands. Every
+	answer is awaited at most WAIT_SECONDS; then the process is killed and the test fails with
+	the end of its stderr.
 	"""
 
 	def __init__(self):
@@ -412,25 +504,45 @@ class SiteProcess:
 			text=True,
 			cwd=sites_path,
 		)
-		self.receive()
+		self.lines: queue.Queue[str | None] = queue.Queue()
+		self.reader = threading.Thread(target=self._read_stdout, daemon=True)
+		self.reader.start()
+		try:
+			self.receive()
+		except Exception:
+			self.close()
+			raise
+
+	def _read_stdout(self) -> None:
+		for line in self.proc.stdout:
+			self.lines.put(line)
+		self.lines.put(None)  # the process ended
 
 	def send(self, cmd: str, **args) -> None:
 		self.proc.stdin.write(json.dumps({"cmd": cmd, "args": args}) + "\n")
 		self.proc.stdin.flush()
 
-	def receive(self) -> dict:
+	def receive(self, timeout: float = WAIT_SECONDS) -> dict:
 		from rt_studio.tests.worker import ANSWER
 
+		deadline = time.monotonic() + timeout
 		while True:
-			line = self.proc.stdout.readline()
-			if not line:
-				self.stderr.seek(0)
-				raise RuntimeError(f"site process ended: {self.stderr.read()[-3000:]}")
+			try:
+				line = self.lines.get(timeout=max(deadline - time.monotonic(), 0))
+			except queue.Empty:
+				self.proc.kill()
+				raise TimeoutError(f"site process gave no answer within {timeout} s: {self.stderr_tail()}")
+			if line is None:
+				raise RuntimeError(f"site process ended: {self.stderr_tail()}")
 			if line.startswith(ANSWER):
 				answer = json.loads(line[len(ANSWER) :])
 				if answer.get("error"):
 					raise RuntimeError(f"site process failed: {answer['error']}")
 				return answer
+
+	def stderr_tail(self) -> str:
+		self.stderr.seek(0)
+		return self.stderr.read()[-3000:]
 
 	def ask(self, cmd: str, **args) -> dict:
 		self.send(cmd, **args)
@@ -438,14 +550,15 @@ class SiteProcess:
 
 	def close(self) -> None:
 		if self.proc.poll() is None:
-			self.send("quit")
 			try:
-				self.proc.wait(timeout=20)
-			except subprocess.TimeoutExpired:
+				self.send("quit")
+				self.proc.wait(timeout=WAIT_SECONDS)
+			except (OSError, subprocess.TimeoutExpired):
 				self.proc.kill()
-		self.proc.stdin.close()
-		self.proc.stdout.close()
-		self.stderr.close()
+				self.proc.wait(timeout=WAIT_SECONDS)
+		self.reader.join(timeout=WAIT_SECONDS)
+		for stream in (self.proc.stdin, self.proc.stdout, self.stderr):
+			stream.close()
 
 	def __enter__(self):
 		return self
