@@ -27,6 +27,11 @@ class ReadOnlyDoc(dict):
 	__setitem__ = __delitem__ = __setattr__ = __delattr__ = _refuse
 	clear = pop = popitem = setdefault = update = __ior__ = _refuse
 
+	def __reduce__(self):
+		"""Pickle as a copy built whole: a background job carries the document (child rows
+		included) to a worker, and pickle's default for a dict subclass would fill it item by item."""
+		return (ReadOnlyDoc, (dict(self),))
+
 
 #: Values freeze() returns as they are, checked by exact type before any ABC isinstance.
 SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, time, timedelta, Decimal})

@@ -233,30 +233,45 @@ class RealtimeListener:
 		self.pubsub.close()
 		self.client.close()
 
-	def received(self, rule: str | None = None, channel: str | None = None, quiet: float = 0.5) -> list[Sent]:
+	def received(
+		self,
+		rule: str | None = None,
+		channel: str | None = None,
+		quiet: float = 0.5,
+		count: int | None = None,
+	) -> list[Sent]:
 		"""This site's messages published since the last call, until `quiet` seconds pass without one.
 
+		With `count`, the quiet time only starts once that many matching messages arrived (a
+		background job publishes later than a commit): after WAIT_SECONDS it returns what came.
 		Raises TimeoutError when the site is still publishing after WAIT_SECONDS.
 		"""
-		out = []
+		out: list[Sent] = []
 		deadline = time.monotonic() + WAIT_SECONDS
-		idle_until = time.monotonic() + quiet
+		idle_until = float("inf") if count else time.monotonic() + quiet
 		while time.monotonic() < idle_until:
 			if time.monotonic() > deadline:
+				if count and len(out) < count:
+					return out
 				raise TimeoutError(
 					f"this site kept publishing for {WAIT_SECONDS} s (got {len(out)} matching messages)"
 				)
 			sent = self._next_of_this_site()
 			if sent is None:
 				continue
-			idle_until = time.monotonic() + quiet
-			if (rule and sent.message.get("rule") == rule) or (
-				channel and sent.message.get("channel") == channel
-			):
+			if self._matches(sent, rule, channel):
 				out.append(sent)
-			elif rule is None and channel is None and sent.from_rt_studio:
-				out.append(sent)
+			if not count or len(out) >= count:
+				idle_until = time.monotonic() + quiet
 		return out
+
+	@staticmethod
+	def _matches(sent: Sent, rule: str | None, channel: str | None) -> bool:
+		if rule is None and channel is None:
+			return sent.from_rt_studio
+		return (rule is not None and sent.rule == rule) or (
+			channel is not None and sent.message.get("channel") == channel
+		)
 
 	def _next_of_this_site(self) -> Sent | None:
 		message = self.pubsub.get_message(timeout=0.1)
@@ -565,6 +580,30 @@ class SiteProcess:
 
 	def __exit__(self, *exc):
 		self.close()
+
+
+def run_background_jobs(queues: str = "short,default,long") -> str:
+	"""Run the jobs queued on this bench in a real RQ worker, as Frappe's own tests do
+	(`bench worker --burst`): jobs are pickled, unpickled and run in another process.
+
+	The worker stops when the queues are empty; it is killed after WAIT_SECONDS. Returns the
+	worker's log (stderr), for assertion messages.
+	"""
+	sites_path = os.path.abspath(frappe.local.sites_path)
+	command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--burst"]
+	try:
+		done = subprocess.run(
+			[*command, "--queue", queues],
+			cwd=sites_path,
+			capture_output=True,
+			text=True,
+			timeout=WAIT_SECONDS,
+		)
+	except subprocess.TimeoutExpired as timeout:
+		raise TimeoutError(f"background jobs still running after {WAIT_SECONDS} s: {timeout.stderr}")
+	if done.returncode:
+		raise RuntimeError(f"background worker failed ({done.returncode}): {done.stderr[-3000:]}")
+	return done.stderr
 
 
 # --- the base class --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from rt_studio.tests.factories import (
 	make_users,
 	new_order,
 	purge_order,
+	run_background_jobs,
 )
 
 #: A title with characters a template must escape (Frappe itself only sanitizes < and >).
@@ -137,28 +138,26 @@ class TestDelivery(RTTestCase):
 		self.assertEqual([s.message["docname"] for s in received], [second.name])
 		self.assertNotEqual(first.name, second.name)
 
-	def test_a_large_audience_is_delivered_by_a_job_not_in_the_save(self):
+	def test_redis_a_large_audience_is_delivered_by_a_job_in_a_real_worker(self):
 		from unittest.mock import patch
 
 		import rt_studio.handler as handler
 
-		rule = self.to_reader(event="New", subject="Order {{ doc.title }}")
-		jobs = []
-		with (
-			patch.object(handler, "LARGE_AUDIENCE", 0),
-			patch.object(frappe, "enqueue", lambda method, **kwargs: jobs.append((method, kwargs))),
-			self.action() as insert,
-		):
-			doc = new_order(title="big").insert()
-		# the save queued nothing itself: a job, enqueued for after the commit, delivers
-		self.assertEqual(insert.sent, [])
-		[(_method, kwargs)] = [j for j in jobs if j[0] == "rt_studio.handler.deliver_deferred"]
-		self.assertTrue(kwargs.pop("enqueue_after_commit"))
-		kwargs.pop("queue")
+		rule = self.to_reader(event="New", subject="Order {{ doc.title }}", commit=True)
+		with RealtimeListener() as listener:
+			with patch.object(handler, "LARGE_AUDIENCE", 0), self.action() as insert:
+				doc = new_order(title="big", items=[{"user": self.reader, "qty": 2}]).insert()
+			# the save queued nothing itself: a job, enqueued for after the commit, delivers
+			self.assertEqual(insert.sent, [])
+			try:
+				frappe.db.commit()
+				log = run_background_jobs("short")
+				received = listener.received(rule=rule.name, count=1)
+			finally:
+				purge_order(doc.name)
+				frappe.db.commit()
 		self.assertEqual(
-			(kwargs["rule"], kwargs["docname"], kwargs["rule_event"]), (rule.name, doc.name, "New")
+			[(s.room, s.message["subject"], s.message["docname"]) for s in received],
+			[(f"user:{self.reader}", "Order big", doc.name)],
+			log,
 		)
-		with self.action() as job:
-			handler.deliver_deferred(**kwargs)
-		[sent] = job.sent
-		self.assertEqual((sent.room, sent.message["subject"]), (f"user:{self.reader}", "Order big"))
