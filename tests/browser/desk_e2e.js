@@ -6,11 +6,12 @@
  * Prerequisites
  *   - a running bench (web + socket.io + redis) with rt_studio installed and its assets
  *     built (`bench build --app rt_studio`);
+ *   - the site's setup wizard completed (the desk sends every /app page to it until then);
  *   - the Administrator password; the test creates (or resets) non-System-Manager desk users
  *     rt.e2e.viewer@, rt.e2e.poster@ and rt.e2e.outsider@example.com, the channel "e2e-ops"
- *     (viewer and poster are members), the rule "E2E ToDo alert" (deleted first if an earlier
- *     run left it), the rule "E2E bell" (deleted again at the end of step 10), and ToDos
- *     whose description starts with "E2E";
+ *     (viewer and poster are members), the rules "E2E ToDo alert" and "E2E bell", and ToDos
+ *     whose description starts with "E2E". At the end it deletes the rules, the channel and
+ *     the ToDos, and locks the users (random password, disabled), also after a failure;
  *   - Chromium (default /usr/bin/chromium, or --chromium PATH / $CHROMIUM) and the npm
  *     package playwright-core, resolved through NODE_PATH (e.g. `npm i playwright-core`
  *     in some folder, then NODE_PATH=that/node_modules).
@@ -20,6 +21,7 @@
  *       --url http://127.0.0.1:8000 --password admin --out /tmp/rt-e2e
  *
  * Options: --url SITE_URL  --password ADMIN_PASSWORD  --out SCREENSHOT_DIR
+ *          [--docs DIR]: also write the README's screenshots there (docs/ of the repository)
  *          [--chromium PATH] [--headed] [--timeout MS (per wait, default 15000)]
  *          [--socketio auto|origin|direct]: how the desk reaches socket.io. `origin` is
  *          production (nginx proxies <url>/socket.io/); `direct` makes the desk connect to
@@ -31,6 +33,7 @@
  */
 "use strict";
 
+const crypto = require("crypto");
 const fs = require("fs");
 const path = require("path");
 
@@ -49,6 +52,7 @@ function parseArgs(argv) {
 		url: "http://127.0.0.1:8000",
 		password: null,
 		out: "rt-e2e-screenshots",
+		docs: null,
 		chromium: process.env.CHROMIUM || "/usr/bin/chromium",
 		headed: false,
 		timeout: 15000,
@@ -63,6 +67,7 @@ function parseArgs(argv) {
 		if (arg === "--url") opts.url = next().replace(/\/+$/, "");
 		else if (arg === "--password") opts.password = next();
 		else if (arg === "--out") opts.out = next();
+		else if (arg === "--docs") opts.docs = next();
 		else if (arg === "--chromium") opts.chromium = next();
 		else if (arg === "--timeout") opts.timeout = Number(next());
 		else if (arg === "--headed") opts.headed = true;
@@ -79,7 +84,7 @@ function usage(problem) {
 	if (problem) console.error(`error: ${problem}`);
 	console.error(
 		"usage: node tests/browser/desk_e2e.js --url URL --password ADMIN_PASSWORD --out DIR" +
-			" [--chromium PATH] [--headed] [--timeout MS] [--socketio auto|origin|direct]"
+			" [--docs DIR] [--chromium PATH] [--headed] [--timeout MS] [--socketio auto|origin|direct]"
 	);
 	process.exit(2);
 }
@@ -143,6 +148,20 @@ async function shot(page, name, options = {}) {
 	await page.screenshot({ path: file, ...options });
 	shots.push(file);
 	return file;
+}
+
+/**
+ * A screenshot for the README (only with --docs): an element (a locator), or a region of the
+ * page ({x, y, width, height} in page coordinates), so the PNGs show what matters and stay small.
+ * Frappe's own alerts ("Saved") are removed first unless `keepAlerts`.
+ */
+async function docShot(page, name, target, { keepAlerts = false } = {}) {
+	if (!opts.docs) return;
+	if (!keepAlerts) await page.evaluate(() => document.querySelectorAll("#alert-container .alert").forEach((el) => el.remove()));
+	const file = path.join(opts.docs, `${name}.png`);
+	if (typeof target.screenshot === "function") await target.screenshot({ path: file });
+	else await page.screenshot({ path: file, clip: target, fullPage: true });
+	shots.push(file);
 }
 
 const livePages = [];
@@ -260,6 +279,48 @@ async function ensureUser(api, email, firstName, lastName, password) {
 	check(saved.enabled, `${email} is disabled`);
 }
 
+/**
+ * Leaves nothing behind that acts: the rules (one would alert on every ToDo allocated to anyone),
+ * the channel, the ToDos; the users keep no password this script knows and are disabled
+ * (Frappe refuses to disable a user while Administrator is the only System Manager: then the
+ * random password alone locks them). Each failure is reported and counts as a failed step.
+ */
+async function cleanUp(api) {
+	const problems = [];
+	const attempt = async (what, fn) => {
+		try {
+			await fn();
+		} catch (e) {
+			problems.push(`${what}: ${e.message.split("\n")[0]}`);
+		}
+	};
+	for (const rule of [RULE, BELL_RULE]) {
+		await attempt(`delete rule ${rule}`, async () => {
+			if (await api.exists("Realtime Rule", rule)) await api.remove("Realtime Rule", rule);
+		});
+	}
+	await attempt(`delete channel ${CHANNEL}`, async () => {
+		if (await api.exists("Realtime Channel", CHANNEL)) await api.remove("Realtime Channel", CHANNEL);
+	});
+	await attempt("delete the E2E ToDos", async () => {
+		for (const todo of await api.list("ToDo", [["description", "like", "%E2E%"], ["allocated_to", "=", VIEWER]])) {
+			await api.remove("ToDo", todo.name);
+		}
+	});
+	const locked = [];
+	for (const user of [VIEWER, POSTER, OUTSIDER]) {
+		await attempt(`lock user ${user}`, async () => {
+			if (!(await api.exists("User", user))) return;
+			await api.update("User", user, { new_password: `${crypto.randomBytes(24).toString("base64")}!a1A` });
+			const disabled = await api.call("PUT", api.resource("User", user), { enabled: 0 });
+			locked.push(disabled.ok ? `${user} (disabled)` : `${user} (password only: ${disabled.body.exc_type || disabled.status})`);
+		});
+	}
+	if (locked.length) console.log(`cleanup: rules, channel and ToDos deleted; users locked: ${locked.join(", ")}`);
+	results.push({ name: "cleanup", ok: !problems.length });
+	for (const problem of problems) console.log(`FAIL cleanup: ${problem}`);
+}
+
 // ----------------------------------------------------------------------------- desk helpers
 
 async function waitDesk(page) {
@@ -360,6 +421,7 @@ async function socketDirect() {
 
 (async () => {
 	fs.mkdirSync(opts.out, { recursive: true });
+	if (opts.docs) fs.mkdirSync(opts.docs, { recursive: true });
 	const browser = await chromium.launch({
 		executablePath: opts.chromium,
 		headless: !opts.headed,
@@ -385,6 +447,11 @@ async function socketDirect() {
 	try {
 		await step("1. setup: viewer user, no leftover rule, ToDo cleanup", async () => {
 			api = await Api.login(opts.url, "Administrator", opts.password);
+			const setup = await api.must(
+				"GET",
+				"/api/method/frappe.client.get_single_value?doctype=System%20Settings&field=setup_complete"
+			);
+			check(Number(setup) === 1, "the site's setup wizard is not completed: open /app as Administrator and complete it first");
 
 			for (const rule of [RULE, BELL_RULE]) {
 				if (await api.exists("Realtime Rule", rule)) await api.remove("Realtime Rule", rule);
@@ -462,6 +529,10 @@ async function socketDirect() {
 			check(saved.subject === "{{ doc.description }}", `subject saved as ${saved.subject}`);
 			await pageA.waitForTimeout(800); // let the recent-activity section render
 			await shot(pageA, "02-rule-form-saved", { fullPage: true });
+			// the README's picture of the form: from the page head down to the subject
+			await pageA.evaluate(() => window.scrollTo(0, 0));
+			const subjectBox = await control(form, "subject").boundingBox();
+			await docShot(pageA, "rule-form", { x: 0, y: 0, width: viewport.width, height: subjectBox.y + subjectBox.height + 24 });
 		});
 
 		await step("3. Preview on a ToDo allocated to the viewer lists the viewer: deliver", async () => {
@@ -484,6 +555,7 @@ async function socketDirect() {
 			check(subject.includes("E2E preview target"), `rendered subject is ${JSON.stringify(subject)}`);
 			await pageA.waitForTimeout(300);
 			await shot(pageA, "03-preview-dialog");
+			await docShot(pageA, "preview-dialog", pageA.locator(".modal.show .modal-content").last());
 			await pageA.keyboard.press("Escape");
 			await pageA.locator(".modal.show").first().waitFor({ state: "detached", timeout: 5000 }).catch(() => {});
 		});
@@ -527,6 +599,7 @@ async function socketDirect() {
 			check(!(await received(pageA, "E2E hello")).length, "the actor (Administrator) got this rule's message too");
 			await pageB.waitForTimeout(700); // the alert slides in
 			await shot(pageB, "05-viewer-live-alert");
+			await docShot(pageB, "live-alert", { x: 0, y: 0, ...viewport }, { keepAlerts: true });
 		});
 
 		await step("6. an HTML-laden description shows as text in B and runs nothing", async () => {
@@ -606,6 +679,9 @@ async function socketDirect() {
 			await pageA.evaluate(() => document.querySelectorAll("#alert-container .alert").forEach((el) => el.remove()));
 			await pageA.waitForTimeout(300);
 			await shot(pageA, "07-realtime-studio", { fullPage: true });
+			await pageA.evaluate(() => window.scrollTo(0, 0));
+			const height = await pageA.evaluate(() => document.documentElement.scrollHeight);
+			await docShot(pageA, "realtime-studio", { x: 0, y: 0, width: viewport.width, height });
 
 			await pageA.goto(`${opts.url}/app/realtime-rule`);
 			const listRow = pageA.locator(".list-row-container", { hasText: RULE }).first();
@@ -831,7 +907,10 @@ async function socketDirect() {
 		console.log(`FAIL ${e.message}`);
 	} finally {
 		await browser.close().catch(() => {});
-		if (api) await api.ctx.dispose().catch(() => {});
+		if (api) {
+			await cleanUp(api);
+			await api.ctx.dispose().catch(() => {});
+		}
 	}
 
 	if (state.xss) console.log(`note: XSS description stored as ${JSON.stringify(state.xss.stored)}, alert showed ${JSON.stringify(state.xss.shown)}`);
