@@ -1,6 +1,8 @@
 """Whitelisted API: preview, test-fire, channel posts, export/import and traces.
 
-Everything but `publish` is for System Managers. Each endpoint checks permission first.
+Everything but `publish` and a user's own notifications (`missed`, `mute`, `unmute`,
+`my_notifications`, defined beside what they serve) is for System Managers. Each endpoint
+checks permission first.
 """
 
 import dataclasses
@@ -9,15 +11,18 @@ import json
 import frappe
 from frappe import _
 
-from rt_studio import delivery
+from rt_studio import delivery, delivery_log, idempotency
 from rt_studio import trace as trace_log
+from rt_studio.delivery_log import missed
 from rt_studio.engine.audience import channel_members
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
 from rt_studio.engine.events import VALUE_CHANGE, normalize_event
+from rt_studio.engine.mutes import channel_target
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE, parse_rule
 from rt_studio.handler import context_for
+from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
 from rt_studio.permissions import MANAGER, is_manager
 from rt_studio.site import FrappeDirectory, RedisRateLimiter, UnlimitedRateLimiter, load_channel, site_now
 
@@ -164,11 +169,12 @@ def audience_size(rule: str, docname: str) -> dict:
 
 
 @frappe.whitelist(methods=["POST"])
-def publish(channel: str, message: str, event: str | None = None) -> dict:
-	"""Post a message to a channel's current members.
+def publish(channel: str, message: str, event: str | None = None, idempotency_key: str | None = None) -> dict:
+	"""Post a message to a channel's current members (but those who muted it).
 
 	The poster must hold one of the channel's publish roles (or be a member when it has
-	none); the channel's per-publisher rate limit applies. The text is HTML-escaped.
+	none); the channel's per-publisher rate limit applies. The text is HTML-escaped. A
+	repeated `idempotency_key` within 24 hours sends nothing and returns the first result.
 	"""
 	user = frappe.session.user
 	if user == "Guest":
@@ -182,6 +188,11 @@ def publish(channel: str, message: str, event: str | None = None) -> dict:
 		raise frappe.PermissionError(_("You may not post to channel {0}").format(frappe.bold(channel)))
 	if event and not is_manager(user):
 		raise frappe.PermissionError(_("Only a System Manager may choose the event name"))
+	if idempotency_key:
+		idempotency.check(idempotency_key)
+		earlier = idempotency.earlier_result(user, found.name, idempotency_key)
+		if earlier is not None:
+			return earlier
 	if found.rate_limit_count and not RedisRateLimiter().hit(
 		channel_key(found.name, user), found.rate_limit_count, found.rate_limit_seconds
 	):
@@ -195,10 +206,19 @@ def publish(channel: str, message: str, event: str | None = None) -> dict:
 	if not text:
 		frappe.throw(_("The message is empty"))
 	payload = channel_message(found.name, text, user, site_now())
-	recipients = [m for m in members if directory.is_enabled(m)]
+	enabled = [m for m in members if directory.is_enabled(m)]
+	muted = SiteMutes().muted(channel_target(found.name), enabled)
+	recipients = [m for m in enabled if m not in muted]
+	result = {"channel": found.name, "sent": len(recipients), "muted": len(muted)}
+	if idempotency_key:
+		earlier = idempotency.claim(user, found.name, idempotency_key, result)
+		if earlier is not None:
+			return earlier
+	event_name = event or found.event_name
 	for member in recipients:
-		frappe.publish_realtime(event or found.event_name, payload, user=member, after_commit=True)
-	return {"channel": found.name, "sent": len(recipients)}
+		message = delivery_log.record(member, event_name, payload)
+		frappe.publish_realtime(event_name, message, user=member, after_commit=True)
+	return result
 
 
 def _may_publish(channel, user: str, members: list[str]) -> bool:

@@ -2,6 +2,7 @@
 
 import frappe
 
+from rt_studio.delivery_log import current_seq
 from rt_studio.engine.rules import DEFAULT_CHANNEL_EVENT_NAME, DEFAULT_EVENT_NAME
 
 
@@ -13,4 +14,8 @@ def boot_session(bootinfo) -> None:
 	names.update(
 		frappe.get_all("Realtime Channel", filters={"enabled": 1}, pluck="event_name", distinct=True)
 	)
-	bootinfo.rt_studio = {"events": sorted(n for n in names if n)}
+	bootinfo.rt_studio = {
+		"events": sorted(n for n in names if n),
+		# the desk asks for what it missed after this number (see rt_studio.delivery_log)
+		"seq": current_seq(frappe.session.user),
+	}

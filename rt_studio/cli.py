@@ -13,6 +13,7 @@ from rt_studio.engine.events import EVENTS, METHOD_FOR_EVENT, events_for_action,
 from rt_studio.engine.fixtures import FixtureError, load_documents, load_files, read_json
 from rt_studio.engine.matcher import RuleIndex
 from rt_studio.engine.memory import DirectoryError, InMemoryDirectory
+from rt_studio.engine.mutes import InMemoryMutes
 from rt_studio.engine.ratelimit import InMemoryRateLimiter
 
 USAGE_ERROR = 2
@@ -81,13 +82,16 @@ def simulate(args, out=None) -> int:
 	if not doctype:
 		raise UsageError(f'{args.doc}: the document has no "doctype" key')
 	directory = InMemoryDirectory(channels=fixture.channels, open_world=True)
+	mutes = InMemoryMutes()
 	if args.directory:
+		data = _document(args.directory, "directory")
 		try:
-			directory = InMemoryDirectory.from_dict(_document(args.directory, "directory"))
-		except DirectoryError as e:
+			directory = InMemoryDirectory.from_dict(data)
+			mutes = InMemoryMutes.from_dict(data.get("mutes") or {})
+		except ValueError as e:  # DirectoryError included
 			raise UsageError(f"{args.directory}: {e}") from None
 		directory.channels = {**{c.name: c for c in fixture.channels}, **directory.channels}
-	ctx = Context(directory, InMemoryRateLimiter())
+	ctx = Context(directory, InMemoryRateLimiter(), mutes=mutes)
 	index = RuleIndex(fixture.rules)
 	result = {"matched": [], "skipped": [], "deliveries": []}
 	events = events_for_action(label)

@@ -11,6 +11,7 @@ import hashlib
 import frappe
 from frappe.utils import now_datetime
 
+from rt_studio import delivery_log
 from rt_studio.engine.evaluate import Outcome
 
 NOTIFICATION_LOG = "Notification Log"
@@ -20,9 +21,8 @@ ERROR_SEEN_SECONDS = 24 * 3600
 def publish(outcome: Outcome) -> None:
 	for delivery in outcome.deliveries:
 		if delivery.user:
-			frappe.publish_realtime(
-				delivery.event_name, delivery.message, user=delivery.user, after_commit=True
-			)
+			message = delivery_log.record(delivery.user, delivery.event_name, delivery.message)
+			frappe.publish_realtime(delivery.event_name, message, user=delivery.user, after_commit=True)
 		else:
 			frappe.publish_realtime(
 				delivery.event_name, delivery.message, room=delivery.room, after_commit=True

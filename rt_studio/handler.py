@@ -25,6 +25,7 @@ IGNORED_DOCTYPES = frozenset(
 		"Realtime Channel",
 		"Realtime Channel Member",
 		"Realtime Channel Publish Role",
+		"Realtime Mute",
 		"Error Log",
 		"Notification Log",
 		"Version",
@@ -136,10 +137,19 @@ def deliver_deferred(
 
 
 def context_for(doc) -> Context:
-	"""The engine context for one event on this site (Frappe's utils, Redis limits)."""
+	"""The engine context for one event on this site (Frappe's utils, Redis limits, mutes, batches)."""
+	from rt_studio.batches import RedisBatches
+	from rt_studio.mutes import SiteMutes
 	from rt_studio.site import FrappeDirectory, RedisRateLimiter, frappe_utils, site_now
 
-	return Context(FrappeDirectory(doc), RedisRateLimiter(), utils=frappe_utils(), now=site_now)
+	return Context(
+		FrappeDirectory(doc),
+		RedisRateLimiter(),
+		mutes=SiteMutes(),
+		batches=RedisBatches(),
+		utils=frappe_utils(),
+		now=site_now,
+	)
 
 
 def _fired_this_transaction() -> set:

@@ -34,4 +34,22 @@ extend_bootinfo = "rt_studio.boot.boot_session"
 
 # Evaluation traces and rate-limit counters are state, not cache: `bench clear-cache` and
 # migrate keep them (a cleared counter would let a burst through).
-persistent_cache_keys = ["rt_studio:trace:*", "rt_studio:rate:*"]
+# The same holds for batches waiting for their window to end and for the delivery log and
+# counters behind `seq` (a cleared counter restarts from the clock, so it still increases).
+persistent_cache_keys = [
+	"rt_studio:trace:*",
+	"rt_studio:rate:*",
+	"rt_studio:batch*",
+	"rt_studio:seq:*",
+	"rt_studio:missed:*",
+	"rt_studio:publish_key:*",
+]
+
+# A deleted rule or channel takes its mutes with it (the daily clean-up removes them).
+ignore_links_on_delete = ["Realtime Mute"]
+
+scheduler_events = {
+	# summaries of batched messages, delivered once their rate-limit window has ended
+	"cron": {"* * * * *": ["rt_studio.batches.deliver_due"]},
+	"daily": ["rt_studio.mutes.clean_up"],
+}

@@ -31,6 +31,8 @@ def record(outcome, doctype: str, docname: str, test: bool = False) -> None:
 		"fired": outcome.fired,
 		"reason": outcome.reason,
 		"recipients": sum(1 for r in outcome.recipients if r.verdict == "deliver"),
+		"batched": sum(1 for r in outcome.recipients if r.verdict == "batched"),
+		"muted": sum(1 for r in outcome.recipients if r.verdict == "muted"),
 		"error": str(outcome.error) if outcome.error else None,
 		"test": test,
 	}

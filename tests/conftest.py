@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from rt_studio.engine import Context, Event, compile_rule
+from rt_studio.engine.batching import InMemoryBatches
 from rt_studio.engine.memory import InMemoryDirectory
+from rt_studio.engine.mutes import InMemoryMutes
 from rt_studio.engine.ratelimit import InMemoryRateLimiter
 from rt_studio.engine.rules import parse_channel
 
@@ -125,8 +127,18 @@ def limiter(clock) -> InMemoryRateLimiter:
 
 
 @pytest.fixture
-def ctx(directory, limiter) -> Context:
-	return Context(directory, limiter, now=lambda: NOW)
+def mutes(clock) -> InMemoryMutes:
+	return InMemoryMutes(clock=clock)
+
+
+@pytest.fixture
+def batches(clock) -> InMemoryBatches:
+	return InMemoryBatches(clock)
+
+
+@pytest.fixture
+def ctx(directory, limiter, mutes, batches) -> Context:
+	return Context(directory, limiter, mutes=mutes, batches=batches, now=lambda: NOW)
 
 
 @pytest.fixture

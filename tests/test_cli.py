@@ -149,6 +149,18 @@ def test_simulate_readme_example(capsys):
 	assert result == {"matched": ["ToDo closed"], "skipped": [], "deliveries": [ANA_DELIVERY]}
 
 
+def test_simulate_leaves_out_who_muted_the_rule(capsys, tmp_path):
+	directory = json.loads((EXAMPLES / "directory.json").read_text())
+	directory["mutes"] = {"ana@example.com": ["rule:ToDo closed"], "ben@example.com": ["rule:Other"]}
+	argv = list(README_EXAMPLE)
+	argv[argv.index(DIRECTORY)] = write_json(tmp_path / "dir.json", directory)
+	assert simulate(capsys, *argv[1:]) == {
+		"matched": [],
+		"skipped": [{"rule": "ToDo closed", "reason": "0 of 3 recipients (1 muted)"}],
+		"deliveries": [],
+	}
+
+
 @pytest.mark.parametrize("event", ["on_update", "save", "Value Change", "on_change"])
 def test_simulate_event_as_method_name_or_label(capsys, event):
 	argv = list(README_EXAMPLE)
@@ -298,6 +310,11 @@ def test_simulate_rules_with_problems(capsys, tmp_path):
 			"channel (unnamed): channel_name: is required: give the channel a unique name",
 		),
 		({"follows": ["x"]}, '"follows" must be an object like {"ToDo/TD-1": ["user"]}'),
+		(
+			{"mutes": ["rule:x"]},
+			'"mutes" must be an object like {"a@x.com": ["rule:Closed ToDo", "channel:ops"]}',
+		),
+		({"mutes": {"a@x.com": ["x"]}}, 'mutes["a@x.com"]: \'x\' must be "rule:NAME" or "channel:NAME"'),
 	],
 )
 def test_simulate_directory_of_wrong_shape(capsys, tmp_path, directory, text):

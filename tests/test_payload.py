@@ -22,6 +22,8 @@ WIRE_KEYS = [
 	"fields",
 	"actor",
 	"sent_at",
+	"seq",
+	"critical",
 ]
 
 
@@ -58,6 +60,8 @@ def test_wire_keys_and_values(new_rule, make_event, ctx):
 		"fields": {},
 		"actor": "actor@example.com",
 		"sent_at": NOW.isoformat(),
+		"seq": None,
+		"critical": False,
 	}
 
 

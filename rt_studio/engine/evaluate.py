@@ -3,8 +3,9 @@
 `evaluate` is the only place that decides; the site's hook, the desk preview, test-fire and
 the CLI all call it. It runs in stages, each a short function: the trigger (a Value Change
 transition and the condition), the audience (who the rows name), the verdicts (for the whole
-audience at once, see `verdicts.py`), the texts, the rate limit and the deliveries. It has
-no side effects besides the rate limiter's counters, and none at all in preview mode.
+audience at once, see `verdicts.py`), the mutes, the texts, the rate limit (which batches
+what exceeds it, see `batching.py`) and the deliveries. It has no side effects besides the
+rate limiter's counters and the batches, and none at all in preview mode.
 """
 
 from collections.abc import Mapping
@@ -13,31 +14,35 @@ from datetime import datetime
 
 from rt_studio.engine import rules as r
 from rt_studio.engine.audience import doc_room, row_users
+from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.docview import as_text, freeze, to_json_value
 from rt_studio.engine.errors import Problem, RuleError
 from rt_studio.engine.events import VALUE_CHANGE
-from rt_studio.engine.interfaces import Directory, RateLimiter
+from rt_studio.engine.interfaces import Batches, Directory, Mutes, RateLimiter
 from rt_studio.engine.messages import WIRE_KEYS, channel_message, rule_message
+from rt_studio.engine.mutes import InMemoryMutes, rule_target
 from rt_studio.engine.sandbox import SandboxError, base_globals, condition_namespace, evaluate_condition
 from rt_studio.engine.verdicts import (
 	ACTOR_EXCLUDED,
+	BATCHED,
 	DELIVER,
 	DISABLED,
+	MUTED,
 	NO_READ,
-	RATE_LIMITED,
 	VERDICTS,
 	Audit,
 	Recipient,
-	apply_rate_limit,
+	apply_mutes,
 	give_verdicts,
 )
 
 __all__ = [
 	"ACTOR_EXCLUDED",
+	"BATCHED",
 	"DELIVER",
 	"DISABLED",
+	"MUTED",
 	"NO_READ",
-	"RATE_LIMITED",
 	"VERDICTS",
 	"WIRE_KEYS",
 	"Context",
@@ -110,13 +115,24 @@ class Event:
 class Context:
 	"""What evaluation needs from the site, bundled once per process or request."""
 
-	__slots__ = ("condition_globals", "directory", "limiter", "now", "progress", "shared")
+	__slots__ = (
+		"batches",
+		"condition_globals",
+		"directory",
+		"limiter",
+		"mutes",
+		"now",
+		"progress",
+		"shared",
+	)
 
 	def __init__(
 		self,
 		directory: Directory,
 		limiter: RateLimiter,
 		*,
+		mutes: Mutes | None = None,
+		batches: Batches | None = None,
 		utils: Mapping | None = None,
 		now=datetime.now,
 		progress=None,
@@ -125,6 +141,8 @@ class Context:
 		self.progress = progress
 		self.directory = directory
 		self.limiter = limiter
+		self.mutes = mutes if mutes is not None else InMemoryMutes()
+		self.batches = batches if batches is not None else InMemoryBatches()
 		self.now = now
 		self.shared = base_globals(utils)
 		self.condition_globals = condition_namespace(self.shared)
@@ -239,18 +257,28 @@ def _run_stages(rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: O
 		return
 	audit = Audit(event.doctype, event.docname, event.doc, event.actor, rule.exclude_actor)
 	give_verdicts(recipients, audit, ctx.directory, ctx.progress)
+	apply_mutes(recipients, rule_target(rule.name), rule.critical, ctx.mutes)
 	outcome.recipients = recipients
 	render_texts(rule, scope, recipients, every_recipient=mode.preview)
-	apply_rate_limit(
-		recipients, rule.name, rule.rate_limit_count, rule.rate_limit_seconds, ctx.limiter, not mode.preview
-	)
+	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)
 	deliverable = [rec for rec in recipients if rec.verdict == DELIVER]
 	outcome.fired = bool(deliverable)
-	outcome.reason = (
-		f"{len(deliverable)} of {len(recipients)} recipients" if recipients else "the audience is empty"
-	)
+	outcome.reason = count_reason(recipients)
 	if not mode.preview:
 		outcome.deliveries = deliveries_for(rule, event, ctx, deliverable)
+
+
+def count_reason(recipients: list[Recipient]) -> str:
+	"""'2 of 5 recipients', naming the batched and muted ones when there are any."""
+	if not recipients:
+		return "the audience is empty"
+	deliverable = sum(1 for rec in recipients if rec.verdict == DELIVER)
+	held = [
+		f"{count} {verdict}"
+		for verdict in (BATCHED, MUTED)
+		if (count := sum(1 for rec in recipients if rec.verdict == verdict))
+	]
+	return f"{deliverable} of {len(recipients)} recipients" + (f" ({', '.join(held)})" if held else "")
 
 
 def trigger_reason(

@@ -5,9 +5,12 @@ in-memory versions in `rt_studio.engine.memory`. Documents are passed as read-on
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rt_studio.engine.rules import Channel
+
+if TYPE_CHECKING:
+	from rt_studio.engine.batching import Batch
 
 
 class Directory(Protocol):
@@ -58,3 +61,25 @@ class RateLimiter(Protocol):
 
 	def peek_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
 		"""`peek` for each key, in order."""
+
+
+class Mutes(Protocol):
+	"""Who muted what, for themselves: a rule (`rule:NAME`) or a channel (`channel:NAME`)."""
+
+	def muted(self, target: str, users: Sequence[str]) -> set[str]:
+		"""Those of `users` with a mute of `target` in force now (asked for a whole chunk)."""
+
+
+class Batches(Protocol):
+	"""Messages over a rule's rate limit, collected per rule and recipient until the window ends."""
+
+	def collecting(self, rule: str, users: Sequence[str]) -> set[str]:
+		"""Those of `users` with a batch of `rule` not yet delivered."""
+
+	def collect(self, rule: str, users: Sequence[str], docname: str, window: int) -> None:
+		"""Add one message about `docname` to each user's batch of `rule`; a batch this opens
+		is due `window` seconds from now."""
+
+	def take_due(self, limit: int) -> list["Batch"]:
+		"""Remove and return up to `limit` batches whose window has ended, oldest due first
+		(each batch is taken by one caller only)."""

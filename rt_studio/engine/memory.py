@@ -5,9 +5,11 @@ The directory file the CLI reads has this shape::
 	{"users": {"a@x.com": {"roles": ["Sales User"], "enabled": true, "can_read": ["ToDo"],
 	                       "cannot_read_fields": {"ToDo": ["priority"]}}},
 	 "channels": [<channel documents as exported>] or {"name": <channel document>},
-	 "follows": {"ToDo/TD-0001": ["c@x.com"]}}
+	 "follows": {"ToDo/TD-0001": ["c@x.com"]},
+	 "mutes": {"a@x.com": ["rule:Closed ToDo", "channel:ops"]}}
 
 `can_read` lists DocTypes, or "DocType/name" for single documents; "*" means everything.
+`mutes` (read by `rt_studio.engine.mutes.InMemoryMutes.from_dict`) lists what each user muted.
 """
 
 from collections.abc import Iterable, Mapping, Sequence

@@ -1,4 +1,4 @@
-"""The messages RT Studio publishes: one shape for rule deliveries and channel posts."""
+"""The messages RT Studio publishes: one shape for rule deliveries, batch summaries and channel posts."""
 
 from datetime import datetime
 
@@ -19,7 +19,12 @@ WIRE_KEYS = (
 	"fields",
 	"actor",
 	"sent_at",
+	"seq",
+	"critical",
 )
+
+#: Keys a summary of batched messages carries besides WIRE_KEYS.
+SUMMARY_KEYS = ("batch_count", "docnames")
 
 
 def channel_message(channel: str, text: str, actor: str, sent_at: datetime) -> dict:
@@ -38,23 +43,46 @@ def channel_message(channel: str, text: str, actor: str, sent_at: datetime) -> d
 		"fields": {},
 		"actor": actor,
 		"sent_at": sent_at.isoformat(),
+		# given per user after the commit (rt_studio.delivery_log); None for a room
+		"seq": None,
+		"critical": False,
+	}
+
+
+def _from_rule(rule, subject: str, text: str, sent_at: datetime) -> dict:
+	return {
+		"rule": rule.name,
+		"channel": None,
+		"subject": subject,
+		"message": text,
+		"display": rule.display,
+		"indicator": rule.indicator,
+		"alert_seconds": rule.alert_seconds,
+		"doctype": rule.document_type,
+		"docname": None,
+		"event": rule.event,
+		"fields": {},
+		"actor": None,
+		"sent_at": sent_at.isoformat(),
+		"seq": None,
+		"critical": rule.critical,
 	}
 
 
 def rule_message(rule, event, subject: str, message: str, fields: dict, sent_at: datetime) -> dict:
 	"""The wire message of one rule delivery."""
 	return {
-		"rule": rule.name,
-		"channel": None,
-		"subject": subject,
-		"message": message,
-		"display": rule.display,
-		"indicator": rule.indicator,
-		"alert_seconds": rule.alert_seconds,
+		**_from_rule(rule, subject, message, sent_at),
 		"doctype": event.doctype,
 		"docname": event.docname,
 		"event": event.event,
 		"fields": fields,
 		"actor": event.actor,
-		"sent_at": sent_at.isoformat(),
 	}
+
+
+def summary_message(
+	rule, count: int, docnames: list[str], subject: str, text: str, sent_at: datetime
+) -> dict:
+	"""The wire message of a batch summary: the rule's display, no single document or actor."""
+	return {**_from_rule(rule, subject, text, sent_at), "batch_count": count, "docnames": list(docnames)}

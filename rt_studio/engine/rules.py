@@ -43,7 +43,15 @@ AUDIENCE_REQUIRES = {
 	CHANNEL: ("channel", "choose the Realtime Channel whose members receive it"),
 }
 
-DISPLAYS = ("Alert", "Sticky", "Notification Log", "Refresh Form", "Refresh List", "Custom")
+DISPLAYS = (
+	"Alert",
+	"Sticky",
+	"Notification Log",
+	"Refresh Form",
+	"Refresh List",
+	"Refresh Dashboard",
+	"Custom",
+)
 INDICATORS = ("blue", "green", "orange", "red", "gray")
 DEFAULT_EVENT_NAME = "rt_studio"
 DEFAULT_CHANNEL_EVENT_NAME = "rt_studio_channel"

@@ -4,23 +4,24 @@ Decided for the whole audience at once, in chunks: the directory answers "which 
 users are enabled" and "which of these may read the document" per chunk, so a site can load
 roles, permissions and shares for many users in a few queries instead of a few per user,
 and a role of ten thousand users never holds more than one chunk of answers in flight.
-The rate limiter is asked once per chunk as well.
+Mutes are asked once per chunk as well; the rate limit and batching stage is in `batching.py`.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from rt_studio.engine.interfaces import Directory, RateLimiter
-from rt_studio.engine.ratelimit import rule_key
+from rt_studio.engine.interfaces import Directory, Mutes
 
 DELIVER = "deliver"
 NO_READ = "no read permission"
 ACTOR_EXCLUDED = "actor excluded"
-RATE_LIMITED = "rate limited"
 DISABLED = "disabled user"
+MUTED = "muted"
+#: Over the rule's rate limit: collected into one summary delivered when the window ends.
+BATCHED = "batched"
 
-#: Every verdict a recipient can get, the deliverable one first.
-VERDICTS = (DELIVER, NO_READ, ACTOR_EXCLUDED, RATE_LIMITED, DISABLED)
+#: Every verdict a recipient can get now, the deliverable one first.
+VERDICTS = (DELIVER, NO_READ, ACTOR_EXCLUDED, DISABLED, MUTED, BATCHED)
 
 #: Recipients decided together: large enough that a site answers a role of a thousand users
 #: in a couple of round trips, small enough to bound what one step holds in memory.
@@ -100,16 +101,17 @@ def give_verdicts(
 			progress(done, len(users))
 
 
-def apply_rate_limit(
-	recipients: list[Recipient], rule_name: str, limit: int, window: int, limiter: RateLimiter, consume: bool
-) -> None:
-	"""Mark deliverable users over the rule's limit as rate limited; `consume` records the rest."""
-	if not limit:
+def apply_mutes(recipients: list[Recipient], target: str, critical: bool, mutes: Mutes) -> None:
+	"""Mark deliverable users who muted `target` (a rule or a channel) as muted.
+
+	A critical rule reaches everyone it names: its recipients' mutes are not even asked.
+	"""
+	if critical:
 		return
 	users = [rec for rec in recipients if rec.user and rec.verdict == DELIVER]
 	for chunk in chunks(users):
-		keys = [rule_key(rule_name, rec.user) for rec in chunk]
-		allowed = (limiter.hit_many if consume else limiter.peek_many)(keys, limit, window)
-		for rec, ok in zip(chunk, allowed, strict=True):
-			if not ok:
-				rec.verdict = RATE_LIMITED
+		muted = mutes.muted(target, [rec.user for rec in chunk])
+		if muted:
+			for rec in chunk:
+				if rec.user in muted:
+					rec.verdict = MUTED

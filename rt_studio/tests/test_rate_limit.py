@@ -33,7 +33,7 @@ class TestRateLimits(RTTestCase):
 		clear_rate_keys(rule.name)
 		return rule
 
-	def test_third_delivery_to_the_same_recipient_is_rate_limited(self):
+	def test_third_delivery_to_the_same_recipient_is_batched(self):
 		rule = self.limited_rule(2)
 		doc = self.enterContext(make_order())
 		delivered = []
@@ -45,7 +45,7 @@ class TestRateLimits(RTTestCase):
 		both = sorted(self.users.values())
 		self.assertEqual(delivered, [both, both, []])
 		verdicts = {r["user"]: r["verdict"] for r in preview(rule.name, doc.name)["recipients"]}
-		self.assertEqual(verdicts, dict.fromkeys(both, "rate limited"))
+		self.assertEqual(verdicts, dict.fromkeys(both, "batched"))
 
 	def test_concurrent_saves_in_several_processes_respect_the_limit(self):
 		rule = self.limited_rule(2, commit=True)

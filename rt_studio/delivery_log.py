@@ -1,0 +1,151 @@
+"""Each user's recent deliveries, numbered, so a desk that lost its socket can catch up.
+
+Frappe's realtime is publish/subscribe with no storage: a desk offline for a few seconds
+misses whatever was published meanwhile. So every message RT Studio publishes to a user
+gets `seq`, an integer that increases per user, and a copy in that user's log in Redis;
+`missed(since)` returns the copies with a higher `seq`, oldest first, exactly as published.
+
+A delivery is numbered and logged just before its transaction commits (Frappe's
+`before_commit`), in one Redis round trip for the whole transaction, and published after
+the commit as before: a transaction that rolls back neither sends nor logs anything, and
+numbers are never skipped. Two transactions committing at the same instant may publish
+their numbers out of order; the desk runtime keeps the numbers it has shown, not only the
+highest, so neither message is lost or shown twice.
+
+A user's counter starts from the clock in milliseconds, so it keeps increasing even when
+Redis loses its data (it then starts again from a later moment). Cost: nothing on a save
+that delivers nothing; one Lua call per committing transaction that does.
+"""
+
+import json
+import time
+
+import frappe
+
+#: The deliveries each user's log keeps whatever their age: a desk back from a long break
+#: still gets the last screenful.
+KEEP_LAST = 200
+#: ...and every delivery younger than this, however many there were (up to MAX_KEPT).
+KEEP_SECONDS = 24 * 3600
+#: Hard bound per user, so a flood (a rule gone wrong) cannot grow Redis without limit.
+MAX_KEPT = 2000
+#: A log (and counter) nobody wrote to for this long is dropped: Redis holds logs of the
+#: users active in the last week, not of every user the site ever had.
+IDLE_SECONDS = 7 * 24 * 3600
+
+# For each (counter key, log key) pair in KEYS and message in ARGV[5..]: give the next number,
+# log `<ms>|{"seq":N,...}` under score N, drop the oldest entries beyond KEEP_LAST that are
+# older than KEEP_SECONDS (and anything beyond MAX_KEPT), keep both keys for IDLE_SECONDS.
+STAMP = """
+local now, keep_last, keep_ms, max_kept, idle = tonumber(ARGV[1]), tonumber(ARGV[2]),
+	tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local seqs = {}
+for i = 1, #KEYS / 2 do
+	local counter, log = KEYS[2 * i - 1], KEYS[2 * i]
+	redis.call('SET', counter, now, 'NX')
+	local seq = redis.call('INCR', counter)
+	local body = ARGV[5 + i]
+	redis.call('ZADD', log, seq, now .. '|{"seq":' .. seq .. ',' .. string.sub(body, 2))
+	local n = redis.call('ZCARD', log)
+	if n > max_kept then
+		redis.call('ZREMRANGEBYRANK', log, 0, n - max_kept - 1)
+		n = max_kept
+	end
+	while n > keep_last do
+		local oldest = redis.call('ZRANGE', log, 0, 0)[1]
+		if tonumber(string.sub(oldest, 1, string.find(oldest, '|', 1, true) - 1)) >= now - keep_ms then
+			break
+		end
+		redis.call('ZREMRANGEBYRANK', log, 0, 0)
+		n = n - 1
+	end
+	redis.call('EXPIRE', counter, idle)
+	redis.call('EXPIRE', log, idle)
+	seqs[i] = seq
+end
+return seqs
+"""
+
+
+def _counter_key(user: str) -> bytes:
+	return frappe.cache.make_key(f"rt_studio:seq:{user}")
+
+
+def _log_key(user: str) -> bytes:
+	return frappe.cache.make_key(f"rt_studio:missed:{user}")
+
+
+def record(user: str, event_name: str, message: dict) -> dict:
+	"""The message to publish to `user` after the commit: it gets its `seq` before the commit.
+
+	Returns a copy (a message shared by several users gets one number per user). A message
+	equal to one already queued for the user in this transaction is the same delivery
+	(`frappe.publish_realtime` sends it once), so the queued copy is returned.
+	"""
+	queue = _queue()
+	copy = {**message, "seq": None}
+	for queued_user, queued_event, queued in queue:
+		if (queued_user, queued_event, queued) == (user, event_name, copy):
+			return queued
+	queue.append((user, event_name, copy))
+	return copy
+
+
+def _queue() -> list:
+	queue = getattr(frappe.local, "rt_studio_delivery_log", None)
+	if queue is None:
+		queue = frappe.local.rt_studio_delivery_log = []
+		frappe.db.before_commit.add(stamp_queued)
+		frappe.db.after_rollback.add(_forget)
+	return queue
+
+
+def _forget() -> None:
+	frappe.local.rt_studio_delivery_log = None
+
+
+def stamp_queued() -> None:
+	"""Number and log every delivery queued in this transaction (runs just before the commit)."""
+	queue = getattr(frappe.local, "rt_studio_delivery_log", None) or []
+	_forget()
+	if queue:
+		stamp([(user, message) for user, _event, message in queue])
+
+
+def stamp(entries: list[tuple[str, dict]]) -> None:
+	"""Give each (user, message) its user's next `seq` (set in the message) and log it."""
+	keys, bodies = [], []
+	for user, message in entries:
+		keys += [_counter_key(user), _log_key(user)]
+		body = {k: v for k, v in message.items() if k != "seq"}
+		bodies.append(json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False))
+	args = (int(time.time() * 1000), KEEP_LAST, KEEP_SECONDS * 1000, MAX_KEPT, IDLE_SECONDS)
+	seqs = frappe.cache.eval(STAMP, len(keys), *keys, *args, *bodies)
+	for (_user, message), seq in zip(entries, seqs, strict=True):
+		message["seq"] = int(seq)
+
+
+def current_seq(user: str) -> int:
+	"""The user's latest `seq` (starting the counter if it has none), for the desk at boot."""
+	counter = _counter_key(user)
+	frappe.cache.set(counter, int(time.time() * 1000), nx=True, ex=IDLE_SECONDS)
+	return int(frappe.cache.get(counter) or 0)
+
+
+def read(user: str, since: int) -> list[dict]:
+	"""The user's logged deliveries with `seq` above `since`, oldest first."""
+	entries = frappe.cache.zrangebyscore(_log_key(user), f"({int(since)}", "+inf", start=0, num=MAX_KEPT)
+	return [json.loads(entry.split(b"|", 1)[1]) for entry in entries]
+
+
+@frappe.whitelist()
+def missed(since: int = 0) -> list[dict]:
+	"""The session user's deliveries with `seq` above `since` still kept, oldest first.
+
+	Kept: at least the last KEEP_LAST and at least those of the last KEEP_SECONDS, up to
+	MAX_KEPT; none of a user who received nothing for IDLE_SECONDS.
+	"""
+	user = frappe.session.user
+	if user == "Guest":
+		raise frappe.PermissionError(frappe._("Log in to read your missed messages"))
+	return read(user, frappe.utils.cint(since))

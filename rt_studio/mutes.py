@@ -1,0 +1,229 @@
+"""Mutes on the site: each user mutes rules and channels for themselves, for a while or until undone.
+
+A mute is a Realtime Mute document (what the desk lists and what survives a restart) and
+an entry in a Redis hash per target, `{user: end in epoch seconds, 0 = until unmuted}`,
+written after the commit. Evaluation asks the hash for a whole chunk of an audience in one
+HMGET, so a mute costs the hot path one Redis round trip per chunk and no query. When Redis
+has lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads every mute
+from the database at once.
+
+Only the session user's own mutes are changed, through `mute` and `unmute`: the API takes
+no user, and the desk lets System Managers read mutes, never write them (Administrator, as
+everywhere in Frappe, is not bound by permissions). A `critical` rule cannot be muted.
+"""
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import frappe
+from frappe import _
+from frappe.utils import add_to_date, cint, get_system_timezone, now_datetime
+
+from rt_studio.engine.mutes import channel_target, rule_target
+from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
+
+MUTE_DOCTYPE = "Realtime Mute"
+#: Set when the hashes hold every mute of the database; missing after Redis lost them.
+LOADED_KEY = "rt_studio:mutes_loaded"
+#: The longest timed mute (a year); anything longer is "until unmuted".
+MAX_MINUTES = 366 * 24 * 60
+#: The durations the desk offers, in minutes (None: until unmuted).
+DURATIONS = {"1 hour": 60, "1 day": 24 * 60, "until unmuted": None}
+
+
+def _hash(target: str) -> bytes:
+	return frappe.cache.make_key(f"rt_studio:mutes:{target}")
+
+
+def _epoch(until: datetime | None) -> float:
+	"""A mute's end (naive, in the site's time zone, as stored) in epoch seconds; 0 for none."""
+	if not until:
+		return 0
+	return until.replace(tzinfo=ZoneInfo(get_system_timezone())).timestamp()
+
+
+class SiteMutes:
+	"""The engine's `Mutes`, answered from Redis."""
+
+	def muted(self, target: str, users) -> set[str]:
+		if not users:
+			return set()
+		_ensure_loaded()
+		ends = frappe.cache.hmget(_hash(target), list(users))
+		now = time.time()
+		return {
+			user
+			for user, end in zip(users, ends, strict=True)
+			if end is not None and (float(end) == 0 or float(end) > now)
+		}
+
+
+def _ensure_loaded() -> None:
+	"""Refill every target's hash from the database when Redis has none (checked once per request)."""
+	if frappe.local.cache.get(LOADED_KEY):
+		return
+	marker = frappe.cache.make_key(LOADED_KEY)
+	if not frappe.cache.execute_command("EXISTS", marker):
+		rows = frappe.get_all(MUTE_DOCTYPE, fields=["user", "rule", "channel", "until"], limit_page_length=0)
+		pipe = frappe.cache.pipeline()
+		for row in rows:
+			pipe.hset(_hash(_target(row.rule, row.channel)), row.user, _epoch(row.until))
+		pipe.set(marker, 1)
+		pipe.execute()
+	frappe.local.cache[LOADED_KEY] = True
+
+
+def _target(rule: str | None, channel: str | None) -> str:
+	return rule_target(rule) if rule else channel_target(channel)
+
+
+def _apply_after_commit(user: str, target: str, end: float | None) -> None:
+	"""Write the hash once the change is committed (`end` None: unmuted)."""
+
+	def write():
+		pipe = frappe.cache.pipeline()  # the plain Redis commands (RedisWrapper's pickle values)
+		if end is None:
+			pipe.hdel(_hash(target), user)
+		else:
+			pipe.hset(_hash(target), user, end)
+		pipe.execute()
+
+	frappe.db.after_commit.add(write)
+
+
+def _session_user() -> str:
+	user = frappe.session.user
+	if user == "Guest":
+		raise frappe.PermissionError(_("Log in to change your notifications"))
+	return user
+
+
+def _checked_target(rule: str | None, channel: str | None) -> tuple[str | None, str | None]:
+	"""The rule or channel named, after checking it exists, may be muted and concerns the user."""
+	if bool(rule) == bool(channel):
+		frappe.throw(_("Name one rule or one channel to mute"), title=_("Mute"))
+	if rule:
+		critical = frappe.db.get_value(RULE_DOCTYPE, rule, "critical")
+		if critical is None:
+			frappe.throw(_("Realtime Rule {0} does not exist").format(frappe.bold(rule)))
+		if cint(critical):
+			frappe.throw(
+				_("Realtime Rule {0} is critical: everyone it names receives it, it cannot be muted").format(
+					frappe.bold(rule)
+				)
+			)
+		return rule, None
+	from rt_studio.permissions import is_manager, is_member
+
+	user = frappe.session.user
+	if not frappe.db.exists(CHANNEL_DOCTYPE, channel) or not (is_manager(user) or is_member(channel, user)):
+		frappe.throw(
+			_("Realtime Channel {0} does not exist or you are not a member").format(frappe.bold(channel))
+		)
+	return None, channel
+
+
+def _minutes(minutes) -> int | None:
+	if minutes in (None, "", "null"):
+		return None
+	value = cint(minutes)
+	if not 1 <= value <= MAX_MINUTES:
+		frappe.throw(
+			_("minutes must be between 1 and {0}, or empty to mute until you unmute").format(MAX_MINUTES)
+		)
+	return value
+
+
+@frappe.whitelist(methods=["POST"])
+def mute(rule: str | None = None, channel: str | None = None, minutes: int | None = None) -> dict:
+	"""Mute a rule or a channel for the session user: for `minutes`, or until unmuted (None)."""
+	user = _session_user()
+	rule, channel = _checked_target(rule, channel)
+	minutes = _minutes(minutes)
+	_delete_own(user, rule, channel)
+	until = add_to_date(now_datetime(), minutes=minutes) if minutes else None
+	frappe.get_doc(
+		{"doctype": MUTE_DOCTYPE, "user": user, "rule": rule, "channel": channel, "until": until}
+	).insert(ignore_permissions=True)
+	_apply_after_commit(user, _target(rule, channel), _epoch(until))
+	return {"rule": rule, "channel": channel, "until": until}
+
+
+@frappe.whitelist(methods=["POST"])
+def unmute(rule: str | None = None, channel: str | None = None) -> dict:
+	"""Undo the session user's mute of a rule or a channel (nothing happens when there is none)."""
+	user = _session_user()
+	if bool(rule) == bool(channel):
+		frappe.throw(_("Name one rule or one channel to unmute"), title=_("Unmute"))
+	removed = _delete_own(user, rule, channel)
+	_apply_after_commit(user, _target(rule, channel), None)
+	return {"rule": rule, "channel": channel, "unmuted": removed}
+
+
+def _delete_own(user: str, rule: str | None, channel: str | None) -> int:
+	filters = {"user": user, "rule": rule} if rule else {"user": user, "channel": channel}
+	names = frappe.get_all(MUTE_DOCTYPE, filters=filters, pluck="name")
+	for name in names:
+		frappe.delete_doc(MUTE_DOCTYPE, name, ignore_permissions=True, force=True)
+	return len(names)
+
+
+def own_mutes(user: str) -> list[dict]:
+	"""The user's mutes in force, with whether each names a critical rule (then it does nothing)."""
+	rows = frappe.get_all(
+		MUTE_DOCTYPE,
+		filters={"user": user},
+		fields=["rule", "channel", "until"],
+		order_by="creation desc",
+		limit_page_length=0,
+	)
+	now = now_datetime()
+	critical = set(frappe.get_all(RULE_DOCTYPE, filters={"critical": 1}, pluck="name"))
+	return [
+		{"rule": row.rule, "channel": row.channel, "until": row.until, "critical": row.rule in critical}
+		for row in rows
+		if not row.until or row.until > now
+	]
+
+
+def clean_up() -> None:
+	"""Delete mutes that ended and mutes of rules or channels that no longer exist (daily)."""
+	rows = frappe.get_all(MUTE_DOCTYPE, fields=["name", "rule", "channel", "until"], limit_page_length=0)
+	now = now_datetime()
+	for row in rows:
+		gone = (row.rule and not frappe.db.exists(RULE_DOCTYPE, row.rule)) or (
+			row.channel and not frappe.db.exists(CHANNEL_DOCTYPE, row.channel)
+		)
+		if gone or (row.until and row.until <= now):
+			frappe.delete_doc(MUTE_DOCTYPE, row.name, ignore_permissions=True, force=True)
+	frappe.db.commit()
+
+
+@frappe.whitelist()
+def my_notifications() -> dict:
+	"""The session user's mutes, and the rules and channels that sent them messages lately
+	(from their delivery log), for the desk's "My realtime notifications" list."""
+	from rt_studio.delivery_log import read
+
+	user = _session_user()
+	mutes = own_mutes(user)
+	critical = set(frappe.get_all(RULE_DOCTYPE, filters={"critical": 1}, pluck="name"))
+	recent: dict[tuple, dict] = {}
+	for message in reversed(read(user, 0)):  # newest first
+		rule, channel = message.get("rule"), message.get("channel")
+		if not (rule or channel):
+			continue
+		entry = recent.setdefault(
+			(rule, channel),
+			{
+				"rule": rule,
+				"channel": channel,
+				"count": 0,
+				"last_subject": message.get("subject"),
+				"last_sent_at": message.get("sent_at"),
+				"critical": rule in critical,
+			},
+		)
+		entry["count"] += 1
+	return {"mutes": mutes, "recent": list(recent.values()), "durations": DURATIONS}

@@ -1,0 +1,172 @@
+"""Mutes: each user mutes rules and channels for themselves; critical rules cannot be muted."""
+
+import frappe
+from frappe.utils import add_to_date, now_datetime
+
+from rt_studio import mutes as site_mutes
+from rt_studio import trace
+from rt_studio.api import mute, my_notifications, preview, publish, unmute
+from rt_studio.tests.factories import (
+	MANAGER,
+	ORDER,
+	TESTER,
+	RealtimeListener,
+	RTTestCase,
+	make_channel,
+	make_order,
+	make_rule,
+	make_users,
+	new_request,
+	test_user_email,
+)
+from rt_studio.tests.test_delivery_log import clear_log
+
+
+def as_user(user: str, fn, *args, **kwargs):
+	"""Call an API function as `user` and commit, as a web request would."""
+	frappe.set_user(user)
+	try:
+		result = fn(*args, **kwargs)
+		frappe.db.commit()
+		return result
+	finally:
+		frappe.set_user("Administrator")
+
+
+def drop_mutes(*users: str) -> None:
+	for user in users:
+		for row in frappe.get_all("Realtime Mute", filters={"user": user}, fields=["rule", "channel"]):
+			as_user(user, unmute, rule=row.rule, channel=row.channel)
+
+
+class TestMutes(RTTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.users = cls.enterClassContext(
+			make_users({"reader": {"roles": [TESTER]}, "other": {"roles": [TESTER]}})
+		)
+		cls.reader, cls.other = cls.users["reader"], cls.users["other"]
+
+	def setUp(self):
+		super().setUp()
+		drop_mutes(self.reader, self.other)
+		clear_log(self.reader)
+		self.addCleanup(drop_mutes, self.reader, self.other)
+
+	def rule_to_both(self, **fields):
+		audience = [{"audience_type": "User", "user": user} for user in (self.reader, self.other)]
+		return self.enterContext(make_rule(audience, commit=True, **fields))
+
+	def save(self, order, rule) -> dict[str, str]:
+		"""Save and commit; {user: subject} of what was really published for `rule`."""
+		with RealtimeListener() as listener:
+			order.reload()
+			order.qty += 1
+			order.save()
+			frappe.db.commit()
+			return {sent.user: sent.message["subject"] for sent in listener.received(rule=rule.name)}
+
+	def test_a_muted_user_gets_nothing_and_preview_and_trace_say_muted(self):
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		self.assertEqual(as_user(self.reader, mute, rule=rule.name)["until"], None)
+		self.assertEqual(set(self.save(order, rule)), {self.other})
+		verdicts = {r["user"]: r["verdict"] for r in preview(rule.name, order.name)["recipients"]}
+		self.assertEqual(verdicts, {self.reader: "muted", self.other: "deliver"})
+		[entry] = trace.read(rule.name, limit=1)
+		self.assertEqual((entry["reason"], entry["muted"]), ("1 of 2 recipients (1 muted)", 1))
+		as_user(self.reader, unmute, rule=rule.name)
+		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
+
+	def test_a_timed_mute_ends(self):
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		result = as_user(self.reader, mute, rule=rule.name, minutes=60)
+		expected = add_to_date(now_datetime(), minutes=60)
+		self.assertLess(abs((result["until"] - expected).total_seconds()), 5)
+		self.assertEqual(set(self.save(order, rule)), {self.other})
+		# an hour later (the end moved into the past, in the database and in Redis)
+		past = add_to_date(now_datetime(), minutes=-1)
+		frappe.db.set_value("Realtime Mute", {"user": self.reader, "rule": rule.name}, "until", past)
+		frappe.cache.pipeline().hset(
+			site_mutes._hash(f"rule:{rule.name}"), self.reader, site_mutes._epoch(past)
+		).execute()
+		frappe.db.commit()
+		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
+
+	def test_a_critical_rule_cannot_be_muted_and_ignores_earlier_mutes(self):
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		as_user(self.reader, mute, rule=rule.name)
+		rule.reload()
+		rule.critical = 1
+		rule.save()
+		frappe.db.commit()
+		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
+		with self.assertRaisesRegex(frappe.ValidationError, "is critical"):
+			as_user(self.other, mute, rule=rule.name, minutes=60)
+		listing = as_user(self.reader, my_notifications)
+		self.assertEqual([(m["rule"], m["critical"]) for m in listing["mutes"]], [(rule.name, True)])
+
+	def test_users_change_only_their_own_mutes(self):
+		rule = self.rule_to_both()
+		as_user(self.reader, mute, rule=rule.name)
+		as_user(self.other, unmute, rule=rule.name)  # the other's unmute touches only the other
+		[row] = frappe.get_all("Realtime Mute", filters={"rule": rule.name}, fields=["name", "user"])
+		self.assertEqual(row.user, self.reader)
+		doc = frappe.get_doc("Realtime Mute", row.name)
+		for user in (self.other, self.reader, test_user_email(MANAGER)):
+			for ptype in ("write", "delete", "create"):
+				self.assertFalse(frappe.has_permission("Realtime Mute", ptype, doc, user=user), (user, ptype))
+		self.assertFalse(frappe.has_permission("Realtime Mute", "read", doc, user=self.other))
+		frappe.set_user("Guest")
+		with self.assertRaises(frappe.PermissionError):
+			mute(rule=rule.name)
+
+	def test_bad_requests_name_the_problem(self):
+		rule = self.rule_to_both()
+		for kwargs, text in (
+			({}, "Name one rule or one channel"),
+			({"rule": rule.name, "channel": "x"}, "Name one rule or one channel"),
+			({"rule": "no such rule"}, "does not exist"),
+			({"channel": "no such channel"}, "does not exist or you are not a member"),
+			({"rule": rule.name, "minutes": 0}, "minutes must be between 1 and"),
+			({"rule": rule.name, "minutes": 10**7}, "minutes must be between 1 and"),
+		):
+			with self.subTest(kwargs), self.assertRaisesRegex(frappe.ValidationError, text):
+				as_user(self.reader, mute, **kwargs)
+
+	def test_a_muted_channel_member_gets_no_post(self):
+		members = [{"member_type": "User", "user": user} for user in (self.reader, self.other)]
+		channel = self.enterContext(make_channel(members, commit=True))
+		as_user(self.reader, mute, channel=channel.name, minutes=24 * 60)
+		with RealtimeListener() as listener:
+			result = publish(channel.name, "deploy at five")
+			frappe.db.commit()
+			received = listener.received(channel=channel.name, count=1)
+		self.assertEqual((result["sent"], result["muted"]), (1, 1))
+		self.assertEqual([sent.user for sent in received], [self.other])
+
+	def test_mutes_survive_redis_losing_them(self):
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		as_user(self.reader, mute, rule=rule.name)
+		for key in frappe.cache.keys(frappe.cache.make_key("rt_studio:mutes*")):
+			frappe.cache.delete(key)
+		new_request()
+		self.assertEqual(set(self.save(order, rule)), {self.other})
+
+	def test_my_notifications_lists_recent_senders_and_mutes(self):
+		rule = self.rule_to_both(subject="Order {{ doc.qty }}")
+		order = self.enterContext(make_order(commit=True, qty=1))
+		self.save(order, rule)
+		self.save(order, rule)
+		as_user(self.reader, mute, rule=rule.name, minutes=60)
+		listing = as_user(self.reader, my_notifications)
+		[recent] = [r for r in listing["recent"] if r["rule"] == rule.name]
+		self.assertEqual((recent["count"], recent["last_subject"], recent["critical"]), (2, "Order 3", False))
+		self.assertEqual([m["rule"] for m in listing["mutes"]], [rule.name])
+		self.assertEqual(listing["durations"], {"1 hour": 60, "1 day": 1440, "until unmuted": None})
+		self.assertNotIn(rule.name, [m["rule"] for m in as_user(self.other, my_notifications)["mutes"]])
+		self.assertEqual(frappe.db.get_value(ORDER, order.name, "qty"), 3)
