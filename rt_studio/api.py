@@ -10,6 +10,7 @@ import json
 
 import frappe
 from frappe import _
+from frappe.realtime import get_user_room
 
 from rt_studio import delivery, delivery_log, idempotency
 from rt_studio import trace as trace_log
@@ -23,8 +24,9 @@ from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE, parse_rule
 from rt_studio.handler import context_for
 from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
-from rt_studio.permissions import MANAGER, is_manager
-from rt_studio.site import FrappeDirectory, RedisRateLimiter, UnlimitedRateLimiter, load_channel, site_now
+from rt_studio.permissions import MANAGER, is_manager, member_of
+from rt_studio.rate_limit import RedisRateLimiter, UnlimitedRateLimiter
+from rt_studio.site import FrappeDirectory, load_channel, site_now
 
 #: Keys `bench export-fixtures` drops from a document and from its child rows.
 FIXTURE_DROP = ("modified_by", "creation", "owner", "idx", "lft", "rgt")
@@ -182,9 +184,7 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 	found = load_channel(channel)
 	if found is None or not found.enabled:
 		frappe.throw(_("Realtime Channel {0} does not exist or is disabled").format(frappe.bold(channel)))
-	directory = FrappeDirectory()
-	members = channel_members(found, directory)
-	if not _may_publish(found, user, members):
+	if not _may_publish(found, user):
 		raise frappe.PermissionError(_("You may not post to channel {0}").format(frappe.bold(channel)))
 	if event and not is_manager(user):
 		raise frappe.PermissionError(_("Only a System Manager may choose the event name"))
@@ -206,7 +206,7 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 	if not text:
 		frappe.throw(_("The message is empty"))
 	payload = channel_message(found.name, text, user, site_now())
-	enabled = [m for m in members if directory.is_enabled(m)]
+	enabled = _enabled_members(found)
 	muted = SiteMutes().muted(channel_target(found.name), enabled)
 	recipients = [m for m in enabled if m not in muted]
 	result = {"channel": found.name, "sent": len(recipients), "muted": len(muted)}
@@ -215,18 +215,28 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 		if earlier is not None:
 			return earlier
 	event_name = event or found.event_name
-	for member in recipients:
-		message = delivery_log.record(member, event_name, payload)
-		frappe.publish_realtime(event_name, message, user=member, after_commit=True)
+	delivery.pending().extend(
+		(event_name, delivery_log.record(member, event_name, payload), get_user_room(member))
+		for member in recipients
+	)
 	return result
 
 
-def _may_publish(channel, user: str, members: list[str]) -> bool:
+def _enabled_members(channel) -> list[str]:
+	"""The channel's enabled members now, each once and named as the site spells them."""
+	directory = FrappeDirectory()
+	members = channel_members(channel, directory)
+	names = directory.canonical_users(members)
+	enabled = directory.enabled_users([n for n in names.values() if n])
+	return list(dict.fromkeys(n for n in names.values() if n in enabled))
+
+
+def _may_publish(channel, user: str) -> bool:
 	if is_manager(user):
 		return True
 	if channel.publish_roles:
 		return bool(set(channel.publish_roles) & set(frappe.get_roles(user)))
-	return user in members
+	return member_of(channel, user)
 
 
 @frappe.whitelist()

@@ -8,13 +8,10 @@ after the per-request Redis read of the rules' token). It never raises into the 
 import frappe
 
 from rt_studio import cache, delivery, trace
+from rt_studio.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
 from rt_studio.engine.events import events_for_hook
-
-#: Audiences larger than this are checked and delivered by a background job after the
-#: commit, so a rule for a big role never slows the user's save.
-LARGE_AUDIENCE = 100
 
 #: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
 #: as a side effect of other work (a rule on them could feed itself).
@@ -75,8 +72,14 @@ def _action(doc, method: str) -> str | None:
 
 
 def run_rules(doc, rules) -> None:
-	"""Evaluate matched rules once per transaction each, publish and trace the outcomes."""
-	done = _fired_this_transaction()
+	"""Evaluate matched rules, publish and trace the outcomes.
+
+	A rule fires at most once per document and event in a transaction (a save then a submit,
+	or a script saving twice, is one user action): what fired, or was handed to a delivery
+	job, is remembered until the transaction ends. A rule that did not fire is evaluated again
+	at the next save, where its condition or transition may hold.
+	"""
+	fired = _fired_this_transaction()
 	before = doc.get_doc_before_save()
 	ctx = context_for(doc)
 	snapshot = freeze(doc.as_dict(convert_dates_to_str=False))
@@ -84,14 +87,16 @@ def run_rules(doc, rules) -> None:
 	actor = frappe.session.user
 	for rule in rules:
 		key = (rule.name, doc.doctype, doc.name, rule.event)
-		if key in done:
+		if key in fired:
 			continue
-		done.add(key)
 		event = Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor)
 		outcome = evaluate(rule, event, ctx, defer_above=LARGE_AUDIENCE)
 		if outcome.deferred:
-			defer(rule, event)
+			fired.add(key)
+			defer(rule, event, outcome)
 			continue
+		if outcome.fired:
+			fired.add(key)
 		finish(rule, outcome, doc.doctype, doc.name)
 
 
@@ -103,47 +108,18 @@ def finish(rule, outcome, doctype: str, docname: str) -> None:
 	trace.record(outcome, doctype, docname)
 
 
-def defer(rule, event: Event) -> None:
-	"""Hand a large audience to a worker, once the user's transaction has committed."""
-	frappe.enqueue(
-		"rt_studio.handler.deliver_deferred",
-		queue="short",
-		enqueue_after_commit=True,
-		rule=rule.name,
-		doctype=event.doctype,
-		docname=event.docname,
-		rule_event=event.event,  # `event` is a parameter of frappe.enqueue itself
-		doc=dict(event.doc),
-		before=dict(event.before) if event.before is not None else None,
-		actor=event.actor,
-	)
+def context_for(doc, shares=None) -> Context:
+	"""The engine context for one event on this site (Frappe's utils, Redis limits, mutes, batches).
 
-
-def deliver_deferred(
-	rule: str, doctype: str, docname: str, rule_event: str, doc: dict, before, actor: str
-) -> None:
-	"""Background half of a large delivery: verdicts for every user, then publish.
-
-	Evaluates the document as it was at the event (the snapshot), with the rule as it is
-	now; a rule deleted or disabled meanwhile sends nothing.
+	`shares` stands in for a deleted document's shares (see `deferred`).
 	"""
-	compiled = cache.get_index().rules.get(rule)
-	if compiled is None or not compiled.enabled:
-		return
-	source = frappe.get_doc(doctype, docname) if frappe.db.exists(doctype, docname) else None
-	ctx = context_for(source)
-	outcome = evaluate(compiled, Event(doctype, docname, rule_event, doc, before, actor), ctx)
-	finish(compiled, outcome, doctype, docname)
-
-
-def context_for(doc) -> Context:
-	"""The engine context for one event on this site (Frappe's utils, Redis limits, mutes, batches)."""
 	from rt_studio.batches import RedisBatches
 	from rt_studio.mutes import SiteMutes
-	from rt_studio.site import FrappeDirectory, RedisRateLimiter, frappe_utils, site_now
+	from rt_studio.rate_limit import RedisRateLimiter
+	from rt_studio.site import FrappeDirectory, frappe_utils, site_now
 
 	return Context(
-		FrappeDirectory(doc),
+		FrappeDirectory(doc, shares),
 		RedisRateLimiter(),
 		mutes=SiteMutes(),
 		batches=RedisBatches(),

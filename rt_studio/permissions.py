@@ -1,9 +1,17 @@
-"""Who may see a Realtime Channel: System Managers, and members (by user or by role)."""
+"""Who may see a Realtime Channel: System Managers, and members (by user, role or reference).
+
+A check for one user never lists the channel's members: a channel whose members are the
+readers of a reference document would otherwise decide read access for every user of the
+site on every check (each form load, each list view row).
+"""
 
 import frappe
 
-from rt_studio.engine.audience import channel_members
-from rt_studio.site import FrappeDirectory, load_channel
+from rt_studio.engine.audience import user_key
+from rt_studio.engine.rules import Channel
+from rt_studio.readers import readers
+from rt_studio.site import AUTOMATIC_ROLES, load_channel
+from rt_studio.users import find_users
 
 MANAGER = "System Manager"
 
@@ -15,7 +23,38 @@ def is_manager(user: str | None = None) -> bool:
 
 def is_member(channel_name: str, user: str) -> bool:
 	channel = load_channel(channel_name)
-	return channel is not None and user in channel_members(channel, FrappeDirectory())
+	return channel is not None and member_of(channel, user)
+
+
+def member_of(channel: Channel, user: str) -> bool:
+	"""Whether `user` is among `channel_members(channel, ...)` now, decided for this user alone.
+
+	Named users are members as named; a role stands for its enabled users (for "All" and "Desk
+	User", every enabled System User, as the Everyone audience); a reference document for the
+	enabled System Users who may read it.
+	"""
+	key = user_key(user)
+	if any(kind == "User" and user_key(value) == key for kind, value in channel.members):
+		return True
+	record = find_users([user]).get(key)
+	if record is None or not record.enabled:
+		return False
+	if any(kind == "Role" for kind, _value in channel.members):
+		if set(member_roles(record.name, record.user_type)) & {v for k, v in channel.members if k == "Role"}:
+			return True
+	if channel.reference_doctype and channel.reference_name and record.user_type == "System User":
+		if frappe.db.exists(channel.reference_doctype, channel.reference_name):
+			reference = frappe.get_doc(channel.reference_doctype, channel.reference_name)
+			return record.name in readers(reference, [record.name])
+	return False
+
+
+def member_roles(user: str, user_type: str) -> list[str]:
+	"""The roles through which a channel's Role rows count `user` as a member."""
+	roles = [r for r in frappe.get_roles(user) if r not in AUTOMATIC_ROLES and r != "Guest"]
+	if user_type == "System User":
+		roles += sorted(AUTOMATIC_ROLES)
+	return roles
 
 
 def channel_has_permission(doc, ptype: str = "read", user: str | None = None) -> bool:
@@ -29,13 +68,39 @@ def channel_has_permission(doc, ptype: str = "read", user: str | None = None) ->
 
 
 def channel_query_conditions(user: str | None = None) -> str:
-	"""List views show a non-manager the channels that name them or one of their roles."""
+	"""List views show a non-manager the channels they are a member of (as `member_of` decides)."""
 	user = user or frappe.session.user
 	if is_manager(user):
 		return ""
-	roles = ", ".join(frappe.db.escape(r) for r in frappe.get_roles(user))
+	record = find_users([user]).get(user_key(user))
+	if record is None or not record.enabled:
+		member_rows = f"member_type = 'User' and user = {frappe.db.escape(user)}"
+	else:
+		roles = ", ".join(frappe.db.escape(r) for r in member_roles(record.name, record.user_type)) or "''"
+		member_rows = (
+			f"(member_type = 'User' and user = {frappe.db.escape(user)}) "
+			f"or (member_type = 'Role' and role in ({roles}))"
+		)
+	names = ", ".join(frappe.db.escape(name) for name in _reference_channels_readable_by(record)) or "''"
 	return (
-		"`tabRealtime Channel`.name in (select parent from `tabRealtime Channel Member` "
-		f"where parenttype = 'Realtime Channel' and ((member_type = 'User' and user = {frappe.db.escape(user)}) "
-		f"or (member_type = 'Role' and role in ({roles}))))"
+		"(`tabRealtime Channel`.name in (select parent from `tabRealtime Channel Member` "
+		f"where parenttype = 'Realtime Channel' and ({member_rows})) "
+		f"or `tabRealtime Channel`.name in ({names}))"
 	)
+
+
+def _reference_channels_readable_by(record) -> list[str]:
+	"""Channels whose reference document the user may read (one check per such channel)."""
+	if record is None or not record.enabled or record.user_type != "System User":
+		return []
+	found = []
+	for channel in frappe.get_all(
+		"Realtime Channel",
+		filters={"reference_doctype": ["is", "set"], "reference_name": ["is", "set"]},
+		fields=["name", "reference_doctype", "reference_name"],
+	):
+		if frappe.db.exists(channel.reference_doctype, channel.reference_name):
+			reference = frappe.get_doc(channel.reference_doctype, channel.reference_name)
+			if record.name in readers(reference, [record.name]):
+				found.append(channel.name)
+	return found

@@ -1,8 +1,10 @@
 """The engine's interfaces implemented with real Frappe calls.
 
-Everything here answers one question the engine asks (who has this role, may this user
-read that document ...) with as few queries as it can: audiences of a thousand users cost
-a handful of queries, not a thousand.
+Everything here answers one question the engine asks (who has this role, may these users
+read that document ...) for many users at once: users are looked up, and read access is
+decided (`rt_studio.readers`), for a whole chunk of an audience in a few queries and Redis
+round trips, so the cost of an audience does not grow with its size (see
+`benchmarks/site.py` for the numbers).
 """
 
 import functools
@@ -14,10 +16,18 @@ from datetime import datetime
 import frappe
 from frappe.utils.safe_exec import VALID_UTILS
 
+from rt_studio.engine.audience import user_key
 from rt_studio.engine.rules import Channel, parse_channel
+from rt_studio.readers import Shares
+from rt_studio.readers import readers as read_access
+from rt_studio.users import UserRecord, find_users
 
-SYSTEM_USERS_ONLY = {"user_type": "System User"}
+#: Roles every (desk) user has without a Has Role row: their audience is Everyone.
 AUTOMATIC_ROLES = {"All", "Desk User"}
+
+
+def _limit(limit: int | None) -> str:
+	return "" if limit is None else f"limit {int(limit)}"
 
 
 @functools.cache
@@ -40,72 +50,96 @@ def site_now() -> datetime:
 class FrappeDirectory:
 	"""Users, roles, permissions and relations read from the site, memoised for one event."""
 
-	def __init__(self, source_doc=None):
+	def __init__(self, source_doc=None, shares: Shares | None = None):
 		#: The real Document of the event: permission checks use it instead of reloading it.
+		#: For a deleted document, a Document built from its snapshot.
 		self.source_doc = source_doc
-		self._enabled: dict[str, bool] = {}
+		#: The document's shares when it no longer has them (deleted): see `readers.readers`.
+		self.shares = shares
+		#: {user_key: UserRecord or None}: every user this event looked up or listed.
+		self._users: dict[str, UserRecord | None] = {}
 		#: Read verdicts of this event, shared by every rule that matched it.
 		self._readable: dict[tuple, bool] = {}
+		self._documents: dict[tuple, object] = {}
 		self._channels: dict[str, Channel | None] = {}
 
-	def _remember_enabled(self, users: list[str]) -> list[str]:
-		self._enabled.update(dict.fromkeys(users, True))
-		return users
+	def _records(self, values: Sequence[str]) -> dict[str, UserRecord | None]:
+		unknown = {user_key(v) for v in values} - self._users.keys()
+		if unknown:
+			found = find_users([v for v in values if user_key(v) in unknown])
+			self._users.update({key: found.get(key) for key in unknown})
+		return self._users
+
+	def _listed(self, rows) -> list[str]:
+		"""Remember users a query listed as enabled; their names as the site spells them."""
+		names = []
+		for name, user_type in rows:
+			self._users[user_key(name)] = UserRecord(name, True, user_type or "")
+			names.append(name)
+		return names
 
 	def is_enabled(self, user: str) -> bool:
-		if user not in self._enabled:
-			self._enabled[user] = bool(frappe.db.get_value("User", user, "enabled"))
-		return self._enabled[user]
+		record = self._records([user]).get(user_key(user))
+		return bool(record and record.enabled)
 
 	def enabled_users(self, users: Sequence[str]) -> set[str]:
-		return {user for user in users if self.is_enabled(user)}
+		records = self._records(users)
+		return {u for u in users if (r := records.get(user_key(u))) is not None and r.enabled}
 
-	def users_with_role(self, role: str) -> list[str]:
+	def canonical_users(self, values: Sequence[str]) -> dict[str, str | None]:
+		records = self._records(values)
+		return {v: (r.name if (r := records.get(user_key(v))) else None) for v in values}
+
+	def users_with_role(self, role: str, limit: int | None = None) -> list[str]:
 		if role == "Guest":
 			return []
 		if role in AUTOMATIC_ROLES:
-			return self.all_users()
-		HasRole, User = frappe.qb.DocType("Has Role"), frappe.qb.DocType("User")
-		rows = (
-			frappe.qb.from_(HasRole)
-			.join(User)
-			.on(User.name == HasRole.parent)
-			.select(User.name)
-			.distinct()
-			.where((HasRole.role == role) & (HasRole.parenttype == "User") & (User.enabled == 1))
-			.where(User.name != "Guest")
-			.run(pluck=True)
+			return self.all_users(limit)
+		return self._listed(
+			frappe.db.sql(
+				f"""select distinct u.name, u.user_type from `tabHas Role` r join `tabUser` u on u.name = r.parent
+				where r.role = %(role)s and r.parenttype = 'User' and u.enabled = 1 and u.name != 'Guest'
+				{_limit(limit)}""",
+				{"role": role},
+			)
 		)
-		return self._remember_enabled(rows)
 
-	def all_users(self) -> list[str]:
-		users = frappe.get_all(
-			"User",
-			filters={"enabled": 1, **SYSTEM_USERS_ONLY},
-			pluck="name",
-			limit_page_length=0,
-			order_by="name",
+	def all_users(self, limit: int | None = None) -> list[str]:
+		return self._listed(
+			frappe.db.sql(
+				f"""select name, user_type from `tabUser`
+				where enabled = 1 and user_type = 'System User' and name != 'Guest' order by name {_limit(limit)}"""
+			)
 		)
-		return self._remember_enabled([u for u in users if u != "Guest"])
 
 	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
-		key = (user, doctype, docname)
-		if key not in self._readable:
-			self._readable[key] = self._can_read(user, doctype, docname)
-		return self._readable[key]
+		return user in self.readers([user], doctype, docname, doc)
 
 	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
-		return {user for user in users if self.can_read(user, doctype, docname, doc)}
+		unknown = [u for u in dict.fromkeys(users) if (u, doctype, docname) not in self._readable]
+		if unknown:
+			allowed = self._decide_readers(unknown, doctype, docname)
+			self._readable.update({(u, doctype, docname): u in allowed for u in unknown})
+		return {u for u in users if self._readable[(u, doctype, docname)]}
 
-	def _can_read(self, user: str, doctype: str, docname: str) -> bool:
+	def _decide_readers(self, users: list[str], doctype: str, docname: str) -> set[str]:
+		target = self._document(doctype, docname)
+		if target is None:
+			return set()
+		records = self._records(users)
+		types = {u: r.user_type for u in users if (r := records.get(user_key(u))) is not None}
+		shares = self.shares if target is self.source_doc else None
+		return read_access(target, users, shares=shares, user_types=types)
+
+	def _document(self, doctype: str, docname: str):
 		source = self.source_doc
-		target = (
-			source if source is not None and source.doctype == doctype and source.name == docname else docname
-		)
-		try:
-			return bool(frappe.has_permission(doctype, "read", doc=target, user=user))
-		except frappe.DoesNotExistError:
-			return False
+		if source is not None and source.doctype == doctype and source.name == docname:
+			return source
+		key = (doctype, docname)
+		if key not in self._documents:
+			exists = frappe.db.exists(doctype, docname)
+			self._documents[key] = frappe.get_doc(doctype, docname) if exists else None
+		return self._documents[key]
 
 	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
 		meta = frappe.get_meta(doctype)
@@ -149,53 +183,3 @@ def load_channel(name: str) -> Channel | None:
 	doc = frappe.get_doc("Realtime Channel", name)
 	channel, _problems = parse_channel(doc.as_dict())
 	return channel
-
-
-class RedisRateLimiter:
-	"""A sliding-window log per key in a Redis sorted set, checked and added atomically.
-
-	One Lua script per check, so concurrent workers cannot both take the last slot.
-	"""
-
-	SCRIPT = """
-local key, now, window, limit, consume, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
-	tonumber(ARGV[3]), ARGV[4], ARGV[5]
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-if redis.call('ZCARD', key) >= limit then return 0 end
-if consume == '1' then
-	redis.call('ZADD', key, now, member)
-	redis.call('EXPIRE', key, math.ceil(window) + 1)
-end
-return 1
-"""
-
-	def _run(self, key: str, limit: int, window: int, consume: bool) -> bool:
-		redis_key = frappe.cache.make_key(f"rt_studio:rate:{key}")
-		args = (time.time(), window, limit, "1" if consume else "0", uuid.uuid4().hex)
-		return bool(frappe.cache.eval(self.SCRIPT, 1, redis_key, *args))
-
-	def hit(self, key: str, limit: int, window: int) -> bool:
-		return self._run(key, limit, window, True)
-
-	def peek(self, key: str, limit: int, window: int) -> bool:
-		return self._run(key, limit, window, False)
-
-	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
-		return [self.hit(key, limit, window) for key in keys]
-
-	def peek_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
-		return [self.peek(key, limit, window) for key in keys]
-
-
-class UnlimitedRateLimiter:
-	"""For test-fire: an explicit test is never rate limited and uses up nothing."""
-
-	def hit(self, key: str, limit: int, window: int) -> bool:
-		return True
-
-	peek = hit
-
-	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
-		return [True] * len(keys)
-
-	peek_many = hit_many

@@ -2,17 +2,27 @@
 
 Entries are queued in memory during the transaction and written in one pipeline after it
 commits (or after it rolls back, marked as such): the save path never waits on Redis.
+A large audience's delivery job shows its progress on the entry that deferred it: the job
+writes how far it got to a key of its own after each chunk, and `read` adds it to the entry.
 """
 
 import json
+from collections import Counter
 
 import frappe
 
+from rt_studio import transaction
+from rt_studio.engine.verdicts import BATCHED, DELIVER, MUTED, NO_SUCH_USER
 from rt_studio.site import site_now
 
 #: Evaluations kept per rule, and across all rules for the studio page.
 PER_RULE = 50
 ALL_RULES = 500
+#: How long a delivery job's progress is kept: as long as its entry is likely to be looked at.
+PROGRESS_SECONDS = 24 * 3600
+
+#: Values of the verdict "no such user" listed in an entry, so an admin can see the typo.
+UNKNOWN_USERS_SHOWN = 10
 
 
 def _key(rule: str | None) -> str:
@@ -20,8 +30,16 @@ def _key(rule: str | None) -> str:
 	return f"rt_studio:trace:{rule}" if rule else "rt_studio:trace:*"
 
 
-def record(outcome, doctype: str, docname: str, test: bool = False) -> None:
-	"""Queue one evaluation for writing when the transaction ends."""
+def record(
+	outcome, doctype: str, docname: str, test: bool = False, job: str | None = None, totals=None
+) -> None:
+	"""Queue one evaluation for writing when the transaction ends.
+
+	`job` names the delivery job that finishes a deferred evaluation; `totals` (a Counter of
+	verdicts) replaces the outcome's own recipients when a job decided them chunk by chunk.
+	"""
+	verdicts = totals if totals is not None else Counter(r.verdict for r in outcome.recipients)
+	unknown = [r.user for r in outcome.recipients if r.verdict == NO_SUCH_USER][:UNKNOWN_USERS_SHOWN]
 	entry = {
 		"time": site_now().isoformat(),
 		"rule": outcome.rule,
@@ -30,23 +48,19 @@ def record(outcome, doctype: str, docname: str, test: bool = False) -> None:
 		"event": outcome.event,
 		"fired": outcome.fired,
 		"reason": outcome.reason,
-		"recipients": sum(1 for r in outcome.recipients if r.verdict == "deliver"),
-		"batched": sum(1 for r in outcome.recipients if r.verdict == "batched"),
-		"muted": sum(1 for r in outcome.recipients if r.verdict == "muted"),
+		"recipients": verdicts.get(DELIVER, 0),
+		"batched": verdicts.get(BATCHED, 0),
+		"muted": verdicts.get(MUTED, 0),
+		"verdicts": dict(verdicts),
+		"unknown_users": unknown,
 		"error": str(outcome.error) if outcome.error else None,
 		"test": test,
+		"job": job,
 	}
-	queue = getattr(frappe.local, "rt_studio_trace", None)
-	if queue is None:
-		queue = frappe.local.rt_studio_trace = []
-		frappe.db.after_commit.add(flush)
-		frappe.db.after_rollback.add(flush_rolled_back)
-	queue.append(entry)
+	transaction.queued("rt_studio_trace", write, write_rolled_back).append(entry)
 
 
-def flush(rolled_back: bool = False) -> None:
-	queue = getattr(frappe.local, "rt_studio_trace", None) or []
-	frappe.local.rt_studio_trace = None
+def write(queue: list[dict], rolled_back: bool = False) -> None:
 	if not queue:
 		return
 	pipe = frappe.cache.pipeline()
@@ -61,13 +75,29 @@ def flush(rolled_back: bool = False) -> None:
 	pipe.execute()
 
 
-def flush_rolled_back() -> None:
-	flush(rolled_back=True)
+def write_rolled_back(queue: list[dict]) -> None:
+	write(queue, rolled_back=True)
 
 
 def read(rule: str | None = None, limit: int = PER_RULE) -> list[dict]:
-	"""Newest first; `rule=None` reads the evaluations of all rules."""
-	return [json.loads(item) for item in frappe.cache.lrange(_key(rule), 0, max(limit, 1) - 1)]
+	"""Newest first; `rule=None` reads the evaluations of all rules. Job progress included."""
+	entries = [json.loads(item) for item in frappe.cache.lrange(_key(rule), 0, max(limit, 1) - 1)]
+	jobs = [e for e in entries if e.get("job")]
+	if jobs:
+		found = frappe.cache.mget([frappe.cache.make_key(_progress_key(e["job"])) for e in jobs])
+		for entry, raw in zip(jobs, found, strict=True):
+			entry["progress"] = json.loads(raw) if raw else None
+	return entries
+
+
+def _progress_key(job: str) -> str:
+	return f"rt_studio:trace:job:{job}"
+
+
+def progress(job: str, **state) -> None:
+	"""Say how far a delivery job got (written at once: a job calls it after each commit)."""
+	key = frappe.cache.make_key(_progress_key(job))
+	frappe.cache.set(key, json.dumps({**state, "time": site_now().isoformat()}), ex=PROGRESS_SECONDS)
 
 
 def clear(rule: str | None = None) -> None:

@@ -18,7 +18,7 @@ from conftest import (
 )
 
 from rt_studio.engine import evaluate, preview
-from rt_studio.engine.evaluate import ACTOR_EXCLUDED, DELIVER, DISABLED, NO_READ
+from rt_studio.engine.evaluate import ACTOR_EXCLUDED, DELIVER, DISABLED, NO_READ, NO_SUCH_USER
 
 
 @pytest.fixture
@@ -203,8 +203,36 @@ def test_guest_is_never_a_recipient(resolve, todo):
 
 def test_disabled_user_named_directly_gets_the_disabled_verdict(resolve):
 	outcome = resolve(("User", {"user": OFF_USER}), ("User", {"user": "nobody@example.com"}))
-	assert users_of(outcome) == {OFF_USER: DISABLED, "nobody@example.com": DISABLED}
+	assert users_of(outcome) == {OFF_USER: DISABLED, "nobody@example.com": NO_SUCH_USER}
 	assert outcome.deliveries == []
+
+
+def test_one_user_in_any_case_and_spacing_is_one_recipient(resolve, todo):
+	spelled = f"  {SUPPORT.upper()} "
+	doc = {**todo, "allocated_to": spelled}
+	outcome = resolve(("User", {"user": SUPPORT}), ("User Field", {"user_field": "allocated_to"}), doc=doc)
+	assert users_of(outcome) == {SUPPORT: DELIVER}
+	assert [d.user for d in outcome.deliveries] == [SUPPORT]
+	# first spelled oddly: still delivered under the user's own name
+	outcome = resolve(("User Field", {"user_field": "allocated_to"}), ("User", {"user": SUPPORT}), doc=doc)
+	assert delivered_to(outcome) == [SUPPORT]
+
+
+def test_the_actor_is_excluded_whatever_the_case(resolve):
+	outcome = resolve(("User", {"user": f" {ACTOR.title()}"}), actor=ACTOR.upper())
+	assert users_of(outcome) == {ACTOR: ACTOR_EXCLUDED}
+	assert outcome.deliveries == []
+
+
+def test_a_value_that_names_no_user_is_shown_not_sent(resolve, new_rule, make_event, ctx, todo):
+	doc = {**todo, "allocated_to": " ghost@example.com"}
+	outcome = resolve(("User Field", {"user_field": "allocated_to"}), "Owner", doc=doc)
+	assert users_of(outcome) == {"ghost@example.com": NO_SUCH_USER, OWNER: DELIVER}
+	assert delivered_to(outcome) == [OWNER]
+	rule = new_rule(audience=audience(("User Field", {"user_field": "allocated_to"})))
+	shown = preview(rule, make_event(doc=doc), ctx)
+	assert [(r.user, r.verdict) for r in shown.recipients] == [("ghost@example.com", NO_SUCH_USER)]
+	assert not shown.fired
 
 
 def test_preview_shows_every_audience_recipient(new_rule, make_event, ctx):

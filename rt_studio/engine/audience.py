@@ -6,6 +6,14 @@ from collections.abc import Iterable, Mapping
 from rt_studio.engine import rules as r
 from rt_studio.engine.interfaces import Directory
 
+#: Users whose read access to a channel's reference document is decided together.
+READERS_CHUNK = 500
+
+
+def user_key(value: str) -> str:
+	"""How a site matches user names: without case and surrounding spaces (MariaDB's collation)."""
+	return value.strip().casefold()
+
 
 def doc_room(doctype: str, docname: str) -> str:
 	"""Frappe's room for everyone who has the document open (joined with a read check)."""
@@ -52,25 +60,48 @@ def field_users(doc: Mapping, path: str) -> list[str]:
 	]
 
 
-def channel_members(channel: r.Channel, directory: Directory) -> list[str]:
-	"""Members of a channel now: its users, users of its roles, readers of its reference document."""
+def channel_members(channel: r.Channel, directory: Directory, limit: int | None = None) -> list[str]:
+	"""Members of a channel now: its users, users of its roles, readers of its reference document.
+
+	With `limit`, a channel whose members may be more than `limit` can answer with any
+	`limit + 1` candidates instead of deciding who they are (the caller only wants to know
+	that there are too many).
+	"""
 	members: dict[str, None] = {}
 	for kind, value in channel.members:
 		if kind == "User":
 			members[value] = None
 		else:
-			members.update(dict.fromkeys(directory.users_with_role(value)))
+			members.update(dict.fromkeys(directory.users_with_role(value, limit=_more(limit))))
 	if channel.reference_doctype and channel.reference_name:
-		for user in directory.all_users():
-			if directory.can_read(user, channel.reference_doctype, channel.reference_name, None):
-				members[user] = None
+		candidates = list(directory.all_users(limit=_more(limit)))
+		if limit is not None and len(candidates) > limit:
+			return candidates
+		for start in range(0, len(candidates), READERS_CHUNK):
+			chunk = candidates[start : start + READERS_CHUNK]
+			readers = directory.readers(chunk, channel.reference_doctype, channel.reference_name, None)
+			members.update((user, None) for user in chunk if user in readers)
 	return list(members)
 
 
+def _more(limit: int | None) -> int | None:
+	"""Enough users to tell that there are more than `limit`."""
+	return None if limit is None else limit + 1
+
+
 def row_users(
-	row: r.AudienceRow, doc: Mapping, doctype: str, docname: str, actor: str, directory: Directory
+	row: r.AudienceRow,
+	doc: Mapping,
+	doctype: str,
+	docname: str,
+	actor: str,
+	directory: Directory,
+	limit: int | None = None,
 ) -> Iterable[str]:
-	"""The users one audience row names (Document Viewers is a room and handled apart)."""
+	"""The users one audience row names (Document Viewers is a room and handled apart).
+
+	With `limit`, a row that may name more than `limit` users names any `limit + 1` of them.
+	"""
 	kind = row.audience_type
 	if kind == r.OWNER:
 		return [doc.get("owner")] if doc.get("owner") else []
@@ -86,7 +117,7 @@ def row_users(
 	if kind == r.USER_FIELD:
 		return field_users(doc, row.user_field)
 	if kind == r.ROLE:
-		return directory.users_with_role(row.role)
+		return directory.users_with_role(row.role, limit=_more(limit))
 	if kind == r.USER:
 		return [row.user]
 	if kind == r.CHANNEL:
@@ -95,7 +126,7 @@ def row_users(
 			raise LookupError(f"Realtime Channel {row.channel!r} does not exist: choose an existing channel")
 		if not channel.enabled:
 			return []
-		return channel_members(channel, directory)
+		return channel_members(channel, directory, limit)
 	if kind == r.EVERYONE:
-		return directory.all_users()
+		return directory.all_users(limit=_more(limit))
 	return []

@@ -8,12 +8,12 @@ what exceeds it, see `batching.py`) and the deliveries. It has no side effects b
 rate limiter's counters and the batches, and none at all in preview mode.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from rt_studio.engine import rules as r
-from rt_studio.engine.audience import doc_room, row_users
+from rt_studio.engine.audience import doc_room, row_users, user_key
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.docview import as_text, freeze, to_json_value
 from rt_studio.engine.errors import Problem, RuleError
@@ -29,6 +29,7 @@ from rt_studio.engine.verdicts import (
 	DISABLED,
 	MUTED,
 	NO_READ,
+	NO_SUCH_USER,
 	VERDICTS,
 	Audit,
 	Recipient,
@@ -43,6 +44,7 @@ __all__ = [
 	"DISABLED",
 	"MUTED",
 	"NO_READ",
+	"NO_SUCH_USER",
 	"VERDICTS",
 	"WIRE_KEYS",
 	"Context",
@@ -55,6 +57,7 @@ __all__ = [
 	"evaluate",
 	"preview",
 	"run",
+	"run_in_chunks",
 ]
 
 
@@ -81,7 +84,8 @@ class Outcome:
 	recipients: list[Recipient] = field(default_factory=list)
 	deliveries: list[Delivery] = field(default_factory=list)
 	error: Problem | None = None
-	#: Set when the audience was larger than `defer_above`: nothing decided per recipient yet.
+	#: Set when the audience was larger than `defer_above` (to at least that size plus one):
+	#: nothing decided per recipient yet.
 	deferred: int = 0
 
 	def as_dict(self) -> dict:
@@ -172,6 +176,10 @@ def _scope(rule: r.Rule, event: Event) -> dict:
 	}
 
 
+#: The user nobody logs in as: never a recipient (matched as user names are, by `user_key`).
+GUEST = user_key("Guest")
+
+
 def _check(rule: r.Rule, field_label: str, fn):
 	"""Run a condition or render, turning any failure into a RuleError naming the field."""
 	try:
@@ -233,28 +241,41 @@ def run(rule: r.Rule, event: Event, ctx: Context, mode: Mode) -> Outcome:
 	try:
 		_run_stages(rule, event, ctx, mode, outcome)
 	except RuleError as e:
-		outcome.error = e.problems[0]
-		outcome.reason = f"error: {e.problems[0]}"
-		outcome.fired = False
-		outcome.recipients = []
-		outcome.deliveries = []
+		_failed(outcome, e)
 	return outcome
 
 
 def _run_stages(rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome) -> None:
 	scope = {**_scope(rule, event), **ctx.shared}
+	recipients = _triggered_audience(rule, event, ctx, mode, outcome, scope)
+	if recipients is not None:
+		_decide(rule, event, ctx, mode, outcome, scope, recipients)
+
+
+def _triggered_audience(
+	rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome, scope: dict
+) -> list[Recipient] | None:
+	"""The recipients when the event triggers the rule; None (and the reason) when it does not
+	or when the audience is too large to decide here."""
 	why_not = trigger_reason(rule, event, ctx, scope, outcome, mode.check_condition)
 	if why_not:
 		outcome.reason = why_not
-		return
-	if mode.only_users is None:
-		recipients = audience_of(rule, event, ctx, scope)
-	else:
-		recipients = [Recipient(user, None, "Test Fire") for user in mode.only_users]
-	if mode.defer_above is not None and not mode.preview and len(recipients) > mode.defer_above:
+		return None
+	if mode.only_users is not None:
+		return [Recipient(user, None, "Test Fire") for user in mode.only_users]
+	limit = None if mode.preview else mode.defer_above
+	recipients = audience_of(rule, event, ctx, scope, limit)
+	if limit is not None and len(recipients) > limit:
 		outcome.deferred = len(recipients)
-		outcome.reason = f"{len(recipients)} recipients: delivered by a background job after the commit"
-		return
+		outcome.reason = f"more than {limit} recipients: delivered by a background job after the commit"
+		return None
+	return recipients
+
+
+def _decide(
+	rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome, scope: dict, recipients: list
+) -> None:
+	"""Verdicts, texts, rate limit and deliveries for `recipients` (all or one chunk of them)."""
 	audit = Audit(event.doctype, event.docname, event.doc, event.actor, rule.exclude_actor)
 	give_verdicts(recipients, audit, ctx.directory, ctx.progress)
 	apply_mutes(recipients, rule_target(rule.name), rule.critical, ctx.mutes)
@@ -281,6 +302,48 @@ def count_reason(recipients: list[Recipient]) -> str:
 	return f"{deliverable} of {len(recipients)} recipients" + (f" ({', '.join(held)})" if held else "")
 
 
+def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterator[Outcome]:
+	"""Live firing for an audience of any size, `size` recipients at a time.
+
+	Yields one Outcome per chunk with that chunk's recipients and deliveries, for the caller
+	to publish before the next chunk is decided: memory holds the audience's names and one
+	chunk's messages, never every message. An outcome with an error (or a rule that does not
+	fire at all) is the last one yielded.
+	"""
+	head = Outcome(rule=rule.name, event=event.event)
+	try:
+		if rule.event != event.event:
+			raise RuleError.one(rule.name, "event", f"the rule listens to {rule.event}, not {event.event}")
+		scope = {**_scope(rule, event), **ctx.shared}
+		recipients = _triggered_audience(rule, event, ctx, Mode(), head, scope)
+	except RuleError as e:
+		yield _failed(head, e)
+		return
+	if not recipients:
+		head.reason = head.reason or "the audience is empty"
+		yield head
+		return
+	while recipients:
+		chunk = recipients[:size]
+		del recipients[:size]
+		part = Outcome(rule=rule.name, event=event.event, condition=head.condition)
+		try:
+			_decide(rule, event, ctx, Mode(), part, scope, chunk)
+		except RuleError as e:
+			yield _failed(part, e)
+			return
+		yield part
+
+
+def _failed(outcome: Outcome, error: RuleError) -> Outcome:
+	outcome.error = error.problems[0]
+	outcome.reason = f"error: {error.problems[0]}"
+	outcome.fired = False
+	outcome.recipients = []
+	outcome.deliveries = []
+	return outcome
+
+
 def trigger_reason(
 	rule: r.Rule, event: Event, ctx: Context, scope: dict, outcome: Outcome, check_condition: bool = True
 ) -> str | None:
@@ -301,9 +364,17 @@ def trigger_reason(
 	return None
 
 
-def audience_of(rule: r.Rule, event: Event, ctx: Context, scope: dict) -> list[Recipient]:
-	"""Every user and room the audience rows name, once each, in row order (rooms last)."""
-	seen: dict[str, Recipient] = {}
+def audience_of(
+	rule: r.Rule, event: Event, ctx: Context, scope: dict, limit: int | None = None
+) -> list[Recipient]:
+	"""Every user and room the audience rows name, once each, in row order (rooms last).
+
+	Users are named as the site spells them, so one user named twice in different case or with
+	spaces is one recipient; a value that names no user gets the verdict "no such user". With
+	`limit`, resolving stops once more than `limit` recipients are named: a longer list only
+	says that there are too many, its members are not the audience.
+	"""
+	named: dict[str, str] = {}  # {value: source}, first row first
 	rooms: list[Recipient] = []
 	for index, row in enumerate(rule.audience, 1):
 		if row.condition is not None:
@@ -316,15 +387,33 @@ def audience_of(rule: r.Rule, event: Event, ctx: Context, scope: dict) -> list[R
 			rooms.append(Recipient(None, doc_room(event.doctype, event.docname), row.audience_type))
 			continue
 		try:
-			users = row_users(row, event.doc, event.doctype, event.docname, event.actor, ctx.directory)
+			users = row_users(row, event.doc, event.doctype, event.docname, event.actor, ctx.directory, limit)
 		except LookupError as e:
 			raise RuleError.one(
 				rule.name, f"audience row {index}: {row.audience_type.lower()}", str(e.args[0])
 			) from None
 		for user in users:
-			if user and user not in seen and user != "Guest":
-				seen[user] = Recipient(user, None, row.audience_type)
-	return list(seen.values()) + rooms[:1]
+			if isinstance(user, str) and user.strip():
+				named.setdefault(user, row.audience_type)
+		if limit is not None and len(named) > limit:
+			return [Recipient(user, None, source) for user, source in named.items()]
+	return _named_users(named, ctx) + rooms[:1]
+
+
+def _named_users(named: dict[str, str], ctx: Context) -> list[Recipient]:
+	"""One recipient per user the values name, by the site's spelling; unknown values flagged."""
+	canonical = ctx.directory.canonical_users(list(named))
+	seen: dict[str, Recipient] = {}
+	for value, source in named.items():
+		user = canonical.get(value)
+		key = user_key(user or value)
+		if key in seen or key == GUEST:
+			continue
+		if user is None:
+			seen[key] = Recipient(value.strip(), None, source, NO_SUCH_USER)
+		else:
+			seen[key] = Recipient(user, None, source)
+	return list(seen.values())
 
 
 def render_texts(rule: r.Rule, scope: dict, recipients: list[Recipient], every_recipient: bool) -> None:

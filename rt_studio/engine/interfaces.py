@@ -19,11 +19,18 @@ class Directory(Protocol):
 	def is_enabled(self, user: str) -> bool:
 		"""Whether the user exists and is enabled."""
 
-	def users_with_role(self, role: str) -> Iterable[str]:
-		"""Enabled users who have the role."""
+	def users_with_role(self, role: str, limit: int | None = None) -> Iterable[str]:
+		"""Enabled users who have the role (at most `limit` of them, any, when given)."""
 
-	def all_users(self) -> Iterable[str]:
-		"""Every enabled desk user (the "Everyone" audience, before permission checks)."""
+	def all_users(self, limit: int | None = None) -> Iterable[str]:
+		"""Every enabled desk user (the "Everyone" audience, before permission checks; at most `limit`)."""
+
+	def canonical_users(self, values: Sequence[str]) -> dict[str, str | None]:
+		"""{value: the user's name as the site spells it, or None when the value names no user}.
+
+		Values match user names as the site matches them: without case and surrounding spaces
+		(`audience.user_key`), so `Ben@Example.com ` and `ben@example.com` are one user.
+		"""
 
 	def enabled_users(self, users: Sequence[str]) -> set[str]:
 		"""Those of `users` that exist and are enabled (asked for a whole chunk of an audience)."""

@@ -13,8 +13,9 @@ The directory file the CLI reads has this shape::
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 
-from rt_studio.engine.audience import assigned_users, commenters
+from rt_studio.engine.audience import assigned_users, commenters, user_key
 from rt_studio.engine.rules import Channel, parse_channel
 
 
@@ -89,13 +90,24 @@ class InMemoryDirectory:
 	def enabled_users(self, users: Sequence[str]) -> set[str]:
 		return {user for user in users if self.is_enabled(user)}
 
-	def users_with_role(self, role: str) -> list[str]:
-		return [
+	def users_with_role(self, role: str, limit: int | None = None) -> list[str]:
+		found = (
 			u for u, info in self.users.items() if role in (info.get("roles") or ()) and self.is_enabled(u)
-		]
+		)
+		return list(islice(found, limit))
 
-	def all_users(self) -> list[str]:
-		return [u for u in self.users if self.is_enabled(u)]
+	def all_users(self, limit: int | None = None) -> list[str]:
+		return list(islice((u for u in self.users if self.is_enabled(u)), limit))
+
+	def canonical_users(self, values: Sequence[str]) -> dict[str, str | None]:
+		names = {user_key(name): name for name in self.users}
+		found = {}
+		for value in values:
+			name = names.get(user_key(value))
+			if name is None and self.open_world and value.strip():
+				name = value.strip()
+			found[value] = name
+		return found
 
 	def can_read(self, user: str, doctype: str, docname: str, doc: Mapping | None) -> bool:
 		if self.open_world and user not in self.users:

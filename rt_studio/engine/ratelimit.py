@@ -40,9 +40,18 @@ class InMemoryRateLimiter:
 		return [self.peek(key, limit, window) for key in keys]
 
 
+def key_part(name: str) -> str:
+	"""A rule, channel or user name as one part of a counter's key.
+
+	":" separates the parts, so it is escaped inside them (and "%", the escape itself):
+	rule `a:b` to user `c` and rule `a` to user `b:c` never share a counter.
+	"""
+	return name.replace("%", "%25").replace(":", "%3A")
+
+
 def rule_key(rule: str, recipient: str) -> str:
-	return f"rule:{rule}:{recipient}"
+	return f"rule:{key_part(rule)}:{key_part(recipient)}"
 
 
 def channel_key(channel: str, publisher: str) -> str:
-	return f"channel:{channel}:{publisher}"
+	return f"channel:{key_part(channel)}:{key_part(publisher)}"

@@ -10,6 +10,7 @@ Mutes are asked once per chunk as well; the rate limit and batching stage is in 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from rt_studio.engine.audience import user_key
 from rt_studio.engine.interfaces import Directory, Mutes
 
 DELIVER = "deliver"
@@ -19,9 +20,11 @@ DISABLED = "disabled user"
 MUTED = "muted"
 #: Over the rule's rate limit: collected into one summary delivered when the window ends.
 BATCHED = "batched"
+#: A value in the audience (a user field, an assignment ...) that names no user of the site.
+NO_SUCH_USER = "no such user"
 
 #: Every verdict a recipient can get now, the deliverable one first.
-VERDICTS = (DELIVER, NO_READ, ACTOR_EXCLUDED, DISABLED, MUTED, BATCHED)
+VERDICTS = (DELIVER, NO_READ, ACTOR_EXCLUDED, DISABLED, MUTED, BATCHED, NO_SUCH_USER)
 
 #: Recipients decided together: large enough that a site answers a role of a thousand users
 #: in a couple of round trips, small enough to bound what one step holds in memory.
@@ -52,7 +55,10 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class Audit:
-	"""What the verdicts are about: the document, who acted, and whether the actor is spared."""
+	"""What the verdicts are about: the document, who acted, and whether the actor is spared.
+
+	`actor` may be spelled in any case: it is compared as the site compares user names.
+	"""
 
 	doctype: str
 	docname: str
@@ -78,6 +84,7 @@ def give_verdicts(
 	Frappe when joining.
 	"""
 	users = [rec for rec in recipients if rec.user and rec.verdict == DELIVER]
+	actor = user_key(audit.actor or "")
 	done = 0
 	for chunk in chunks(users):
 		enabled = directory.enabled_users([rec.user for rec in chunk])
@@ -85,7 +92,7 @@ def give_verdicts(
 		for rec in chunk:
 			if rec.user not in enabled:
 				rec.verdict = DISABLED
-			elif audit.exclude_actor and rec.user == audit.actor:
+			elif audit.exclude_actor and user_key(rec.user) == actor:
 				rec.verdict = ACTOR_EXCLUDED
 			else:
 				readable.append(rec)

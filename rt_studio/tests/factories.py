@@ -1,8 +1,8 @@
 """Shared test helpers: a submittable test DocType, context-manager factories that insert and
 clean up users, rules, channels and orders, and two ways to see what RT Studio sends.
 
-- `queued()` reads Frappe's after-commit queue (`frappe.local._realtime_log`): what a commit
-  would publish, without committing.
+- `queued()` reads RT Studio's after-commit outbox (`rt_studio.delivery.pending`): what a
+  commit would publish, without committing.
 - `RealtimeListener` subscribes to the Redis `events` channel that `frappe.realtime` publishes
   on: what was really sent, for the tests that commit (and clean up after themselves).
 """
@@ -166,8 +166,8 @@ class Sent:
 
 
 def queued(rule: str | None = None) -> list[Sent]:
-	"""RT Studio deliveries waiting in Frappe's after-commit queue (what a commit would publish)."""
-	log = getattr(frappe.local, "_realtime_log", None) or []
+	"""RT Studio deliveries waiting in its after-commit outbox (what a commit would publish)."""
+	log = getattr(frappe.local, "rt_studio_outbox", None) or []
 	entries = [Sent(event, room, message) for event, message, room in log]
 	return [s for s in entries if s.from_rt_studio and (rule is None or s.rule == rule)]
 

@@ -4,6 +4,7 @@ import frappe
 from frappe.desk.form import assign_to
 from frappe.desk.form.document_follow import follow_document
 
+from rt_studio import trace
 from rt_studio.api import preview
 from rt_studio.tests.factories import (
 	BYSTANDER,
@@ -207,3 +208,30 @@ class TestAudience(RTTestCase):
 				"shared": {"title": "Bikes"},
 			},
 		)
+
+	def test_one_user_however_spelled_is_one_recipient_and_a_stranger_is_no_such_user(self):
+		reader = self.users["reader"]
+		# `title` is a Data field: Frappe keeps what was typed, case and spaces included
+		self.doc.db_set("title", f"  {reader.upper()} ")
+		rows = (
+			{"audience_type": "User Field", "user_field": "title"},
+			{"audience_type": "User", "user": reader},
+			{"audience_type": "User Field", "user_field": "remarks"},
+		)
+		self.doc.db_set("remarks", "nobody-at-all@example.com")
+		rule = self.enterContext(make_rule(list(rows), event="Save"))
+		self.doc = frappe.get_doc(ORDER, self.doc.name)
+		with self.set_user(reader), self.action() as save:
+			self.doc.qty += 1
+			self.doc.save(ignore_permissions=True)
+		self.assertEqual(save.users(rule.name), [], "the actor is excluded, however it is spelled")
+		with self.action() as save:
+			self.doc.qty += 1
+			self.doc.save()
+		self.assertEqual(save.users(rule.name), [reader], "one delivery, to the user's own name")
+		verdicts = {r["user"]: r["verdict"] for r in preview(rule.name, self.doc.name)["recipients"]}
+		self.assertEqual(verdicts, {reader: "deliver", "nobody-at-all@example.com": "no such user"})
+		frappe.db.rollback()  # writes the queued trace (as rolled back)
+		[entry, *_] = trace.read(rule.name)
+		self.assertEqual(entry["verdicts"], {"deliver": 1, "no such user": 1})
+		self.assertEqual(entry["unknown_users"], ["nobody-at-all@example.com"])

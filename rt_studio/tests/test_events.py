@@ -135,3 +135,30 @@ class TestRuleEvents(RTTestCase):
 		with self.action() as insert:
 			new_order().insert()
 		self.assertEqual(set(insert.rules()), {rules["New"]})
+
+	def test_a_rule_that_did_not_fire_fires_at_a_second_save_in_the_same_transaction(self):
+		approved = self.enterContext(
+			make_rule(
+				[{"audience_type": "User", "user": self.reader}],
+				event="Save",
+				condition="doc.status == 'Approved'",
+			)
+		)
+		changed = self.enterContext(
+			make_rule(
+				[{"audience_type": "User", "user": self.reader}],
+				event="Value Change",
+				value_changed="status",
+				to_value="Closed",
+			)
+		)
+		with self.action():
+			doc = new_order().insert()
+		# one request (one transaction) saves three times, as a script or an API client may
+		with self.action() as request:
+			for status in ("Open", "Approved", "Closed", "Approved"):
+				doc.status = status
+				doc.save()
+		# each rule fires once, at the save where it first held, and not again in the transaction
+		self.assertEqual(request.rules(), {approved.name: 1, changed.name: 1})
+		self.assertEqual([s.rule for s in request.sent], [approved.name, changed.name])

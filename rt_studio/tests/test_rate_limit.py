@@ -61,3 +61,37 @@ class TestRateLimits(RTTestCase):
 		self.assertEqual([frappe.db.get_value(ORDER, o.name, "qty") for o in orders], [6, 6, 6, 6])
 		per_user = {user: sum(1 for s in received if s.user == user) for user in self.users.values()}
 		self.assertEqual(per_user, dict.fromkeys(self.users.values(), 2))
+
+	def test_a_save_that_rolls_back_uses_no_budget(self):
+		rule = self.limited_rule(1, commit=True)
+		doc = self.enterContext(make_order(commit=True))
+		for _attempt in range(3):
+			with self.action() as rolled_back:
+				doc.reload()
+				doc.qty += 1
+				doc.save()
+			self.assertEqual(len(rolled_back.users(rule.name)), 2)
+			frappe.db.rollback()
+		verdicts = {r["user"]: r["verdict"] for r in preview(rule.name, doc.name)["recipients"]}
+		self.assertEqual(set(verdicts.values()), {"deliver"}, "the rolled-back saves sent nothing")
+		with self.action() as kept:
+			doc.reload()
+			doc.qty += 1
+			doc.save()
+		self.assertEqual(kept.users(rule.name), sorted(self.users.values()))
+		frappe.db.commit()
+		verdicts = {r["user"]: r["verdict"] for r in preview(rule.name, doc.name)["recipients"]}
+		self.assertEqual(set(verdicts.values()), {"batched"}, "the committed save used the budget")
+
+	def test_counters_of_different_rules_and_users_are_apart(self):
+		from rt_studio.engine.ratelimit import rule_key
+		from rt_studio.rate_limit import RedisRateLimiter
+
+		limiter = RedisRateLimiter()
+		keys = [rule_key("rt-test-a:b", "c@example.com"), rule_key("rt-test-a", "b:c@example.com")]
+		try:
+			self.assertEqual(limiter.hit_many(keys, 1, 60), [True, True])
+			self.assertEqual(limiter.hit_many(keys, 1, 60), [False, False])
+		finally:
+			frappe.db.rollback()
+		self.assertEqual(limiter.peek_many(keys, 1, 60), [True, True], "given back at the rollback")

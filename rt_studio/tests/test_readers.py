@@ -18,6 +18,8 @@ from frappe.share import add_docshare
 
 from rt_studio import readers
 from rt_studio.tests import IntegrationTestCase
+from rt_studio.tests.counting import QueryCounter
+from rt_studio.tests.crowd import Member, crowd_names, forget_cached, insert_crowd
 
 AREA = "RT Perm Area"
 CLAIM = "RT Perm Claim"
@@ -125,6 +127,13 @@ def _doctype(name: str, fields: list, permissions: list, **props) -> None:
 	).insert(ignore_permissions=True)
 
 
+def forget_local_copies() -> None:
+	"""This request's copies of Frappe's per-user caches, as a new request starts."""
+	for name in user_cache_keys:
+		frappe.local.cache.pop(frappe.cache.make_key(name), None)
+	frappe.local.role_permissions = {}
+
+
 class TestBulkReadPermission(IntegrationTestCase):
 	@classmethod
 	def setUpClass(cls):
@@ -133,7 +142,6 @@ class TestBulkReadPermission(IntegrationTestCase):
 
 	def setUp(self):
 		frappe.set_user("Administrator")
-		self.tag = frappe.generate_hash(length=6)
 		self.users: list[str] = []
 		self.addCleanup(self.cleanup)
 
@@ -148,44 +156,22 @@ class TestBulkReadPermission(IntegrationTestCase):
 		Only the users' own entries: `frappe.clear_cache(user=...)` would also drop site-wide
 		defaults and make the next query count include reloading them.
 		"""
-		pipe = frappe.cache.pipeline()
-		for name in user_cache_keys:
-			if self.users:
-				pipe.hdel(frappe.cache.make_key(name), *self.users)
-		for user in self.users:
-			pipe.delete(frappe.cache.make_key(frappe.get_document_cache_key("User", user)))
-		pipe.execute()
-		for user in self.users:
-			frappe.local.cache.pop(frappe.cache.make_key(frappe.get_document_cache_key("User", user)), None)
-		self.forget_local_copies()
-
-	def forget_local_copies(self):
-		"""This request's copies of Frappe's per-user caches, as a new request starts."""
-		for name in user_cache_keys:
-			frappe.local.cache.pop(frappe.cache.make_key(name), None)
-		frappe.local.role_permissions = {}
+		forget_cached(self.users)
 
 	# --- the matrix ---------------------------------------------------------------------------
 
 	def make_users(self, count: int) -> list[str]:
 		"""`count` users straight into the tables (no hooks): role sets, types and enabled vary."""
-		now = frappe.utils.now()
-		rows, roles = [], []
-		for i in range(count):
-			name = f"rt-perm-{self.tag}-{i:02d}@example.com"
-			user_type = "Website User" if i % 5 == 4 else "System User"
-			enabled = 0 if i % 7 == 3 else 1
-			rows.append(
-				(name, name, f"perm {i}", enabled, user_type, now, now, "Administrator", "Administrator")
+		members = [
+			Member(
+				name,
+				ROLE_SETS[i % len(ROLE_SETS)],
+				"Website User" if i % 5 == 4 else "System User",
+				0 if i % 7 == 3 else 1,
 			)
-			for role in ROLE_SETS[i % len(ROLE_SETS)]:
-				roles.append((frappe.generate_hash(length=12), name, "User", "roles", role, now, now))
-			self.users.append(name)
-		columns = ["name", "email", "first_name", "enabled", "user_type", "creation", "modified"]
-		frappe.db.bulk_insert("User", [*columns, "owner", "modified_by"], rows)
-		frappe.db.bulk_insert(
-			"Has Role", ["name", "parent", "parenttype", "parentfield", "role", "creation", "modified"], roles
-		)
+			for i, name in enumerate(crowd_names(count))
+		]
+		self.users = insert_crowd(members)
 		return list(self.users)
 
 	def restrict(self, user: str, allow: str, value: str, **options) -> None:
@@ -205,9 +191,9 @@ class TestBulkReadPermission(IntegrationTestCase):
 				doc.owner = owner
 			return doc
 
-		todo = {"doctype": "ToDo", "description": f"perm {self.tag}"}
-		claim = {"doctype": CLAIM, "title": f"perm {self.tag}"}
-		memo = {"doctype": MEMO, "title": f"perm {self.tag}"}
+		todo = {"doctype": "ToDo", "description": "perm"}
+		claim = {"doctype": CLAIM, "title": "perm"}
+		memo = {"doctype": MEMO, "title": "perm"}
 		docs = [
 			insert({**todo, "allocated_to": u[1]}),
 			insert({**todo, "assigned_by": u[2], "allocated_to": u[9]}, owner=u[3]),
@@ -264,7 +250,7 @@ class TestBulkReadPermission(IntegrationTestCase):
 		expected = {doc.name: self.has_permission(doc, audience) for doc in docs}
 		frappe_facts = {user: (set(frappe.get_roles(user)), get_user_permissions(user)) for user in u}
 
-		self.forget_local_copies()  # warm: what Frappe itself cached in Redis
+		forget_local_copies()  # warm: what Frappe itself cached in Redis
 		warm = {doc.name: readers.readers(doc, audience) for doc in docs}
 		self.forget_caches()  # cold: from the tables
 		cold = {doc.name: readers.readers(doc, audience) for doc in docs}
@@ -278,7 +264,7 @@ class TestBulkReadPermission(IntegrationTestCase):
 		self.assertEqual(differences, [], f"{len(differences)} differences")
 
 		# what the cold run wrote to Frappe's caches is what Frappe computes
-		self.forget_local_copies()
+		forget_local_copies()
 		for user in u:
 			self.assertEqual(set(frappe.get_roles(user)), frappe_facts[user][0], user)
 			self.assertEqual(get_user_permissions(user), frappe_facts[user][1], user)
@@ -318,23 +304,3 @@ class TestBulkReadPermission(IntegrationTestCase):
 		# u[0] has no role on memos (role set ()): only the share lets it read
 		self.assertEqual(readers.readers(memo, [u[0]], shares=shares), {u[0]})
 		self.assertEqual(readers.readers(memo, [u[0]]), set())
-
-
-class QueryCounter:
-	"""Counts SQL statements run inside the block."""
-
-	def __enter__(self):
-		self.count = 0
-		self.queries = []
-		self._sql = frappe.db.__class__.sql
-
-		def counting(db, *args, **kwargs):
-			self.count += 1
-			self.queries.append(str(args[0])[:200])
-			return self._sql(db, *args, **kwargs)
-
-		frappe.db.__class__.sql = counting
-		return self
-
-	def __exit__(self, *exc):
-		frappe.db.__class__.sql = self._sql

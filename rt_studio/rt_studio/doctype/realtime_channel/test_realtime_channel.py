@@ -5,9 +5,13 @@ import frappe
 
 from rt_studio import api
 from rt_studio.engine.audience import channel_members
+from rt_studio.permissions import member_of
 from rt_studio.site import FrappeDirectory, load_channel
+from rt_studio.tests.counting import QueryCounter
+from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (
 	BYSTANDER,
+	ORDER,
 	PUBLISHER,
 	SECRET_READER,
 	TESTER,
@@ -24,8 +28,8 @@ test_ignore = ["DocType", "Role", "User"]
 
 
 def channel_messages(channel: str) -> list[tuple[str, dict]]:
-	"""(room, message) of the channel's posts waiting in Frappe's after-commit queue."""
-	log = getattr(frappe.local, "_realtime_log", None) or []
+	"""(room, message) of the channel's posts waiting in RT Studio's after-commit outbox."""
+	log = getattr(frappe.local, "rt_studio_outbox", None) or []
 	return [
 		(room, message)
 		for _event, message, room in log
@@ -95,7 +99,7 @@ class TestRealtimeChannel(RTTestCase):
 		self.assertEqual(set(message), WIRE_KEYS)
 		self.assertEqual((message["channel"], message["actor"]), (channel.name, self.users["member"]))
 		self.assertEqual(message["message"], "Lunch &lt;b&gt;now&lt;/b&gt;")
-		event = next(e for e, m, r in frappe.local._realtime_log if m is message)
+		event = next(e for e, m, r in frappe.local.rt_studio_outbox if m is message)
 		self.assertEqual(event, "rt_studio_channel")
 		self.assertIsNone(message["rule"])
 
@@ -163,3 +167,28 @@ class TestRealtimeChannel(RTTestCase):
 		self.assertFalse(
 			frappe.has_permission("Realtime Channel", "write", doc=channel, user=self.users["member"])
 		)
+
+	def test_membership_of_one_user_is_decided_without_listing_the_members(self):
+		order = new_order().insert()
+		channel = self.enterContext(make_channel(reference_doctype=ORDER, reference_name=order.name))
+		found = load_channel(channel.name)
+		frappe.has_permission("Realtime Channel", "read", doc=channel, user=self.users["outsider"])  # warm
+		costs = []
+		for size in (0, 150):
+			with make_crowd(size, (TESTER,), commit=False) as crowd:
+				everyone = [*self.users.values(), *crowd]
+				members = set(channel_members(found, FrappeDirectory()))
+				# the same answer as the member list, for every user
+				self.assertEqual({u for u in everyone if member_of(found, u)}, members & set(everyone))
+				with QueryCounter() as queries:
+					readable = [
+						frappe.has_permission("Realtime Channel", "read", doc=channel, user=self.users[label])
+						for label in ("member", "outsider")
+					]
+				self.assertEqual(readable, [True, False])
+				costs.append((queries.count, queries.rows))
+		self.assertEqual(costs[0], costs[1], "a check reads as much with 150 more users on the site")
+		for label in ("member", "outsider"):
+			with self.set_user(self.users[label]):
+				listed = frappe.get_list("Realtime Channel", pluck="name")
+			self.assertEqual(channel.name in listed, label != "outsider", label)

@@ -1,0 +1,191 @@
+"""Large audiences: delivered by a background job after the user's transaction commits.
+
+The save only evaluates the rule's trigger and sees that the audience is large (asking for no
+more than LARGE_AUDIENCE + 1 users), so it costs the same for a role of ten thousand users as
+for one of ten. The job gets plain data (dicts, lists, strings, numbers, dates): the document
+as it was at the event, the one before it, and, for a deleted document, the shares it had,
+since its DocShare rows go with it. It then decides, chunk by chunk, who may read the document
+and publishes each chunk after committing it, so memory holds one chunk's messages and the
+rule's trace shows how far it got.
+
+A job that cannot run is never silent: arguments that would not reach the worker are refused
+before enqueueing, an error inside the job, and a job RQ could not start or had to stop (RQ's
+failure callback), are each recorded on the rule (its trace and error, and the Error Log).
+"""
+
+import pickle
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+
+import frappe
+
+from rt_studio import cache, delivery, trace
+from rt_studio.engine.errors import Problem
+from rt_studio.engine.evaluate import Event, Outcome, run_in_chunks
+from rt_studio.engine.events import DELETE
+from rt_studio.engine.verdicts import DELIVER
+from rt_studio.readers import Shares, shares_of
+
+#: Audiences larger than this are checked and delivered by a background job after the
+#: commit, so a rule for a big role never slows the user's save.
+LARGE_AUDIENCE = 100
+
+#: Recipients a job decides, publishes and commits at a time: large enough that a chunk costs
+#: a few queries and round trips (see rt_studio.users.CHUNK), small enough to bound memory.
+JOB_CHUNK = 1000
+
+METHOD = "rt_studio.deferred.deliver"
+#: Job ids: JOB_PREFIX + a unique part + ":" + the rule's name (read back by `job_failed`).
+JOB_PREFIX = "rt-studio-delivery:"
+
+
+def defer(rule, event: Event, outcome: Outcome) -> None:
+	"""Hand a large audience to a worker, once the user's transaction has committed."""
+	payload = job_arguments(rule.name, event)
+	problem = unsendable(payload)
+	if problem:
+		failed(outcome, rule.name, f"the document cannot be handed to the delivery job: {problem}")
+		delivery.record_error(outcome, rule.version)
+		trace.record(outcome, event.doctype, event.docname)
+		return
+	frappe.enqueue(
+		METHOD,
+		queue="short",
+		enqueue_after_commit=True,
+		job_id=payload["job"],
+		on_failure=job_failed,
+		**payload,
+	)
+	trace.record(outcome, event.doctype, event.docname, job=payload["job"])
+
+
+def job_arguments(rule: str, event: Event) -> dict:
+	"""What the job gets: plain data, and for a deleted document the shares it had."""
+	return {
+		"rule": rule,
+		"doctype": event.doctype,
+		"docname": event.docname,
+		"rule_event": event.event,  # `event` is a parameter of frappe.enqueue itself
+		"doc": plain(event.doc),
+		"before": plain(event.before),
+		"actor": event.actor,
+		"shares": shares_of(event.doctype, event.docname).as_dict() if event.event == DELETE else None,
+		"job": f"{JOB_PREFIX}{uuid.uuid4().hex}:{rule}",
+	}
+
+
+def plain(value):
+	"""A document snapshot as plain dicts and lists, the only containers a job argument has."""
+	if isinstance(value, Mapping):
+		return {k: plain(v) for k, v in value.items()}
+	if isinstance(value, list | tuple):
+		return [plain(v) for v in value]
+	return value
+
+
+def unsendable(payload: dict) -> str | None:
+	"""Why the worker could not unpickle these job arguments, or None when it can."""
+	try:
+		pickle.loads(pickle.dumps(payload))
+	except Exception as e:
+		return f"{type(e).__name__}: {e}"
+	return None
+
+
+def failed(outcome: Outcome, rule: str, problem: str) -> Outcome:
+	outcome.error = Problem(rule, "delivery job", problem)
+	outcome.reason = f"error: {outcome.error}"
+	outcome.fired = False
+	return outcome
+
+
+def deliver(
+	rule: str,
+	doctype: str,
+	docname: str,
+	rule_event: str,
+	doc: dict,
+	before: dict | None,
+	actor: str,
+	shares: dict | None = None,
+	job: str | None = None,
+) -> None:
+	"""The job: verdicts for the whole audience, chunk by chunk, each published after its commit.
+
+	Evaluates the document as it was at the event (the snapshot), with the rule as it is now;
+	a rule deleted or disabled meanwhile sends nothing. Read access is decided on the document
+	as it is now, or on the snapshot (with the shares it had) when it was deleted.
+	"""
+	compiled = cache.get_index().rules.get(rule)
+	if compiled is None or not compiled.enabled:
+		return
+	try:
+		_deliver(compiled, Event(doctype, docname, rule_event, doc, before, actor), shares, job)
+	except Exception:
+		frappe.db.rollback()
+		outcome = failed(Outcome(rule, rule_event), rule, f"failed: {traceback.format_exc(limit=3)}")
+		record_failure(outcome, compiled.version, doctype, docname, job)
+
+
+def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
+	from rt_studio.handler import context_for
+
+	deleted = event.event == DELETE or not frappe.db.exists(event.doctype, event.docname)
+	source = frappe.get_doc(plain(event.doc)) if deleted else frappe.get_doc(event.doctype, event.docname)
+	ctx = context_for(source, Shares.from_dict(shares) if deleted and shares else None)
+	totals: Counter = Counter()
+	last = None
+	for part in run_in_chunks(rule, event, ctx, JOB_CHUNK):
+		last = part
+		if part.error:
+			break
+		delivery.publish(part)
+		totals.update(r.verdict for r in part.recipients)
+		frappe.db.commit()
+		if job:
+			trace.progress(job, decided=sum(totals.values()), delivered=totals[DELIVER], done=False)
+	if last.error:
+		frappe.db.rollback()
+		record_failure(last, rule.version, event.doctype, event.docname, job, totals)
+		return
+	last.fired = totals[DELIVER] > 0
+	last.reason = f"{totals[DELIVER]} of {sum(totals.values())} recipients" if totals else last.reason
+	trace.record(last, event.doctype, event.docname, job=job, totals=totals)
+	frappe.db.commit()
+	if job:
+		trace.progress(job, decided=sum(totals.values()), delivered=totals[DELIVER], done=True)
+
+
+def record_failure(outcome: Outcome, version: str, doctype: str, docname: str, job, totals=None) -> None:
+	"""A job that stopped: the error on the rule and in the trace, committed at once."""
+	delivery.record_error(outcome, version)
+	trace.record(outcome, doctype, docname, job=job, totals=totals)
+	frappe.db.commit()
+	if job:
+		delivered = (totals or {}).get(DELIVER, 0)
+		trace.progress(job, decided=sum((totals or {}).values()), delivered=delivered, done=True, error=True)
+
+
+def job_failed(job, connection, exc_type, exc_value, tb) -> None:
+	"""RQ's failure callback: a delivery job that could not start (its arguments did not
+	unpickle) or that RQ stopped (a timeout, a killed worker) is recorded on its rule."""
+	from frappe.utils.background_jobs import truncate_failed_registry
+
+	site, _, job_key = job.id.partition("::")
+	rule = job_key[len(JOB_PREFIX) :].partition(":")[2] if job_key.startswith(JOB_PREFIX) else ""
+	started_here = not getattr(frappe.local, "site", None)
+	if started_here:
+		frappe.init(site=site)
+		frappe.connect()
+	try:
+		compiled = cache.get_index().rules.get(rule)
+		if compiled is not None:
+			problem = f"the delivery job could not run: {exc_type.__name__}: {exc_value}"
+			outcome = failed(Outcome(rule, compiled.event), rule, problem)
+			record_failure(outcome, compiled.version, "", "", job_key)
+		truncate_failed_registry(job, connection, exc_type, exc_value, tb)
+	finally:
+		if started_here:
+			frappe.destroy()

@@ -1,0 +1,261 @@
+"""Large audiences delivered by a background job after the commit, run by a real RQ worker.
+
+The tests named `test_redis_*` commit, run the queued jobs in a burst worker (another process:
+arguments pickled and unpickled as in production) and listen on Redis for what was published;
+they remove what they committed.
+"""
+
+import pickle
+import time
+from unittest.mock import patch
+
+import frappe
+from frappe.share import add_docshare
+
+import rt_studio.handler as handler
+from rt_studio import deferred, trace
+from rt_studio.engine.evaluate import Event, Outcome
+from rt_studio.tests.counting import QueriesIn
+from rt_studio.tests.crowd import make_crowd, sweep_crowds
+from rt_studio.tests.factories import (
+	BYSTANDER,
+	ORDER,
+	TESTER,
+	WAIT_SECONDS,
+	RealtimeListener,
+	RTTestCase,
+	make_rule,
+	make_users,
+	new_order,
+	purge_order,
+	run_background_jobs,
+)
+
+#: Above deferred.LARGE_AUDIENCE, as in the report that found deferred jobs failing.
+CROWD = 105
+SALES = "Sales User"  # a role Frappe creates on every site; may read Contacts
+
+
+class Unpicklable:
+	"""Pickles, but fails to unpickle (as read-only child rows once did in the worker)."""
+
+	def __reduce__(self):
+		return (_explode, ())
+
+
+def _explode():
+	raise RuntimeError("this value cannot be unpickled")
+
+
+class TestDeferredDelivery(RTTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		sweep_crowds()
+		cls.crowd = cls.enterClassContext(make_crowd(CROWD, (SALES, TESTER)))
+		cls.users = cls.enterClassContext(
+			make_users({"reader": {"roles": [TESTER]}, "bystander": {"roles": [BYSTANDER]}})
+		)
+
+	def readers_of(self, doc, role: str) -> set[str]:
+		"""The role's enabled users Frappe itself lets read `doc` but the actor: the expected audience."""
+		from rt_studio.site import FrappeDirectory
+
+		users = set(FrappeDirectory().users_with_role(role)) - {frappe.session.user}
+		return {u for u in users if frappe.has_permission(doc.doctype, "read", doc, user=u)}
+
+	def last_error(self, rule: str) -> str:
+		"""The rule's error once a job (in this bench's worker or the burst one) recorded it."""
+		return wait_for(
+			lambda: frappe.db.get_value("Realtime Rule", rule, "last_error"), f"an error on {rule}"
+		)
+
+	def deliver_in_worker(self, listener, rule: str, count: int) -> list:
+		frappe.db.commit()
+		log = run_background_jobs("short")
+		received = listener.received(rule=rule, count=count)
+		return received, log
+
+	def test_redis_a_contact_with_email_rows_reaches_every_reader(self):
+		rule = self.enterContext(
+			make_rule(
+				[{"audience_type": "Role", "role": SALES}],
+				event="New",
+				document_type="Contact",
+				subject="{{ doc.first_name }} {{ doc.email_ids[0].email_id }}",
+				commit=True,
+			)
+		)
+		with RealtimeListener() as listener:
+			contact = frappe.get_doc(
+				{
+					"doctype": "Contact",
+					"first_name": "Deferred",
+					"email_ids": [{"email_id": "deferred@example.com", "is_primary": 1}],
+					"phone_nos": [{"phone": "+100", "is_primary_phone": 1}],
+				}
+			).insert()
+			try:
+				expected = self.readers_of(contact, SALES)
+				received, log = self.deliver_in_worker(listener, rule.name, len(expected))
+			finally:
+				frappe.delete_doc("Contact", contact.name, force=True, ignore_permissions=True)
+				frappe.db.commit()
+		self.assertGreaterEqual(len(expected), CROWD)
+		self.assertEqual(sorted(s.user for s in received), sorted(expected), log)
+		self.assertEqual({s.message["subject"] for s in received}, {"Deferred deferred@example.com"})
+		[entry] = [e for e in trace.read(rule.name) if e["fired"]]
+		self.assertEqual(entry["recipients"], len(expected))
+		self.assertTrue(entry["job"])
+		self.assertEqual(entry["progress"]["delivered"], len(expected))
+		self.assertTrue(entry["progress"]["done"])
+
+	def test_redis_a_deleted_order_reaches_its_readers_and_those_it_was_shared_with(self):
+		reader, bystander = self.users["reader"], self.users["bystander"]
+		rule = self.enterContext(
+			make_rule(
+				[{"audience_type": "Role", "role": TESTER}, {"audience_type": "User", "user": bystander}],
+				event="Delete",
+				subject="{{ doc.title }} deleted",
+				commit=True,
+			)
+		)
+		order = new_order(title="gone", items=[{"user": reader, "qty": 1}]).insert()
+		add_docshare(ORDER, order.name, bystander, read=1, flags={"ignore_share_permission": True})
+		frappe.db.commit()
+		expected = {*self.readers_of(order, TESTER), bystander}
+		with RealtimeListener() as listener:
+			try:
+				frappe.delete_doc(ORDER, order.name)
+				received, log = self.deliver_in_worker(listener, rule.name, len(expected))
+			finally:
+				purge_order(order.name)
+				frappe.db.commit()
+		self.assertIn(reader, expected)
+		self.assertEqual(sorted(s.user for s in received), sorted(expected), log)
+		self.assertEqual({s.message["subject"] for s in received}, {"gone deleted"})
+
+	def test_arguments_a_worker_could_not_unpickle_are_refused_and_recorded(self):
+		rule = self.enterContext(make_rule([{"audience_type": "Role", "role": TESTER}]))
+		compiled = frappe._dict(name=rule.name, version="v1")
+		doc = {"doctype": ORDER, "name": "X", "items": [{"qty": Unpicklable()}]}
+		event = Event(ORDER, "X", "Save", doc, None, "Administrator")
+		with patch.object(frappe, "enqueue") as enqueue:
+			deferred.defer(compiled, event, Outcome(rule.name, "Save", deferred=CROWD))
+		enqueue.assert_not_called()
+		error = frappe.db.get_value("Realtime Rule", rule.name, "last_error")
+		self.assertIn("delivery job: the document cannot be handed to the delivery job", error)
+		self.assertIn("cannot be unpickled", error)
+
+	def test_redis_a_job_that_cannot_start_in_the_worker_is_recorded_on_its_rule(self):
+		rule = self.enterContext(make_rule([{"audience_type": "Role", "role": TESTER}], commit=True))
+		job = f"{deferred.JOB_PREFIX}test{frappe.generate_hash(length=6)}:{rule.name}"
+		frappe.enqueue(
+			deferred.METHOD,
+			queue="short",
+			job_id=job,
+			on_failure=deferred.job_failed,
+			rule=rule.name,
+			doctype=ORDER,
+			docname="X",
+			rule_event="Save",
+			doc={"doctype": ORDER, "name": "X", "qty": Unpicklable()},
+			before=None,
+			actor="Administrator",
+		)
+		frappe.db.commit()
+		run_background_jobs("short")
+		error = self.last_error(rule.name)
+		self.assertIn("the delivery job could not run: DeserializationError", error)
+		[entry] = trace.read(rule.name)
+		self.assertEqual((entry["fired"], entry["job"]), (False, job))
+		self.assertIn("could not run", entry["error"])
+
+	def test_redis_an_error_inside_the_job_is_recorded_on_its_rule(self):
+		rule = self.enterContext(
+			make_rule(
+				[{"audience_type": "Role", "role": TESTER}],
+				event="New",
+				subject="{{ 1 / (recipient == '') }}",  # per recipient: fails only in the job
+				commit=True,
+			)
+		)
+		order = new_order().insert()
+		try:
+			frappe.db.commit()
+			run_background_jobs("short")
+			error = self.last_error(rule.name)
+		finally:
+			purge_order(order.name)
+			frappe.db.commit()
+		self.assertIn("subject", error)
+		self.assertIn("ZeroDivisionError", error)
+		fired = [e for e in trace.read(rule.name) if e["error"]]
+		self.assertEqual(len(fired), 1)
+		self.assertTrue(fired[0]["progress"]["error"])
+
+	def test_redis_the_job_delivers_in_chunks_and_the_trace_shows_progress(self):
+		order = new_order().insert()
+		rule = self.enterContext(
+			make_rule([{"audience_type": "Role", "role": TESTER}], event="New", commit=True)
+		)
+		event = Event(
+			ORDER, order.name, "New", order.as_dict(convert_dates_to_str=False), None, "Administrator"
+		)
+		# the job's arguments exactly as the worker gets them: through pickle
+		arguments = pickle.loads(pickle.dumps(deferred.job_arguments(rule.name, event)))
+		reports = []
+		progress = trace.progress
+		try:
+			frappe.db.commit()
+			with (
+				RealtimeListener() as listener,
+				patch.object(deferred, "JOB_CHUNK", 40),
+				patch.object(
+					trace, "progress", lambda job, **state: (reports.append(state), progress(job, **state))
+				),
+			):
+				deferred.deliver(**arguments)
+				expected = self.readers_of(order, TESTER)
+				received = listener.received(rule=rule.name, count=len(expected))
+		finally:
+			purge_order(order.name)
+			frappe.db.commit()
+		self.assertEqual(sorted(s.user for s in received), sorted(expected))
+		chunks = -(-len(expected) // 40)
+		self.assertGreaterEqual(chunks, 3)
+		self.assertEqual(
+			[r["decided"] for r in reports], [*range(40, 40 * chunks, 40), len(expected), len(expected)]
+		)
+		self.assertEqual([r["done"] for r in reports][-2:], [False, True])
+		[entry] = trace.read(rule.name)
+		self.assertEqual((entry["recipients"], entry["job"]), (len(expected), arguments["job"]))
+		self.assertEqual(entry["progress"]["delivered"], len(expected))
+
+	def test_the_save_costs_the_same_for_a_large_audience_as_for_a_small_one(self):
+		crowd = self.enterContext(make_rule([{"audience_type": "Role", "role": TESTER}], event="New"))
+		counts = {}
+		for label, rows in (
+			("crowd", crowd.audience),
+			("one", [{"audience_type": "User", "user": self.users["reader"]}]),
+		):
+			crowd.set("audience", rows)
+			crowd.save()
+			order = new_order()
+			with QueriesIn(handler, "run_rules") as queries:
+				order.insert()
+			counts[label] = queries.count
+		self.assertLessEqual(counts["crowd"], counts["one"] + 1, counts)
+
+
+def wait_for(read, what: str):
+	"""`read()` once it is truthy (each try in a fresh transaction), failing after WAIT_SECONDS."""
+	deadline = time.monotonic() + WAIT_SECONDS
+	while True:
+		frappe.db.rollback()
+		value = read()
+		if value:
+			return value
+		if time.monotonic() > deadline:
+			raise TimeoutError(f"no {what} after {WAIT_SECONDS} s")
+		time.sleep(0.2)
