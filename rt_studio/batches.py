@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import frappe
 
+from rt_studio import transaction
 from rt_studio.engine.batching import MAX_DOCNAMES, Batch
 from rt_studio.engine.summaries import due_summaries
 
@@ -77,8 +78,19 @@ class RedisBatches:
 		return {user for user, score in zip(users, scores, strict=True) if score is not None}
 
 	def collect(self, rule: str, users: Sequence[str], docname: str, window: int) -> None:
+		"""Join the batches when the transaction commits: a save that rolls back sent nothing,
+		so it adds nothing to a summary either."""
 		args = (time.time(), window, docname or "", MAX_DOCNAMES, self.prefix, STALE_SECONDS)
-		frappe.cache.eval(COLLECT, 1, self.due_key, *args, *(_member(rule, user) for user in users))
+		members = [_member(rule, user) for user in users]
+		transaction.queued("rt_studio_batch_collects", self._collect_all, transaction.ignore).append(
+			(*args, *members)
+		)
+
+	def _collect_all(self, collects: list[tuple]) -> None:
+		pipe = frappe.cache.pipeline()
+		for args in collects:
+			pipe.eval(COLLECT, 1, self.due_key, *args)
+		pipe.execute()
 
 	def take_due(self, limit: int) -> list[Batch]:
 		taken = frappe.cache.eval(TAKE_DUE, 1, self.due_key, time.time(), limit, self.prefix)

@@ -1,5 +1,7 @@
 """Per-recipient rate limits, counted in Redis so every process shares them."""
 
+import json
+
 import frappe
 
 from rt_studio.api import preview
@@ -95,3 +97,36 @@ class TestRateLimits(RTTestCase):
 		finally:
 			frappe.db.rollback()
 		self.assertEqual(limiter.peek_many(keys, 1, 60), [True, True], "given back at the rollback")
+
+	def test_a_save_over_the_limit_that_rolls_back_adds_nothing_to_a_summary(self):
+		from rt_studio.batches import RedisBatches
+
+		rule = self.limited_rule(1, commit=True)
+		doc = self.enterContext(make_order(commit=True))
+		with self.action():
+			doc.qty += 1
+			doc.save()
+		frappe.db.commit()  # uses each recipient's one slot
+		with self.action() as over:
+			doc.qty += 1
+			doc.save()
+		self.assertEqual(over.users(rule.name), [])
+		frappe.db.rollback()
+		self.assertEqual(RedisBatches().collecting(rule.name, list(self.users.values())), set())
+		with self.action():
+			doc.reload()
+			doc.qty += 1
+			doc.save()
+		frappe.db.commit()
+		batches = RedisBatches()
+		try:
+			self.assertEqual(
+				batches.collecting(rule.name, list(self.users.values())), set(self.users.values())
+			)
+		finally:
+			for user in self.users.values():
+				member = json.dumps([rule.name, user], separators=(",", ":"))
+				frappe.cache.zrem(batches.due_key, member)
+				frappe.cache.delete(
+					batches.prefix + member.encode(), batches.prefix + member.encode() + b":docs"
+				)
