@@ -7,12 +7,17 @@ Run from the repo root: `python benchmarks/engine.py` (add `--profile` for a cPr
    events)`, with 10,000 enabled rules on 500 other DocTypes, against an empty function call;
 2. evaluating 1, 10 and 100 matching rules per event with the engine (compiled once) against
    the way Frappe's Notification does it (RestrictedPython compile + eval as `frappe.safe_eval`
-   and a Jinja `from_string` for subject and message, on every event).
+   and a Jinja `from_string` for subject and message, on every event);
+3. what the evaluation budget costs on the ordinary path: the rules' condition, subject and
+   message run under the budget with the guarded sandbox, against the same three compiled in
+   the sandbox without guards (as the engine did before the budget), and a template over a
+   500-row child table both ways.
 """
 
 import argparse
 import ast
 import cProfile
+import functools
 import importlib.metadata
 import platform
 import pstats
@@ -29,16 +34,18 @@ if str(ROOT) not in sys.path:
 	sys.path.insert(0, str(ROOT))
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from RestrictedPython import compile_restricted
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, safer_getattr
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
-from rt_studio.engine import Context, Event, RuleIndex, compile_rule, evaluate
+from rt_studio.engine import Context, Event, RuleIndex, budget, compile_rule, evaluate
+from rt_studio.engine.budget import Budget, deactivate
+from rt_studio.engine.docview import ReadOnlyDoc
 from rt_studio.engine.events import EVENTS, VALUE_CHANGE
 from rt_studio.engine.memory import InMemoryDirectory
 from rt_studio.engine.ratelimit import InMemoryRateLimiter
-from rt_studio.engine.sandbox import UNSAFE_ATTRIBUTES
+from rt_studio.engine.sandbox import UNSAFE_ATTRIBUTES, base_globals, condition_namespace, evaluate_condition
 from rt_studio.engine.utils import OFFLINE_UTILS
 
 REPEAT = 5
@@ -49,6 +56,8 @@ RULES_PER_DOCTYPE = 20
 RULE_COUNTS = (1, 10, 100)
 MATCH_TARGET = 5.0
 EVALUATE_TARGET = 20.0
+BUDGET_TARGET = 0.10
+CHILD_ROWS = 500
 
 DOCTYPE = "ToDo"
 DOCNAME = "TD-0042"
@@ -366,7 +375,8 @@ def sanity_check(count, outcomes, sent) -> bool:
 	return True
 
 
-def bench_evaluate(rows: list) -> None:
+def bench_evaluate(rows: list) -> float:
+	"""Part 2; returns the time per rule of RT Studio's evaluation with 10 matching rules."""
 	print("2. Evaluating matching rules per event (condition + subject + message, audience Owner)")
 	print(f"   best of {ROUNDS} runs of >= 0.1 s each, the two paths taking turns")
 	ctx = make_context()
@@ -387,6 +397,8 @@ def bench_evaluate(rows: list) -> None:
 			]
 		)
 		ratio = theirs / ours
+		if count == 10:
+			per_rule = ours / count
 		print(
 			f"   {count:>3} rules: RT Studio {fmt_time(ours)} per event ({fmt_time(ours / count)} per rule),"
 			f" recompile {fmt_time(theirs)} per event ({fmt_time(theirs / count)} per rule),"
@@ -404,6 +416,169 @@ def bench_evaluate(rows: list) -> None:
 			)
 		)
 	print()
+	return per_rule
+
+
+# ---------------------------------------------------------------- 3. the budget's cost
+
+
+def _plain_getattr(obj, name, *default):
+	"""The conditions' attribute policy as it was before the budget (no guarded methods)."""
+	if not isinstance(name, str) or name.startswith("_") or name in UNSAFE_ATTRIBUTES:
+		raise AttributeError(name)
+	if isinstance(obj, ReadOnlyDoc) and name in obj:
+		return obj[name]
+	return getattr(obj, name, *default)
+
+
+#: The conditions' globals before the budget: plain iteration, no operator guards.
+PLAIN_GUARDS = {
+	"__builtins__": {
+		"int": int,
+		"float": float,
+		"len": len,
+		"any": any,
+		"all": all,
+		"sum": sum,
+		"range": range,
+	},
+	"_getattr_": _plain_getattr,
+	"_getitem_": lambda obj, key: obj[key],
+	"_getiter_": iter,
+	"_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+}
+
+
+class PlainTemplateSandbox(ImmutableSandboxedEnvironment):
+	"""Templates as the engine compiled them before the budget: Jinja's immutable sandbox, a
+	document's fields read first (memoised verdict on the name), escaping, None printed as ""."""
+
+	def getattr(self, obj, attribute):
+		if type(obj) is ReadOnlyDoc and isinstance(attribute, str) and attribute in obj:
+			if _plain_field_allowed(attribute):
+				return obj[attribute]
+		return super().getattr(obj, attribute)
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_field_allowed(name: str) -> bool:
+	return not name.startswith("_") and name not in UNSAFE_ATTRIBUTES
+
+
+PLAIN_TEMPLATES = PlainTemplateSandbox(
+	autoescape=True,
+	finalize=lambda value: "" if value is None else value,
+	undefined=jinja2.ChainableUndefined,
+)
+
+
+def plain_rule(fixture: dict):
+	"""The fixture's condition, subject and message compiled without the budget's guards."""
+	condition = compile_restricted(fixture["condition"], filename="<condition>", mode="eval")
+	return condition, plain_template(fixture["subject"]), plain_template(fixture["message"])
+
+
+def plain_template(source: str):
+	template = PLAIN_TEMPLATES.from_string(source)
+	template.globals = dict(template.globals)  # as the engine does: no ChainMap copy per render
+	return template
+
+
+def guarded_texts(rules, namespace: dict, scope: dict) -> None:
+	"""What evaluate runs of a rule's own code per event, as it runs it: a budget for the rule,
+	the condition, then subject and message under one clock."""
+	for rule in rules:
+		token = Budget().activate()
+		try:
+			evaluate_condition(rule.condition, namespace, scope)
+			budget.run(_render_both, rule, scope)
+		finally:
+			deactivate(token)
+
+
+def _render_both(rule, scope: dict) -> None:
+	rule.subject.render(scope)
+	rule.message.render(scope)
+
+
+def plain_texts(plain, namespace: dict, scope: dict) -> None:
+	for condition, subject, message in plain:
+		globals_ = namespace.copy()
+		globals_.update(scope)
+		bool(eval(condition, globals_))
+		subject.render(scope)
+		message.render(scope)
+
+
+CHILD_TABLE_TEMPLATE = (
+	"<ul>{% for row in doc.items %}<li>{{ row.item_code }}: {{ row.qty }} x {{ row.rate }}"
+	"{% if row.qty > 5 %} (bulk){% endif %}</li>{% endfor %}</ul>"
+)
+
+
+def bench_budget(rows: list, evaluate_per_rule: float) -> None:
+	print("3. The evaluation budget on the ordinary path (condition + subject + message per rule)")
+	count = 10
+	fixtures = [rule_fixture(i, DOCTYPE, "Save") for i in range(count)]
+	rules = [compile_rule(f) for f in fixtures]
+	plain = [plain_rule(f) for f in fixtures]
+	event = Event(DOCTYPE, DOCNAME, "Save", document("Open"), document("Pending"), ACTOR)
+	shared = base_globals()
+	scope = {"doc": event.doc, "doc_before_save": event.before, "actor": ACTOR, **shared}
+	guarded_ns, plain_ns = condition_namespace(shared), {**shared, **PLAIN_GUARDS}
+	with_budget, without = best_interleaved(
+		[
+			timeit.Timer(lambda: guarded_texts(rules, guarded_ns, scope)),
+			timeit.Timer(lambda: plain_texts(plain, plain_ns, scope)),
+		]
+	)
+	extra = (with_budget - without) / count
+	share = extra / evaluate_per_rule
+	print(
+		f"   per rule: with the budget {fmt_time(with_budget / count)}, without {fmt_time(without / count)};"
+		f" the budget adds {fmt_time(extra)}, {share:.1%} of a whole evaluation ({fmt_time(evaluate_per_rule)}"
+		" per rule in part 2)"
+	)
+	items = [{"item_code": f"ITEM-{i:04d}", "qty": i % 9, "rate": 12.5} for i in range(CHILD_ROWS)]
+	table_event = Event(DOCTYPE, DOCNAME, "Save", {**document("Open"), "items": items}, None, ACTOR)
+	table_scope = {"doc": table_event.doc}
+	guarded_table = compile_rule({**fixtures[0], "message": CHILD_TABLE_TEMPLATE}).message
+	plain_table = plain_template(CHILD_TABLE_TEMPLATE)
+	if guarded_table.render(table_scope) != plain_table.render(table_scope):
+		print("   WARNING: the child-table template renders differently with and without the budget")
+	table_with, table_without = best_interleaved(
+		[
+			timeit.Timer(lambda: guarded_table.render(table_scope)),
+			timeit.Timer(lambda: plain_table.render(table_scope)),
+		],
+		min_time=0.2,
+		rounds=5,
+	)
+	print(
+		f"   a message over a {CHILD_ROWS}-row child table: {fmt_time(table_with)} with the budget,"
+		f" {fmt_time(table_without)} without ({table_with / table_without:.2f}x)"
+	)
+	print()
+	rows.append(
+		(
+			"budget, ordinary rule",
+			f"+{fmt_time(extra)}",
+			f"{fmt_time(evaluate_per_rule)} (evaluate)",
+			f"{share:.1%}",
+			f"<= {BUDGET_TARGET:.0%}",
+			verdict(share, BUDGET_TARGET, True),
+		)
+	)
+	rows.append(
+		(
+			f"budget, {CHILD_ROWS}-row template",
+			fmt_time(table_with),
+			f"{fmt_time(table_without)} (no budget)",
+			f"{table_with / table_without:.2f}x",
+			"-",
+			"-",
+		)
+	)
 
 
 def profile_evaluate(count: int = 100, events: int = 200) -> None:
@@ -439,7 +614,8 @@ def main() -> None:
 	started = time.perf_counter()
 	rows: list = []
 	bench_match(rows)
-	bench_evaluate(rows)
+	per_rule = bench_evaluate(rows)
+	bench_budget(rows, per_rule)
 	if args.profile:
 		profile_evaluate()
 	print_table(rows)

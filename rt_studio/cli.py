@@ -1,16 +1,18 @@
 """`rt-studio`: check rule fixtures and simulate events offline, with the engine only.
 
-Exit codes: 0 clean, 1 problems found (check), 2 usage or unreadable input.
+Exit codes: 0 clean; 1 problems found (check), or a rule skipped because it is invalid or
+failed on the document (simulate); 2 usage or unreadable input.
 """
 
 import argparse
 import json
 import sys
 
+from rt_studio.engine.dry_run import dry_run_problems
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import Context, Event, evaluate
 from rt_studio.engine.events import EVENTS, METHOD_FOR_EVENT, events_for_action, normalize_event
-from rt_studio.engine.fixtures import FixtureError, load_documents, load_files, read_json
+from rt_studio.engine.fixtures import Fixture, FixtureError, load_file, read_json
 from rt_studio.engine.matcher import RuleIndex
 from rt_studio.engine.memory import DirectoryError, InMemoryDirectory
 from rt_studio.engine.mutes import InMemoryMutes
@@ -27,26 +29,43 @@ def check(paths: list[str], out=None) -> int:
 	"""Print `FILE: NAME: field: problem` for every problem; 1 if any, else 0."""
 	out = out or sys.stdout  # looked up now, not at import: redirect_stdout and capture work
 	found = 0
+	merged = Fixture()
 	for path in paths:
-		try:
-			fixture = load_documents(read_json(path), path)
-		except FixtureError as e:
-			raise UsageError(str(e)) from None
-		for problem in fixture.problems:
+		part = _load(path)
+		merged.merge(part)  # adds a name already used in an earlier file to part.problems
+		for problem in part.problems + _unknown_channels(part, merged) + _dry_run(part):
 			print(f"{path}: {problem}", file=out)
 			found += 1
-		channels = {c.name for c in fixture.channels}
-		for rule in fixture.rules:
-			for index, row in enumerate(rule.audience, 1):
-				if row.channel and channels and row.channel not in channels:
-					problem = Problem(
-						rule.name, f"audience row {index}: channel", f"{row.channel!r} is not in this file"
-					)
-					print(f"{path}: {problem}", file=out)
-					found += 1
 	if not found:
 		print(f"{len(paths)} file(s) checked: no problems", file=sys.stderr)
 	return 1 if found else 0
+
+
+def _load(path: str) -> Fixture:
+	try:
+		return load_file(path)
+	except FixtureError as e:
+		raise UsageError(str(e)) from None
+
+
+def _dry_run(part: Fixture) -> list[Problem]:
+	"""What running each rule once on an empty document of its DocType refuses."""
+	return [
+		problem
+		for rule in part.rules
+		for problem in dry_run_problems(rule, {"doctype": rule.document_type, "name": ""})
+	]
+
+
+def _unknown_channels(part: Fixture, merged: Fixture) -> list[Problem]:
+	"""Audience rows naming a channel none of the files defines (when the files define any)."""
+	channels = {c.name for c in merged.channels}
+	return [
+		Problem(rule.name, f"audience row {index}: channel", f"{row.channel!r} is not in the files checked")
+		for rule in part.rules
+		for index, row in enumerate(rule.audience, 1)
+		if row.channel and channels and row.channel not in channels
+	]
 
 
 def _document(path: str, what: str) -> dict:
@@ -68,18 +87,15 @@ def simulate(args, out=None) -> int:
 		raise UsageError(
 			f"--event {args.event!r} is not an event: use one of {', '.join(EVENTS)} or {methods}"
 		)
-	try:
-		fixture = load_files(args.rules)
-	except FixtureError as e:
-		raise UsageError(str(e)) from None
-	if fixture.problems:
-		raise UsageError(
-			f"{args.rules[0] if len(args.rules) == 1 else 'rules'}: {fixture.problems[0]} (run rt-studio check)"
-		)
+	fixture, invalid = Fixture(), []
+	for path in args.rules:
+		part = _load(path)
+		fixture.merge(part)
+		invalid += _invalid(part.problems, path)
 	doc = _document(args.doc, "document")
 	before = _document(args.before, "document before the change") if args.before else None
 	doctype = doc.get("doctype")
-	if not doctype:
+	if not doctype or not isinstance(doctype, str):
 		raise UsageError(f'{args.doc}: the document has no "doctype" key')
 	directory = InMemoryDirectory(channels=fixture.channels, open_world=True)
 	mutes = InMemoryMutes()
@@ -93,7 +109,8 @@ def simulate(args, out=None) -> int:
 		directory.channels = {**{c.name: c for c in fixture.channels}, **directory.channels}
 	ctx = Context(directory, InMemoryRateLimiter(), mutes=mutes)
 	index = RuleIndex(fixture.rules)
-	result = {"matched": [], "skipped": [], "deliveries": []}
+	result = {"matched": [], "skipped": invalid, "deliveries": []}
+	broken = bool(invalid)
 	events = events_for_action(label)
 	for rule in fixture.rules:
 		if rule.document_type == doctype and rule.event in events and not rule.enabled:
@@ -104,6 +121,7 @@ def simulate(args, out=None) -> int:
 			outcome = evaluate(rule, Event(doctype, docname, event, doc, before, args.actor), ctx)
 			if not outcome.fired:
 				result["skipped"].append({"rule": rule.name, "reason": outcome.reason})
+				broken = broken or outcome.error is not None
 				continue
 			result["matched"].append(rule.name)
 			for delivery in outcome.deliveries:
@@ -121,7 +139,16 @@ def simulate(args, out=None) -> int:
 					}
 				)
 	print(json.dumps(result, indent=2, default=str), file=out)
-	return 0
+	return 1 if broken else 0
+
+
+def _invalid(problems: list[Problem], path: str) -> list[dict]:
+	"""One `skipped` entry per invalid rule (or file item), with all of its problems."""
+	reasons: dict[str, list[str]] = {}
+	for problem in problems:
+		where = f"{problem.field}: {problem.problem}" if problem.field else problem.problem
+		reasons.setdefault(problem.rule or path, []).append(where)
+	return [{"rule": rule, "reason": "invalid: " + "; ".join(lines)} for rule, lines in reasons.items()]
 
 
 class Parser(argparse.ArgumentParser):

@@ -106,7 +106,7 @@ def test_check_reports_file_name_field_problem_lines(capsys, tmp_path):
 		f"{broken}: Bad row: audience row 1: role: is required for audience type Role: "
 		"choose the role whose users receive it"
 	)
-	assert lines[5] == f"{broken}: Uses Ops: audience row 1: channel: 'Ops' is not in this file"
+	assert lines[5] == f"{broken}: Uses Ops: audience row 1: channel: 'Ops' is not in the files checked"
 	assert len(lines) == 6
 	assert all(line.startswith(f"{broken}: ") for line in lines)
 	assert "no problems" not in err
@@ -129,7 +129,6 @@ def test_check_invalid_json_names_file_and_line(capsys, tmp_path):
 	[
 		({"doctype": "Realtime Rule"}, "expected a list of documents, as bench export-fixtures writes"),
 		("rules", "expected a list of documents, as bench export-fixtures writes"),
-		([rule_dict(), "not a document"], "item 2 is not a document object"),
 	],
 )
 def test_check_fixture_of_wrong_shape(capsys, tmp_path, data, text):
@@ -276,11 +275,45 @@ def test_simulate_unknown_event(capsys):
 	assert usage_error(capsys, *argv) == f"rt-studio: error: --event 'Saved' is not an event: {EVENTS_HINT}"
 
 
-def test_simulate_rules_with_problems(capsys, tmp_path):
-	rules = write_json(tmp_path / "rules.json", [rule_dict(rule_name="R", indicator="pink")])
-	line = usage_error(capsys, "simulate", "--rules", rules, "--doc", TODO, "--event", "Save")
-	assert line.startswith(f"rt-studio: error: {rules}: R: indicator: 'pink' is not an indicator")
-	assert line.endswith("(run rt-studio check)")
+def test_simulate_reports_invalid_rules_in_skipped_and_goes_on(capsys, tmp_path):
+	rules = write_json(
+		tmp_path / "rules.json",
+		[
+			rule_dict(
+				rule_name="Broken condition", condition="doc.status ==", audience=[{"audience_type": "Owner"}]
+			),
+			rule_dict(rule_name="Pink", indicator="pink"),
+			rule_dict(rule_name="Good", audience=[{"audience_type": "User", "user": "ana@example.com"}]),
+		],
+	)
+	code, out, err = run(capsys, "simulate", "--rules", rules, "--doc", TODO, "--event", "Save")
+	assert code == 1, err
+	result = json.loads(out)
+	assert result["matched"] == ["Good"]
+	assert [d["user"] for d in result["deliveries"]] == ["ana@example.com"]
+	skipped = {entry["rule"]: entry["reason"] for entry in result["skipped"]}
+	assert skipped["Broken condition"].startswith("invalid: condition: not a Python expression")
+	assert skipped["Pink"].startswith("invalid: indicator: 'pink' is not an indicator")
+
+
+def test_simulate_exits_1_when_a_rule_fails_on_the_document(capsys, tmp_path):
+	rules = write_json(
+		tmp_path / "rules.json",
+		[
+			rule_dict(
+				rule_name="Runaway",
+				message="{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+			),
+			rule_dict(rule_name="Good", audience=[{"audience_type": "User", "user": "ana@example.com"}]),
+		],
+	)
+	code, out, _err = run(capsys, "simulate", "--rules", rules, "--doc", TODO, "--event", "Save")
+	assert code == 1
+	result = json.loads(out)
+	assert result["matched"] == ["Good"]
+	[skipped] = result["skipped"]
+	assert skipped["rule"] == "Runaway"
+	assert skipped["reason"].startswith("error: Runaway: message: stopped: loops ran more than 100,000 times")
 
 
 @pytest.mark.parametrize(

@@ -39,13 +39,14 @@ def refusal(data, event, ctx):
 		('"{0.__class__}".format_map({"0": doc})', "evaluate", '"format_map" is an unsafe attribute'),
 		("[x for x in ()].__len__", "compile", '"__len__" is an invalid attribute name'),
 		("(x for x in ()).gi_frame", "compile", '"gi_frame" is a restricted name'),
-		("dict.update(doc, {'a': 1})", "evaluate", "reading attributes of type objects is not allowed"),
+		("dict.update(doc, {'a': 1})", "evaluate", "reading attributes of function objects is not allowed"),
 		("doc.update({'a': 1})", "evaluate", "documents are read-only"),
 		("doc.setdefault('a', 1)", "evaluate", "documents are read-only"),
 		("doc.items[0].update({'qty': 0})", "evaluate", "documents are read-only"),
-		("getattr(doc, '__class__')", "evaluate", "NameError: name 'getattr' is not defined"),
-		("type(doc)", "evaluate", "NameError: name 'type' is not defined"),
-		("open('/etc/passwd')", "evaluate", "NameError: name 'open' is not defined"),
+		("getattr(doc, '__class__')", "compile", "name 'getattr' is not defined"),
+		("type(doc)", "compile", "name 'type' is not defined"),
+		("open('/etc/passwd')", "compile", "name 'open' is not defined"),
+		("[1, 2].append(3)", "evaluate", '"append" would change a list: conditions change nothing'),
 	],
 )
 def test_condition_escapes_are_refused(make_rule, make_event, ctx, todo, condition, when, text):

@@ -3,7 +3,7 @@
 import pytest
 from conftest import FOLLOWER, OWNER, SUPPORT, audience
 
-import rt_studio.engine.sandbox as sandbox
+import rt_studio.engine.templates as templates
 from rt_studio.engine import evaluate
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -26,8 +26,8 @@ def test_templates_are_compiled_once(new_rule, make_event, ctx, monkeypatch):
 	rule = new_rule(audience=TWO_USERS, subject="S {{ doc.name }}", message="M {{ recipient }}")
 	compiled = rule.subject.template, rule.message.template
 	calls = []
-	real = sandbox.TEMPLATES.from_string
-	monkeypatch.setattr(sandbox.TEMPLATES, "from_string", lambda *a, **k: calls.append(a) or real(*a, **k))
+	real = templates.TEMPLATES.from_string
+	monkeypatch.setattr(templates.TEMPLATES, "from_string", lambda *a, **k: calls.append(a) or real(*a, **k))
 	for _ in range(3):
 		outcome = evaluate(rule, make_event(), ctx)
 		assert [d.message["subject"] for d in outcome.deliveries] == ["S TD-1", "S TD-1"]
@@ -88,7 +88,6 @@ def test_shared_rendering_renders_once_for_everyone(new_rule, make_event, ctx):
 	[
 		("message", "{{ 1 / doc.zero }}", "ZeroDivisionError: division by zero"),
 		("subject", "{{ doc.name.nope() }}", "UndefinedError"),
-		("message", "{{ range(10**9)|list }}", "OverflowError: Range too big"),
 		("subject", "{{ recipient.upper() }} {{ 1 // doc.zero }}", "ZeroDivisionError"),
 	],
 )

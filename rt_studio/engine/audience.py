@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from rt_studio.engine import rules as r
+from rt_studio.engine.docview import private_value
 from rt_studio.engine.interfaces import Directory
 
 #: Users whose read access to a channel's reference document is decided together.
@@ -22,7 +23,7 @@ def doc_room(doctype: str, docname: str) -> str:
 
 def assigned_users(doc: Mapping) -> list[str]:
 	"""Users in the document's `_assign` column (a JSON list, as Frappe stores it)."""
-	raw = doc.get("_assign")
+	raw = private_value(doc, "_assign")
 	if not raw:
 		return []
 	try:
@@ -34,7 +35,7 @@ def assigned_users(doc: Mapping) -> list[str]:
 
 def commenters(doc: Mapping) -> list[str]:
 	"""Users in the document's `_comments` column (a JSON list of {"by": ...})."""
-	raw = doc.get("_comments")
+	raw = private_value(doc, "_comments")
 	if not raw:
 		return []
 	try:

@@ -3,6 +3,12 @@
 Conditions and templates see the document as data: attribute access like Frappe's
 `_dict` (`doc.status`, a missing field is None), child tables as tuples of rows, and no
 way to change anything, so one rule can never alter what the next rule sees.
+
+Private columns (`_assign`, `_comments`, `_liked_by` ...) are not in the view at all: they
+are kept beside it for the engine's own use (assignees, commenters), so no path of a
+condition or template (`doc.get('_x')`, `keys()`, `%` formatting, `dictsort`, `tojson`,
+`{{ doc }}`) can reach them. Text values are plain `str`: a markup object put into a
+document by other code is escaped like any other value.
 """
 
 import math
@@ -14,10 +20,10 @@ from decimal import Decimal
 class ReadOnlyDoc(dict):
 	"""A dict with attribute access whose contents cannot be changed."""
 
-	__slots__ = ()
+	__slots__ = ("_private",)
 
 	def __getattr__(self, key: str):
-		if key.startswith("__"):
+		if key.startswith("_"):
 			raise AttributeError(key)
 		return self.get(key)
 
@@ -30,7 +36,13 @@ class ReadOnlyDoc(dict):
 	def __reduce__(self):
 		"""Pickle as a copy built whole: a background job carries the document (child rows
 		included) to a worker, and pickle's default for a dict subclass would fill it item by item."""
-		return (ReadOnlyDoc, (dict(self),))
+		return (_rebuild, (dict(self), getattr(self, "_private", {})))
+
+
+def _rebuild(visible: dict, private: dict) -> ReadOnlyDoc:
+	doc = ReadOnlyDoc(visible)
+	ReadOnlyDoc._private.__set__(doc, private)
+	return doc
 
 
 #: Values freeze() returns as they are, checked by exact type before any ABC isinstance.
@@ -38,16 +50,31 @@ SCALARS = frozenset({str, int, float, bool, type(None), datetime, date, time, ti
 
 
 def freeze(value):
-	"""A read-only copy of a document dict (child tables included)."""
+	"""A read-only copy of a document dict (child tables included), private keys set apart."""
 	if type(value) in SCALARS:
 		return value
 	if isinstance(value, ReadOnlyDoc):
 		return value
+	if isinstance(value, str):
+		return str(value)  # a Markup (or other str subclass) would skip escaping
 	if isinstance(value, Mapping):
-		return ReadOnlyDoc((k, freeze(v)) for k, v in value.items())
+		visible, private = {}, {}
+		for key, item in value.items():
+			if type(key) is str and key[:1] != "_":
+				visible[key] = item if type(item) in SCALARS else freeze(item)
+			else:
+				private[key] = item
+		return _rebuild(visible, private)
 	if isinstance(value, list | tuple):
 		return tuple(freeze(v) for v in value)
 	return value
+
+
+def private_value(doc: Mapping, key: str):
+	"""A private column (`_assign` ...) of a document: kept beside a frozen view, in a plain dict."""
+	if isinstance(doc, ReadOnlyDoc):
+		return getattr(doc, "_private", {}).get(key)
+	return doc.get(key)
 
 
 def as_text(value) -> str:

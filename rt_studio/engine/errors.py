@@ -12,6 +12,8 @@ class Problem:
 	problem: str
 
 	def __str__(self) -> str:
+		if not self.field:
+			return f"{self.rule}: {self.problem}" if self.rule else self.problem
 		return f"{self.rule or '(unnamed)'}: {self.field}: {self.problem}"
 
 	def as_dict(self) -> dict:

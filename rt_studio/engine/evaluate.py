@@ -12,9 +12,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rt_studio.engine import budget
 from rt_studio.engine import rules as r
 from rt_studio.engine.audience import doc_room, row_users, user_key
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
+from rt_studio.engine.budget import Budget, BudgetExceeded
 from rt_studio.engine.docview import as_text, freeze, to_json_value
 from rt_studio.engine.errors import Problem, RuleError
 from rt_studio.engine.events import VALUE_CHANGE
@@ -121,6 +123,7 @@ class Context:
 
 	__slots__ = (
 		"batches",
+		"budget_ms",
 		"condition_globals",
 		"directory",
 		"limiter",
@@ -140,7 +143,10 @@ class Context:
 		utils: Mapping | None = None,
 		now=datetime.now,
 		progress=None,
+		budget_ms: float | None = None,
 	):
+		#: Time each rule may spend on one event (None: budget.DEFAULT_BUDGET_MS).
+		self.budget_ms = budget_ms
 		#: Optional `progress(done, total)`, called after each chunk of verdicts for a large audience.
 		self.progress = progress
 		self.directory = directory
@@ -186,8 +192,16 @@ def _check(rule: r.Rule, field_label: str, fn):
 		return fn()
 	except RuleError:
 		raise
+	except BudgetExceeded as e:
+		raise RuleError.one(rule.name, field_label, f"stopped: {e}") from None
 	except SandboxError as e:
 		raise RuleError.one(rule.name, field_label, f"refused by the sandbox: {e}") from None
+	except RecursionError:
+		raise RuleError.one(
+			rule.name, field_label, "stopped: calls nest too deeply (a lambda or macro calling itself?)"
+		) from None
+	except MemoryError:
+		raise RuleError.one(rule.name, field_label, "stopped: out of memory") from None
 	except Exception as e:
 		raise RuleError.one(
 			rule.name, field_label, f"failed on this document: {type(e).__name__}: {e}"
@@ -239,7 +253,8 @@ def run(rule: r.Rule, event: Event, ctx: Context, mode: Mode) -> Outcome:
 		outcome.reason = f"the rule listens to {rule.event}, not {event.event}"
 		return outcome
 	try:
-		_run_stages(rule, event, ctx, mode, outcome)
+		# one budget for the rule's own code (conditions and templates) for this event
+		Budget(ctx.budget_ms).within(_run_stages, rule, event, ctx, mode, outcome)
 	except RuleError as e:
 		_failed(outcome, e)
 	return outcome
@@ -280,7 +295,7 @@ def _decide(
 	give_verdicts(recipients, audit, ctx.directory, ctx.progress)
 	apply_mutes(recipients, rule_target(rule.name), rule.critical, ctx.mutes)
 	outcome.recipients = recipients
-	render_texts(rule, scope, recipients, every_recipient=mode.preview)
+	budget.run(render_texts, rule, scope, recipients, mode.preview)  # one clock for all the texts
 	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)
 	deliverable = [rec for rec in recipients if rec.verdict == DELIVER]
 	outcome.fired = bool(deliverable)
@@ -311,11 +326,12 @@ def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterat
 	fire at all) is the last one yielded.
 	"""
 	head = Outcome(rule=rule.name, event=event.event)
+	rule_budget = Budget(ctx.budget_ms)  # one for the whole event, across the chunks
 	try:
 		if rule.event != event.event:
 			raise RuleError.one(rule.name, "event", f"the rule listens to {rule.event}, not {event.event}")
 		scope = {**_scope(rule, event), **ctx.shared}
-		recipients = _triggered_audience(rule, event, ctx, Mode(), head, scope)
+		recipients = rule_budget.within(_triggered_audience, rule, event, ctx, Mode(), head, scope)
 	except RuleError as e:
 		yield _failed(head, e)
 		return
@@ -328,7 +344,7 @@ def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterat
 		del recipients[:size]
 		part = Outcome(rule=rule.name, event=event.event, condition=head.condition)
 		try:
-			_decide(rule, event, ctx, Mode(), part, scope, chunk)
+			rule_budget.within(_decide, rule, event, ctx, Mode(), part, scope, chunk)
 		except RuleError as e:
 			yield _failed(part, e)
 			return

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from rt_studio.engine.errors import Problem, RuleError
 from rt_studio.engine.events import EVENTS, VALUE_CHANGE, normalize_event
-from rt_studio.engine.sandbox import CompiledTemplate, SandboxError, compile_condition
+from rt_studio.engine.fields import FieldReader
+from rt_studio.engine.sandbox import SandboxError, compile_condition
+from rt_studio.engine.templates import CompiledTemplate
 
 RULE_DOCTYPE = "Realtime Rule"
 CHANNEL_DOCTYPE = "Realtime Channel"
@@ -56,9 +58,30 @@ INDICATORS = ("blue", "green", "orange", "red", "gray")
 DEFAULT_EVENT_NAME = "rt_studio"
 DEFAULT_CHANNEL_EVENT_NAME = "rt_studio_channel"
 
-FIELDNAME = re.compile(r"^[a-z_][a-z0-9_]*$", re.IGNORECASE)
-USER_FIELD_PATH = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$", re.IGNORECASE)
+#: A field a rule may name: never a private column (`_assign`, `_comments` ...).
+FIELDNAME = re.compile(r"^[a-z][a-z0-9_]*$", re.IGNORECASE)
+USER_FIELD_PATH = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", re.IGNORECASE)
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_:.\-]{1,140}$")
+
+#: Socket events Frappe's desk and socket.io itself act on (read in Frappe v15's desk code,
+#: frappe/public/js, and its realtime server; eval_js from later versions): a rule or channel
+#: publishing under one of these names would drive the desk, e.g. show raw HTML in a msgprint.
+FRAPPE_SOCKET_EVENTS = frozenset(
+	{
+		"msgprint", "eval_js", "progress", "list_update", "doc_update", "docinfo_update",
+		"doc_viewers", "notification", "energy_point_alert", "indicator_hide", "version-update",
+		"build_event", "report_generated", "task_progress", "task_status_change", "setup_task",
+		"data_import_progress", "data_import_refresh", "delete_message", "new_message",
+		"update_message", "publish_message", "global_search_settings", "import_google_calendar",
+		"import_google_contacts", "upload_to_google_drive", "recorder-analysis-complete",
+		"update_user_permissions", "doctype_subscribe", "doctype_unsubscribe", "doc_subscribe",
+		"doc_unsubscribe", "doc_open", "doc_close", "task_subscribe", "task_unsubscribe",
+		"progress_subscribe", "open_in_editor", "ping", "pong", "connect", "connect_error",
+		"disconnect", "disconnecting", "error", "message", "newListener", "removeListener",
+	}
+)  # fmt: skip
+#: Prefixes of Frappe's per-task event names (`task_complete:<id>`).
+FRAPPE_SOCKET_EVENT_PREFIXES = ("task_complete:", "task_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,33 +148,19 @@ class Channel:
 	event_name: str
 
 
-def _text(data: Mapping, key: str) -> str:
+def _lax_text(data: Mapping, key: str) -> str:
+	"""A field read as text whatever its type (a Time column arrives as a timedelta)."""
 	value = data.get(key)
 	return "" if value is None else str(value).strip()
 
 
-def _flag(data: Mapping, key: str, default: bool) -> bool:
-	value = data.get(key)
-	if value is None or value == "":
-		return default
-	return str(value).strip().lower() not in ("0", "false", "no", "off")
-
-
-def _int(data: Mapping, key: str, default: int, name: str, problems: list[Problem]) -> int:
-	value = data.get(key)
-	if value is None or value == "":
-		return default
-	try:
-		number = int(value)
-	except (TypeError, ValueError):
-		problems.append(
-			Problem(name, key, f"{value!r} is not a whole number: enter a number such as {default}")
-		)
-		return default
-	if number < 0:
-		problems.append(Problem(name, key, f"{number} is negative: enter 0 or more"))
-		return default
-	return number
+def event_name_problem(event_name: str) -> str | None:
+	"""Why `event_name` cannot carry RT Studio messages, or None when it can."""
+	if not EVENT_NAME.match(event_name):
+		return f"{event_name!r} is not a socket event name: use letters, digits and _"
+	if event_name in FRAPPE_SOCKET_EVENTS or event_name.startswith(FRAPPE_SOCKET_EVENT_PREFIXES):
+		return f"{event_name!r} is one of Frappe's own socket events: choose another name, e.g. rt_studio"
+	return None
 
 
 def _condition(source: str, name: str, field: str, problems: list[Problem]):
@@ -175,168 +184,155 @@ def _template(source: str, name: str, field: str, problems: list[Problem]) -> Co
 
 
 def _audience_row(row: Mapping, index: int, name: str, problems: list[Problem]) -> AudienceRow | None:
-	where = f"audience row {index}"
-	kind = _text(row, "audience_type")
+	where = f"audience row {index}: "
+	read = FieldReader(row, name, problems, where)
+	kind = read.text("audience_type")
 	if kind not in AUDIENCE_TYPES:
-		problems.append(
-			Problem(
-				name,
-				f"{where}: audience_type",
-				f"{kind!r} is not an audience type: use one of {', '.join(AUDIENCE_TYPES)}",
-			)
+		read.problem(
+			"audience_type", f"{kind!r} is not an audience type: use one of {', '.join(AUDIENCE_TYPES)}"
 		)
 		return None
+	values = {key: read.text(key) for key in ("user_field", "role", "user", "channel")}
 	if kind in AUDIENCE_REQUIRES:
 		field, fix = AUDIENCE_REQUIRES[kind]
-		if not _text(row, field):
-			problems.append(
-				Problem(name, f"{where}: {field}", f"is required for audience type {kind}: {fix}")
-			)
+		if not values[field]:
+			read.problem(field, f"is required for audience type {kind}: {fix}")
 			return None
-	user_field = _text(row, "user_field")
-	if kind == USER_FIELD and not USER_FIELD_PATH.match(user_field):
-		problems.append(
-			Problem(
-				name,
-				f"{where}: user_field",
-				f"{user_field!r} is not a fieldname: use fieldname or table_field.field",
-			)
+	if kind == USER_FIELD and not USER_FIELD_PATH.match(values["user_field"]):
+		read.problem(
+			"user_field", f"{values['user_field']!r} is not a fieldname: use fieldname or table_field.field"
 		)
 		return None
-	source = _text(row, "condition")
-	condition = _condition(source, name, f"{where}: condition", problems)
+	source = read.text("condition")
+	condition = _condition(source, name, f"{where}condition", problems)
 	if source and condition is None:
 		return None
-	return AudienceRow(
-		audience_type=kind,
-		user_field=user_field,
-		role=_text(row, "role"),
-		user=_text(row, "user"),
-		channel=_text(row, "channel"),
-		condition=condition,
-		condition_source=source,
+	return AudienceRow(audience_type=kind, condition=condition, condition_source=source, **values)
+
+
+def _rule_name(read: FieldReader) -> str:
+	name = read.text("rule_name") or read.text("name")
+	if not name:
+		read.problem("rule_name", "is required: give the rule a unique name")
+	read.name = name
+	return name
+
+
+def _trigger(read: FieldReader) -> dict:
+	"""The DocType, the event and, for Value Change, the watched field and transition."""
+	document_type = read.text("document_type")
+	if not document_type:
+		read.problem("document_type", "is required: choose the DocType whose events trigger the rule")
+	raw_event = read.text("event")
+	event = normalize_event(raw_event)
+	if event not in EVENTS:
+		read.problem("event", f"{raw_event!r} is not an event: use one of {', '.join(EVENTS)}")
+	value_changed = read.text("value_changed")
+	if event == VALUE_CHANGE:
+		if not value_changed:
+			read.problem("value_changed", "is required for event Value Change: name the field to watch")
+		elif not FIELDNAME.match(value_changed):
+			read.problem("value_changed", f"{value_changed!r} is not a fieldname")
+	return {
+		"document_type": document_type,
+		"event": event,
+		"value_changed": value_changed,
+		"from_value": read.text("from_value", scalar=True),
+		"to_value": read.text("to_value", scalar=True),
+	}
+
+
+def _audience(read: FieldReader) -> tuple[AudienceRow, ...]:
+	before = len(read.problems)
+	audience = tuple(
+		row
+		for index, data in read.rows("audience", "audience")
+		if (row := _audience_row(data, index, read.name, read.problems))
 	)
+	if not audience and len(read.problems) == before:
+		read.problem("audience", "is empty: add at least one row, for example Owner")
+	return audience
+
+
+def _texts(read: FieldReader) -> dict:
+	"""Subject, message and the payload fields."""
+	fields = tuple(f.strip() for f in read.text("fields").replace("\n", ",").split(",") if f.strip())
+	for field in fields:
+		if not FIELDNAME.match(field):
+			read.problem("fields", f"{field!r} is not a fieldname: list fieldnames separated by commas")
+	return {
+		"subject": _template(read.text("subject"), read.name, "subject", read.problems),
+		"message": _template(read.text("message"), read.name, "message", read.problems),
+		"fields": fields,
+	}
+
+
+def _choice(read: FieldReader, key: str, choices: tuple[str, ...], default: str, what: str) -> str:
+	value = read.text(key) or default
+	if value not in choices:
+		read.problem(key, f"{value!r} is not {what}: use one of {', '.join(choices)}")
+	return value
+
+
+def _delivery(read: FieldReader, default_event_name: str) -> dict:
+	"""The socket event name and the rate limit (rules and channels alike)."""
+	event_name = read.text("event_name") or default_event_name
+	why_not = event_name_problem(event_name)
+	if why_not:
+		read.problem("event_name", why_not)
+	rate_count = read.number("rate_limit_count", 0)
+	rate_seconds = read.number("rate_limit_seconds", 60)
+	if rate_count and not rate_seconds:
+		read.problem("rate_limit_seconds", "must be more than 0 when rate_limit_count is set")
+	return {"event_name": event_name, "rate_limit_count": rate_count, "rate_limit_seconds": rate_seconds}
 
 
 def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 	"""Validate and compile one rule dict; the rule is None when any problem was found."""
 	problems: list[Problem] = []
-	name = _text(data, "rule_name") or _text(data, "name")
-	if not name:
-		problems.append(Problem("", "rule_name", "is required: give the rule a unique name"))
-	document_type = _text(data, "document_type")
-	if not document_type:
-		problems.append(
-			Problem(name, "document_type", "is required: choose the DocType whose events trigger the rule")
-		)
-	raw_event = _text(data, "event")
-	event = normalize_event(raw_event)
-	if event not in EVENTS:
-		problems.append(
-			Problem(name, "event", f"{raw_event!r} is not an event: use one of {', '.join(EVENTS)}")
-		)
-	value_changed = _text(data, "value_changed")
-	if event == VALUE_CHANGE:
-		if not value_changed:
-			problems.append(
-				Problem(name, "value_changed", "is required for event Value Change: name the field to watch")
-			)
-		elif not FIELDNAME.match(value_changed):
-			problems.append(Problem(name, "value_changed", f"{value_changed!r} is not a fieldname"))
-	condition_source = _text(data, "condition")
+	read = FieldReader(data, "", problems)
+	name = _rule_name(read)
+	trigger = _trigger(read)
+	condition_source = read.text("condition")
 	condition = _condition(condition_source, name, "condition", problems)
-
-	rows = data.get("audience") or []
-	if not isinstance(rows, list):
-		problems.append(Problem(name, "audience", "must be a list of audience rows"))
-		rows = []
-	if not rows:
-		problems.append(Problem(name, "audience", "is empty: add at least one row, for example Owner"))
-	audience = tuple(
-		r
-		for i, row in enumerate(rows, 1)
-		if (r := _audience_row(row if isinstance(row, Mapping) else {}, i, name, problems))
-	)
-
-	subject = _template(_text(data, "subject"), name, "subject", problems)
-	message = _template(data.get("message") or "", name, "message", problems)
-	fields = tuple(f.strip() for f in (_text(data, "fields")).replace("\n", ",").split(",") if f.strip())
-	for field in fields:
-		if not FIELDNAME.match(field):
-			problems.append(
-				Problem(name, "fields", f"{field!r} is not a fieldname: list fieldnames separated by commas")
-			)
-	display = _text(data, "display") or "Alert"
-	if display not in DISPLAYS:
-		problems.append(
-			Problem(name, "display", f"{display!r} is not a display: use one of {', '.join(DISPLAYS)}")
-		)
-	indicator = _text(data, "indicator") or "blue"
-	if indicator not in INDICATORS:
-		problems.append(
-			Problem(
-				name, "indicator", f"{indicator!r} is not an indicator: use one of {', '.join(INDICATORS)}"
-			)
-		)
-	event_name = _text(data, "event_name") or DEFAULT_EVENT_NAME
-	if not EVENT_NAME.match(event_name):
-		problems.append(
-			Problem(
-				name, "event_name", f"{event_name!r} is not a socket event name: use letters, digits and _"
-			)
-		)
-	alert_seconds = _int(data, "alert_seconds", 5, name, problems)
-	rate_count = _int(data, "rate_limit_count", 0, name, problems)
-	rate_seconds = _int(data, "rate_limit_seconds", 60, name, problems)
-	if rate_count and not rate_seconds:
-		problems.append(
-			Problem(name, "rate_limit_seconds", "must be more than 0 when rate_limit_count is set")
-		)
-	later = _section_8_fields(data, name, problems)
+	rule = {
+		"name": name,
+		"enabled": read.flag("enabled", True),
+		**trigger,
+		"condition": condition,
+		"condition_source": condition_source,
+		"audience": _audience(read),
+		"exclude_actor": read.flag("exclude_actor", True),
+		**_texts(read),
+		"display": _choice(read, "display", DISPLAYS, "Alert", "a display"),
+		"indicator": _choice(read, "indicator", INDICATORS, "blue", "an indicator"),
+		"alert_seconds": read.number("alert_seconds", 5),
+		**_delivery(read, DEFAULT_EVENT_NAME),
+		"version": _lax_text(data, "modified"),
+		**_section_8_fields(read),
+	}
 	if problems:
 		return None, problems
-	return Rule(
-		name=name,
-		enabled=_flag(data, "enabled", True),
-		document_type=document_type,
-		event=event,
-		value_changed=value_changed,
-		from_value=_text(data, "from_value"),
-		to_value=_text(data, "to_value"),
-		condition=condition,
-		condition_source=condition_source,
-		audience=audience,
-		exclude_actor=_flag(data, "exclude_actor", True),
-		subject=subject,
-		message=message,
-		fields=fields,
-		display=display,
-		indicator=indicator,
-		alert_seconds=alert_seconds,
-		event_name=event_name,
-		rate_limit_count=rate_count,
-		rate_limit_seconds=rate_seconds,
-		version=_text(data, "modified"),
-		**later,
-	), []
+	return Rule(**rule), []
 
 
-def _section_8_fields(data: Mapping, name: str, problems: list[Problem]) -> dict:
+def _section_8_fields(read: FieldReader) -> dict:
 	"""Condition type, time events, method, send window, critical and standard flags as given."""
+	data = read.data
 	return {
-		"condition_type": _text(data, "condition_type") or "Python",
+		"condition_type": _lax_text(data, "condition_type") or "Python",
 		"filters": data.get("filters"),
-		"date_changed": _text(data, "date_changed"),
-		"days_in_advance": _int(data, "days_in_advance", 0, name, problems),
-		"datetime_changed": _text(data, "datetime_changed"),
-		"minutes_offset": _int(data, "minutes_offset", 0, name, problems),
-		"method": _text(data, "method"),
-		"send_after": _text(data, "send_after"),
-		"send_before": _text(data, "send_before"),
-		"send_days": _text(data, "send_days"),
-		"critical": _flag(data, "critical", False),
-		"is_standard": _flag(data, "is_standard", False),
-		"module": _text(data, "module"),
+		"date_changed": _lax_text(data, "date_changed"),
+		"days_in_advance": read.number("days_in_advance", 0),
+		"datetime_changed": _lax_text(data, "datetime_changed"),
+		"minutes_offset": read.number("minutes_offset", 0),
+		"method": _lax_text(data, "method"),
+		"send_after": _lax_text(data, "send_after"),
+		"send_before": _lax_text(data, "send_before"),
+		"send_days": _lax_text(data, "send_days"),
+		"critical": read.flag("critical", False),
+		"is_standard": read.flag("is_standard", False),
+		"module": _lax_text(data, "module"),
 	}
 
 
@@ -348,58 +344,55 @@ def compile_rule(data: Mapping) -> Rule:
 	return rule
 
 
+def _members(read: FieldReader) -> tuple[tuple[str, str], ...]:
+	members = []
+	for index, row in read.rows("members", "member"):
+		member = FieldReader(row, read.name, read.problems, f"members row {index}: ")
+		kind = member.text("member_type") or "User"
+		field = {"User": "user", "Role": "role"}.get(kind)
+		if not field:
+			member.problem("member_type", f"{kind!r} is not User or Role")
+		elif not member.text(field):
+			member.problem(field, f"is required for member type {kind}")
+		else:
+			members.append((kind, member.text(field)))
+	return tuple(members)
+
+
+def _publish_roles(read: FieldReader) -> tuple[str, ...]:
+	"""Roles as Table MultiSelect rows ({"role": ...}) or, hand-written, as a list of names."""
+	value = read.data.get("publish_roles")
+	if isinstance(value, list) and all(isinstance(role, str) for role in value):
+		return tuple(role.strip() for role in value if role.strip())
+	roles = []
+	for index, row in read.rows("publish_roles", "publish role"):
+		role = FieldReader(row, read.name, read.problems, f"publish_roles row {index}: ").text("role")
+		if role:
+			roles.append(role)
+	return tuple(roles)
+
+
 def parse_channel(data: Mapping) -> tuple[Channel | None, list[Problem]]:
 	"""Validate one channel dict; the channel is None when any problem was found."""
 	problems: list[Problem] = []
-	name = _text(data, "channel_name") or _text(data, "name")
+	read = FieldReader(data, "", problems)
+	read.name = name = read.text("channel_name") or read.text("name")
 	if not name:
-		problems.append(Problem("", "channel_name", "is required: give the channel a unique name"))
-	members = []
-	rows = data.get("members") or []
-	for i, row in enumerate(rows if isinstance(rows, list) else [], 1):
-		row = row if isinstance(row, Mapping) else {}
-		kind = _text(row, "member_type") or "User"
-		field = {"User": "user", "Role": "role"}.get(kind)
-		if not field:
-			problems.append(Problem(name, f"members row {i}: member_type", f"{kind!r} is not User or Role"))
-		elif not _text(row, field):
-			problems.append(Problem(name, f"members row {i}: {field}", f"is required for member type {kind}"))
-		else:
-			members.append((kind, _text(row, field)))
-	reference_doctype, reference_name = _text(data, "reference_doctype"), _text(data, "reference_name")
+		read.problem("channel_name", "is required: give the channel a unique name")
+	members = _members(read)
+	reference_doctype, reference_name = read.text("reference_doctype"), read.text("reference_name")
 	if bool(reference_doctype) != bool(reference_name):
-		problems.append(
-			Problem(name, "reference_name", "set both reference_doctype and reference_name, or neither")
-		)
-	roles = data.get("publish_roles") or []
-	publish_roles = tuple(
-		_text(r, "role") if isinstance(r, Mapping) else str(r).strip()
-		for r in (roles if isinstance(roles, list) else [])
-	)
-	event_name = _text(data, "event_name") or DEFAULT_CHANNEL_EVENT_NAME
-	if not EVENT_NAME.match(event_name):
-		problems.append(
-			Problem(
-				name, "event_name", f"{event_name!r} is not a socket event name: use letters, digits and _"
-			)
-		)
-	rate_count = _int(data, "rate_limit_count", 0, name, problems)
-	rate_seconds = _int(data, "rate_limit_seconds", 60, name, problems)
-	if rate_count and not rate_seconds:
-		problems.append(
-			Problem(name, "rate_limit_seconds", "must be more than 0 when rate_limit_count is set")
-		)
+		read.problem("reference_name", "set both reference_doctype and reference_name, or neither")
+	channel = {
+		"name": name,
+		"enabled": read.flag("enabled", True),
+		"description": read.text("description"),
+		"members": members,
+		"reference_doctype": reference_doctype,
+		"reference_name": reference_name,
+		"publish_roles": _publish_roles(read),
+		**_delivery(read, DEFAULT_CHANNEL_EVENT_NAME),
+	}
 	if problems:
 		return None, problems
-	return Channel(
-		name=name,
-		enabled=_flag(data, "enabled", True),
-		description=_text(data, "description"),
-		members=tuple(members),
-		reference_doctype=reference_doctype,
-		reference_name=reference_name,
-		publish_roles=tuple(r for r in publish_roles if r),
-		rate_limit_count=rate_count,
-		rate_limit_seconds=rate_seconds,
-		event_name=event_name,
-	), []
+	return Channel(**channel), []

@@ -153,3 +153,29 @@ OFFLINE_UTILS = {
 		"strip_html",
 	)
 }
+
+#: The names of the helpers a site offers as `frappe.utils.<name>` (Frappe v15's list for
+#: Notification conditions, `frappe.utils.safe_exec.VALID_UTILS`), so an offline check knows
+#: a misspelt helper from one that exists only on a site. Names only: on a site the helpers
+#: themselves come from Frappe.
+FRAPPE_UTIL_NAMES = frozenset(OFFLINE_UTILS) | frozenset(
+	"""
+	DATE_FORMAT TIME_FORMAT DATETIME_FORMAT is_invalid_date_string getdate get_datetime to_timedelta
+	get_timedelta add_to_date add_days add_months add_years date_diff month_diff time_diff
+	time_diff_in_seconds time_diff_in_hours now_datetime get_timestamp get_eta get_system_timezone
+	convert_utc_to_system_timezone now nowdate today nowtime get_first_day get_quarter_start
+	get_quarter_ending get_first_day_of_week get_year_start get_last_day_of_week get_last_day get_time
+	get_datetime_in_timezone get_datetime_str get_date_str get_time_str get_user_date_format
+	get_user_time_format format_date format_time format_datetime format_duration get_weekdays
+	get_weekday get_timespan_date_range global_date_format has_common flt cint floor ceil cstr rounded
+	remainder safe_div round_based_on_smallest_currency_fraction encode parse_val fmt_money
+	get_number_format_info money_in_words in_words is_html is_image get_thumbnail_base64_for_image
+	image_to_base64 pdf_to_base64 strip_html escape_html pretty_date comma_or comma_and comma_sep
+	new_line_sep filter_strip_join get_url get_host_name_from_request url_contains_port get_host_name
+	get_link_to_form get_link_to_report get_absolute_url get_url_to_form get_url_to_list
+	get_url_to_report get_url_to_report_with_filters evaluate_filters compare get_filter
+	make_filter_tuple make_filter_dict sanitize_column scrub_urls expand_relative_urls quoted quote_urls
+	unique strip to_markdown md_to_html markdown is_subset generate_hash formatdate
+	get_user_info_for_avatar get_abbr
+	""".split()
+)
