@@ -216,8 +216,7 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 			return earlier
 	event_name = event or found.event_name
 	delivery.pending().extend(
-		(event_name, delivery_log.record(member, event_name, payload), get_user_room(member))
-		for member in recipients
+		(event_name, delivery_log.record(member, payload), get_user_room(member)) for member in recipients
 	)
 	return result
 

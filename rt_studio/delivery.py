@@ -33,7 +33,7 @@ def publish(outcome: Outcome) -> None:
 	outbox = pending()
 	for delivery in outcome.deliveries:
 		if delivery.user:
-			message = delivery_log.record(delivery.user, delivery.event_name, delivery.message)
+			message = delivery_log.record(delivery.user, delivery.message)
 			outbox.append((delivery.event_name, message, get_user_room(delivery.user)))
 		else:
 			outbox.append((delivery.event_name, delivery.message, delivery.room))

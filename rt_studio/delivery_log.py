@@ -29,6 +29,9 @@ KEEP_LAST = 200
 KEEP_SECONDS = 24 * 3600
 #: Hard bound per user, so a flood (a rule gone wrong) cannot grow Redis without limit.
 MAX_KEPT = 2000
+#: Deliveries numbered per Lua call: a large audience's commit runs several short scripts
+#: rather than one long one that would hold up every other client of Redis.
+STAMP_CHUNK = 500
 #: A log (and counter) nobody wrote to for this long is dropped: Redis holds logs of the
 #: users active in the last week, not of every user the site ever had.
 IDLE_SECONDS = 7 * 24 * 3600
@@ -75,19 +78,13 @@ def _log_key(user: str) -> bytes:
 	return frappe.cache.make_key(f"rt_studio:missed:{user}")
 
 
-def record(user: str, event_name: str, message: dict) -> dict:
+def record(user: str, message: dict) -> dict:
 	"""The message to publish to `user` after the commit: it gets its `seq` before the commit.
 
-	Returns a copy (a message shared by several users gets one number per user). A message
-	equal to one already queued for the user in this transaction is the same delivery
-	(`frappe.publish_realtime` sends it once), so the queued copy is returned.
+	Returns a copy: a message shared by several users (a channel post) gets one number per user.
 	"""
-	queue = _queue()
 	copy = {**message, "seq": None}
-	for queued_user, queued_event, queued in queue:
-		if (queued_user, queued_event, queued) == (user, event_name, copy):
-			return queued
-	queue.append((user, event_name, copy))
+	_queue().append((user, copy))
 	return copy
 
 
@@ -108,8 +105,8 @@ def stamp_queued() -> None:
 	"""Number and log every delivery queued in this transaction (runs just before the commit)."""
 	queue = getattr(frappe.local, "rt_studio_delivery_log", None) or []
 	_forget()
-	if queue:
-		stamp([(user, message) for user, _event, message in queue])
+	for start in range(0, len(queue), STAMP_CHUNK):
+		stamp(queue[start : start + STAMP_CHUNK])
 
 
 def stamp(entries: list[tuple[str, dict]]) -> None:

@@ -208,12 +208,14 @@ def my_notifications() -> dict:
 
 	user = _session_user()
 	mutes = own_mutes(user)
-	critical = set(frappe.get_all(RULE_DOCTYPE, filters={"critical": 1}, pluck="name"))
+	rules = {r.name: r.critical for r in frappe.get_all(RULE_DOCTYPE, fields=["name", "critical"])}
+	channels = set(frappe.get_all(CHANNEL_DOCTYPE, pluck="name"))
+	critical = {name for name, flag in rules.items() if flag}
 	recent: dict[tuple, dict] = {}
 	for message in reversed(read(user, 0)):  # newest first
 		rule, channel = message.get("rule"), message.get("channel")
-		if not (rule or channel):
-			continue
+		if rule not in rules and channel not in channels:
+			continue  # deleted since, or neither
 		entry = recent.setdefault(
 			(rule, channel),
 			{

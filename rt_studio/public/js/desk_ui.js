@@ -40,7 +40,7 @@ export const ui = {
 	},
 
 	verdict_pill(verdict) {
-		const color = verdict === "deliver" ? "green" : verdict === "rate limited" ? "orange" : "gray";
+		const color = verdict === "deliver" ? "green" : verdict === "batched" ? "orange" : "gray";
 		return `<span class="indicator-pill ${color}">${frappe.utils.escape_html(__(verdict))}</span>`;
 	},
 

@@ -1,34 +1,58 @@
 // RT Studio client runtime, included in every desk page (hooks.app_include_js).
-// Listens for RT Studio's realtime events and shows each as its rule's `display` asks.
+// Listens for RT Studio's realtime events and shows each as its rule's `display` asks; after
+// every socket reconnect it re-joins the page's rooms and shows what it missed, once.
 // Decisions and escaping live in ./runtime/logic.js (tested with node); this file is glue.
 
 import {
 	ConsoleLog,
+	MUTE_CHOICES,
+	SeqTracker,
 	chooseAction,
 	createCoalescer,
 	describe,
 	escapeHtml,
 	eventNames,
 	indicatorOf,
+	muteLinks,
+	muteTargetOf,
+	planReplay,
+	reconnectDelay,
+	roomsToRejoin,
 	secondsOf,
+	summaryOf,
+	widgetsToRefresh,
 } from "./runtime/logic.js";
 import { ui } from "./desk_ui.js";
+import { add_menu_item, mute, my_notifications } from "./my_notifications.js";
 
 frappe.provide("rt_studio");
 
 const LIST_REFRESH_MS = 2000;
+const DASHBOARD_REFRESH_MS = 2000;
+// A summary of missed messages stays longer than a single alert: it lists several.
+const SUMMARY_SECONDS = 15;
 
 class RealtimeRuntime {
 	constructor() {
 		this.console = new ConsoleLog(200);
 		this.list_refreshers = {};
+		this.dashboard_refreshers = {};
 		this.events = [];
+		// Number Card and Dashboard Chart widgets made on this page (see track_widgets)
+		this.widgets = new Set();
+		// list rooms this page joined: Frappe's client forgets them when the socket reconnects
+		this.doctype_rooms = new Set();
+		this.reconnect_attempts = 0;
 	}
 
 	start() {
 		if (this.started || !frappe.realtime) return;
 		this.started = true;
-		this.listen(eventNames((frappe.boot.rt_studio || {}).events));
+		const boot = frappe.boot.rt_studio || {};
+		this.seq = new SeqTracker(boot.seq || 0);
+		this.listen(eventNames(boot.events));
+		this.watch_socket();
+		add_menu_item();
 	}
 
 	listen(names) {
@@ -41,17 +65,117 @@ class RealtimeRuntime {
 
 	receive(event, message) {
 		if (!message || typeof message !== "object") return;
+		if (this.seq && !this.seq.accept(message.seq)) return; // shown already (replayed or twice)
 		this.console.add(event, message);
+		this.show(chooseAction(message, this.view()).action, message);
+	}
+
+	view() {
 		const route = frappe.get_route() || [];
 		const dirty = !!(window.cur_frm && cur_frm.doc && cur_frm.is_dirty && cur_frm.is_dirty());
-		const { action } = chooseAction(message, { route, dirty });
+		return { route, dirty };
+	}
+
+	show(action, message) {
 		const handler = this[`show_${action}`];
 		if (handler) handler.call(this, message);
 	}
 
+	// ------------------------------------------------------------ reconnect and replay
+
+	watch_socket() {
+		const socket = frappe.realtime.socket;
+		if (!socket) return;
+		socket.on("connect", () => {
+			this.reconnect_attempts = 0;
+			this.rejoin_rooms();
+			this.catch_up();
+		});
+		// socket.io gives up after 3 attempts (Frappe's setting): keep trying, more slowly
+		socket.io.on("reconnect_failed", () => this.connect_later());
+		window.addEventListener("online", () => this.connect_now());
+		document.addEventListener("visibilitychange", () => {
+			if (document.visibilityState === "visible") this.connect_now();
+		});
+		if (socket.connected) this.catch_up(); // what came between the page's boot and now
+	}
+
+	connect_now() {
+		const socket = frappe.realtime.socket;
+		if (socket && !socket.connected) socket.connect();
+	}
+
+	connect_later() {
+		clearTimeout(this.reconnect_timer);
+		this.reconnect_timer = setTimeout(() => this.connect_now(), reconnectDelay(this.reconnect_attempts++));
+	}
+
+	rejoin_rooms() {
+		const socket = frappe.realtime.socket;
+		for (const [event, ...args] of roomsToRejoin(frappe.realtime.open_docs, this.doctype_rooms, frappe.get_route() || [])) {
+			socket.emit(event, ...args);
+		}
+	}
+
+	async catch_up() {
+		if (this.fetching) {
+			this.fetch_again = true;
+			return;
+		}
+		this.fetching = true;
+		try {
+			const messages = await frappe.xcall("rt_studio.api.missed", { since: this.seq.since() });
+			this.replay(this.seq.caughtUp(messages));
+		} catch (e) {
+			console.warn("RT Studio: could not fetch the messages missed while offline", e);
+		} finally {
+			this.fetching = false;
+			if (this.fetch_again) {
+				this.fetch_again = false;
+				this.catch_up();
+			}
+		}
+	}
+
+	replay(messages) {
+		if (!messages.length) return;
+		for (const message of messages) this.console.add("missed", message);
+		const plan = planReplay(messages, this.view());
+		if (plan.single) {
+			// Frappe's own bell event was missed too: show the message instead
+			this.show(plan.single.action === "bell" ? "alert" : plan.single.action, plan.single.message);
+		}
+		if (plan.summary.length) this.show_summary(plan.summary);
+		for (const refresh of plan.refreshes) this.show(refresh.action, refresh.message);
+	}
+
+	show_summary(messages) {
+		const summary = summaryOf(messages);
+		const title = __("{0} notifications while you were offline", [messages.length]);
+		if (summary.sticky) {
+			const dialog = new frappe.ui.Dialog({ title, fields: [{ fieldtype: "HTML", fieldname: "body" }] });
+			dialog.fields_dict.body.$wrapper.html(summary.html);
+			dialog.show();
+		} else {
+			frappe.show_alert({ message: `<b>${escapeHtml(title)}</b>`, body: summary.html, indicator: summary.indicator }, SUMMARY_SECONDS);
+		}
+	}
+
+	// ------------------------------------------------------------ displays
+
+	mute_actions(message) {
+		const target = muteTargetOf(message);
+		if (!target) return {};
+		return Object.fromEntries(MUTE_CHOICES.map((choice, i) => [`rt_mute_${i}`, () => mute(target, choice)]));
+	}
+
 	show_alert(message) {
 		const { text } = describe(message);
-		frappe.show_alert({ message: text, indicator: indicatorOf(message) }, secondsOf(message));
+		frappe.show_alert(
+			{ message: text, indicator: indicatorOf(message), subtitle: muteLinks(message, __) },
+			secondsOf(message),
+			this.mute_actions(message)
+		);
 	}
 
 	show_sticky(message) {
@@ -65,10 +189,17 @@ class RealtimeRuntime {
 				if (message.doctype && message.docname) frappe.set_route("Form", message.doctype, message.docname);
 			},
 		});
-		dialog.fields_dict.body.$wrapper.html(
+		const $body = dialog.fields_dict.body.$wrapper.html(
 			`<div class="rt-studio-sticky indicator-pill ${indicatorOf(message)}" style="margin-bottom: var(--margin-sm)">${title}</div>` +
-				`<div class="rt-studio-sticky-body">${body}</div>`
+				`<div class="rt-studio-sticky-body">${body}</div>` +
+				`<div style="margin-top: var(--margin-md)">${muteLinks(message, __)}</div>`
 		);
+		for (const [action, handler] of Object.entries(this.mute_actions(message))) {
+			$body.find(`[data-action=${action}]`).on("click", () => {
+				dialog.hide();
+				handler();
+			});
+		}
 		dialog.show();
 	}
 
@@ -100,12 +231,94 @@ class RealtimeRuntime {
 		}
 		this.list_refreshers[doctype]();
 	}
+
+	show_refresh_dashboard(message) {
+		const doctype = message.doctype;
+		if (!this.dashboard_refreshers[doctype]) {
+			this.dashboard_refreshers[doctype] = createCoalescer(() => this.refresh_widgets(doctype), DASHBOARD_REFRESH_MS);
+		}
+		this.dashboard_refreshers[doctype]();
+	}
+
+	/** Re-run, as this user, every Number Card and Dashboard Chart on screen built on `doctype`. */
+	refresh_widgets(doctype) {
+		const widgets = [...this.widgets].map((widget) => ({
+			widget,
+			doctype: widget_doctype(widget),
+			connected: !!(widget.widget && document.body.contains(widget.widget[0])),
+		}));
+		for (const entry of widgets) if (!entry.connected) this.widgets.delete(entry.widget);
+		for (const { widget } of widgetsToRefresh(widgets, doctype)) refresh_widget(widget);
+	}
+
+	// ------------------------------------------------------------ what Frappe does not track
+
+	/** Remember the Number Card and Chart widgets Frappe makes (workspaces and Dashboards). */
+	track_widgets() {
+		const make = frappe.widget && frappe.widget.make_widget;
+		if (!make || make.rt_studio) return;
+		const widgets = this.widgets;
+		const tracking = function (opts) {
+			const widget = make.apply(this, arguments);
+			if (widget && opts && (opts.widget_type === "number_card" || opts.widget_type === "chart")) widgets.add(widget);
+			return widget;
+		};
+		tracking.rt_studio = true;
+		frappe.widget.make_widget = tracking;
+	}
+
+	/** Remember the list rooms the page joins, to join them again after a reconnect. */
+	track_doctype_rooms() {
+		const realtime = frappe.realtime;
+		if (!realtime || realtime.doctype_subscribe.rt_studio) return;
+		const rooms = this.doctype_rooms;
+		const subscribe = realtime.doctype_subscribe;
+		const unsubscribe = realtime.doctype_unsubscribe;
+		realtime.doctype_subscribe = function (doctype, ...rest) {
+			if (!rest.length) rooms.add(doctype);
+			return subscribe.call(this, doctype, ...rest);
+		};
+		realtime.doctype_subscribe.rt_studio = true;
+		realtime.doctype_unsubscribe = function (doctype) {
+			rooms.delete(doctype);
+			return unsubscribe.call(this, doctype);
+		};
+	}
+}
+
+/** The DocType a widget counts or charts (None for report and custom widgets). */
+function widget_doctype(widget) {
+	const card = widget.card_doc;
+	if (card) return (card.type || "Document Type") === "Document Type" ? card.document_type : null;
+	const chart = widget.chart_doc;
+	if (chart && chart.chart_type !== "Report" && chart.chart_type !== "Custom") return chart.document_type;
+	return null;
+}
+
+function refresh_widget(widget) {
+	if (widget.card_doc) {
+		// the card's own steps without its "Loading..." placeholder, so the number does not flicker
+		if (widget.settings && widget.get_data && widget.render_number) {
+			widget.get_data().then(() => {
+				widget.render_number();
+				if (widget.render_stats) widget.render_stats();
+			});
+		} else if (widget.render_card) {
+			widget.render_card();
+		}
+	} else if (widget.fetch_and_update_chart) {
+		widget.fetch_and_update_chart();
+	}
 }
 
 rt_studio.runtime = new RealtimeRuntime();
+// before the first route renders a workspace or a list: both are made before app_ready
+rt_studio.runtime.track_widgets();
+rt_studio.runtime.track_doctype_rooms();
 rt_studio.escape_html = escapeHtml;
 rt_studio.describe = describe;
 rt_studio.ui = ui;
+rt_studio.my_notifications = my_notifications;
 
 $(document).on("app_ready", () => rt_studio.runtime.start());
 if (window.frappe && frappe.boot && frappe.boot.user && document.readyState === "complete") {

@@ -2,7 +2,15 @@
 // covers it (tests/js). The desk glue lives in ../rt_studio.bundle.js.
 
 export const DEFAULT_EVENTS = ["rt_studio", "rt_studio_channel"];
-export const DISPLAYS = ["Alert", "Sticky", "Notification Log", "Refresh Form", "Refresh List", "Custom"];
+export const DISPLAYS = [
+	"Alert",
+	"Sticky",
+	"Notification Log",
+	"Refresh Form",
+	"Refresh List",
+	"Refresh Dashboard",
+	"Custom",
+];
 export const INDICATORS = ["blue", "green", "orange", "red", "gray"];
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" };
@@ -85,12 +93,15 @@ export function secondsOf(message) {
 	return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 120) : 5;
 }
 
+// Pages that show Number Cards and Dashboard Charts: a workspace and a Dashboard.
+const DASHBOARD_ROUTES = ["Workspaces", "dashboard-view"];
+
 /**
  * What the desk should do with a message, given what the user is looking at.
  *
  * view: {route: ["Form", doctype, name] | ["List", doctype, ...] | [...], dirty: bool}
  * Returns {action, ...}: alert, sticky, bell, reload_form, form_banner, refresh_list,
- * or none (Custom, or a refresh for something not on screen).
+ * refresh_dashboard, or none (Custom, or a refresh for something not on screen).
  */
 export function chooseAction(message, view = {}) {
 	const route = view.route || [];
@@ -109,6 +120,8 @@ export function chooseAction(message, view = {}) {
 			return view.dirty ? { action: "form_banner" } : { action: "reload_form" };
 		case "Refresh List":
 			return onList ? { action: "refresh_list" } : { action: "none" };
+		case "Refresh Dashboard":
+			return DASHBOARD_ROUTES.includes(route[0]) ? { action: "refresh_dashboard" } : { action: "none" };
 		default:
 			return { action: "alert" };
 	}
@@ -166,4 +179,174 @@ export function eventNames(configured) {
 		if (typeof name === "string" && /^[A-Za-z0-9_:.\-]{1,140}$/.test(name)) names.add(name);
 	}
 	return [...names];
+}
+
+// ---------------------------------------------------------------- replay after a reconnect
+
+/**
+ * Which delivery numbers (`seq`) this page has shown, so that a message replayed after a
+ * reconnect, or arriving live twice, is shown once.
+ *
+ * `watermark` is the highest number below which every number was shown (or is known not to
+ * exist); numbers above it that were shown are kept in `seen`. Two transactions committing
+ * together may publish out of order, so a gap below a shown number is asked for again after
+ * the next reconnect instead of being taken as shown.
+ */
+export class SeqTracker {
+	constructor(start = 0, limit = 1000) {
+		this.watermark = Number(start) || 0;
+		this.seen = new Set();
+		this.limit = limit;
+	}
+
+	/** True when the message is new and should be shown (a message without seq always is). */
+	accept(seq) {
+		if (typeof seq !== "number" || !Number.isFinite(seq)) return true;
+		if (seq <= this.watermark || this.seen.has(seq)) return false;
+		this.seen.add(seq);
+		this.advance();
+		return true;
+	}
+
+	advance() {
+		while (this.seen.has(this.watermark + 1)) {
+			this.seen.delete(++this.watermark);
+		}
+		if (this.seen.size > this.limit) {
+			// a gap that stayed open this long is not coming: stop remembering around it
+			this.watermark = Math.min(...this.seen);
+			this.seen.delete(this.watermark);
+			this.advance();
+		}
+	}
+
+	/** The number to ask `missed(since)` with. */
+	since() {
+		return this.watermark;
+	}
+
+	/**
+	 * The messages of a `missed` answer not shown yet, oldest first. Afterwards everything up
+	 * to the answer's highest number counts as shown: what the log no longer has cannot come.
+	 */
+	caughtUp(messages) {
+		const fresh = (messages || []).filter((m) => m && this.accept(m.seq));
+		const highest = Math.max(this.watermark, ...(messages || []).map((m) => Number(m && m.seq) || 0));
+		for (const seq of this.seen) if (seq <= highest) this.seen.delete(seq);
+		this.watermark = highest;
+		this.advance();
+		return fresh;
+	}
+}
+
+const VISIBLE = new Set(["alert", "sticky", "bell"]);
+const REFRESHES = new Set(["refresh_list", "reload_form", "form_banner", "refresh_dashboard"]);
+
+/**
+ * What to do with messages replayed after a reconnect: one visible message is shown as it
+ * would have been; several become one summary; each refresh (list, form, dashboard) happens
+ * once however many messages asked for it.
+ */
+export function planReplay(messages, view = {}) {
+	const visible = [];
+	const refreshes = new Map();
+	for (const message of messages || []) {
+		const choice = chooseAction(message, view);
+		if (VISIBLE.has(choice.action)) visible.push({ ...choice, message });
+		else if (REFRESHES.has(choice.action)) {
+			const key = `${choice.action}:${message.doctype}:${choice.action === "refresh_list" || choice.action === "refresh_dashboard" ? "" : message.docname}`;
+			if (!refreshes.has(key)) refreshes.set(key, { ...choice, message });
+		}
+	}
+	return {
+		single: visible.length === 1 ? visible[0] : null,
+		summary: visible.length > 1 ? visible.map((v) => v.message) : [],
+		refreshes: [...refreshes.values()],
+	};
+}
+
+/** Frappe's route slug of a DocType ("Sales Order" -> "sales-order"). */
+export function slug(doctype) {
+	return String(doctype || "").toLowerCase().replace(/ /g, "-");
+}
+
+const SEVERITY = ["red", "orange", "green", "blue", "gray"];
+
+/**
+ * One summary for several replayed messages: a title, an HTML list of their titles (each
+ * linking to its document, a batch summary to its list), the most severe indicator, and
+ * whether it stays until closed (when any of them was Sticky).
+ */
+export function summaryOf(messages, shown = 10) {
+	const items = messages.slice(0, shown).map((message) => {
+		const { title, text } = describe(message);
+		let href = null;
+		if (message.doctype && message.docname) href = `/app/${slug(message.doctype)}/${encodeURIComponent(message.docname)}`;
+		else if (message.doctype) href = `/app/${slug(message.doctype)}`;
+		const label = message.channel ? text : title;
+		return href ? `<li><a href="${escapeHtml(href)}">${label}</a></li>` : `<li>${label}</li>`;
+	});
+	const more = messages.length - items.length;
+	const indicators = messages.map(indicatorOf);
+	return {
+		title: `${messages.length} notifications while you were offline`,
+		html: `<ul class="rt-studio-missed">${items.join("")}${more > 0 ? `<li>… and ${more} more</li>` : ""}</ul>`,
+		indicator: SEVERITY.find((color) => indicators.includes(color)) || "blue",
+		sticky: messages.some((message) => message.display === "Sticky"),
+	};
+}
+
+/**
+ * The socket events that put a new connection back in the rooms the page was in: Frappe's
+ * client remembers open documents (`open_docs`, "DocType:name") but never re-joins them.
+ */
+export function roomsToRejoin(openDocs, doctypes, route = []) {
+	const events = [];
+	for (const entry of openDocs || []) {
+		const at = String(entry).indexOf(":");
+		if (at > 0) events.push(["doc_subscribe", entry.slice(0, at), entry.slice(at + 1)]);
+	}
+	for (const doctype of doctypes || []) events.push(["doctype_subscribe", doctype]);
+	if (route[0] === "Form" && route[1] && route[2]) events.push(["doc_open", route[1], route[2]]);
+	return events;
+}
+
+/** Milliseconds before connecting again after socket.io gave up (it tries 3 times), up to 30 s. */
+export function reconnectDelay(attempt) {
+	return Math.min(30000, 2000 * 2 ** Math.max(0, attempt));
+}
+
+// ---------------------------------------------------------------- mutes
+
+/** The durations offered for a mute, in minutes (null: until unmuted). */
+export const MUTE_CHOICES = [
+	{ label: "1 hour", minutes: 60 },
+	{ label: "1 day", minutes: 1440 },
+	{ label: "until I unmute", minutes: null },
+];
+
+/**
+ * What the recipient of a message may mute: {rule} or {channel} with a label, or null
+ * (a critical rule, or a message that names neither).
+ */
+export function muteTargetOf(message) {
+	if (!message || message.critical) return null;
+	if (message.rule) return { rule: message.rule, label: "Mute this rule" };
+	if (message.channel) return { channel: message.channel, label: "Mute this channel" };
+	return null;
+}
+
+/** The "Mute this rule: 1 hour · 1 day · until I unmute" line, its links keyed by data-action. */
+export function muteLinks(message, translate = (text) => text) {
+	const target = muteTargetOf(message);
+	if (!target) return "";
+	const links = MUTE_CHOICES.map(
+		(choice, i) => `<a class="rt-mute-choice" data-action="rt_mute_${i}">${escapeHtml(translate(choice.label))}</a>`
+	);
+	return `<span class="rt-studio-mute text-muted small">${escapeHtml(translate(target.label))}: ${links.join(" · ")}</span>`;
+}
+
+/** Number Card and Dashboard Chart widgets to refresh for a message about `doctype`. */
+export function widgetsToRefresh(widgets, doctype) {
+	return (widgets || []).filter((w) => w && w.connected && w.doctype && w.doctype === doctype);
 }
