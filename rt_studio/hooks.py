@@ -53,3 +53,8 @@ scheduler_events = {
 	"cron": {"* * * * *": ["rt_studio.batches.deliver_due"]},
 	"daily": ["rt_studio.mutes.clean_up"],
 }
+
+# Rules an app ships in its module folders (realtime_rule/<rule>/<rule>.json), imported as
+# Frappe imports its own standard documents (see rt_studio/standard_rules.py).
+after_migrate = ["rt_studio.standard_rules.after_migrate"]
+after_app_install = ["rt_studio.standard_rules.after_app_install"]

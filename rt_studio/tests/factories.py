@@ -7,10 +7,12 @@ clean up users, rules, channels and orders, and two ways to see what RT Studio s
   on: what was really sent, for the tests that commit (and clean up after themselves).
 """
 
+import glob
 import json
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,16 +111,30 @@ def ensure_test_doctypes() -> None:
 	frappe.db.commit()
 
 
+@contextmanager
+def developer_mode():
+	"""The site in developer mode for the block, as `bench set-config developer_mode 1` would."""
+	before = frappe.conf.developer_mode
+	frappe.conf.developer_mode = 1
+	try:
+		yield
+	finally:
+		frappe.conf.developer_mode = before
+
+
 def sweep_leftovers() -> None:
 	"""Delete what an interrupted run left committed: test rules, channels, orders, Error Logs.
 
 	Every class cleans up after itself, so at the start of a class nothing of this kind may
 	exist (the suite does not support two runs on one site at the same time).
 	"""
-	for doctype in ("Realtime Rule", "Realtime Channel"):
-		for name in frappe.get_all(doctype, filters={"name": ["like", f"{RULE_PREFIX}%"]}, pluck="name"):
-			frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
-			clear_rate_keys(name)
+	with developer_mode():  # standard test rules too
+		for doctype in ("Realtime Rule", "Realtime Channel"):
+			for name in frappe.get_all(doctype, filters={"name": ["like", f"{RULE_PREFIX}%"]}, pluck="name"):
+				frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
+				clear_rate_keys(name)
+	for folder in glob.glob(shipped_rule_folder(RULE_PREFIX + "*")):
+		remove_shipped_rule(folder)
 	for name in frappe.get_all(ORDER, pluck="name"):
 		purge_order(name)
 	frappe.db.delete(
@@ -126,6 +142,19 @@ def sweep_leftovers() -> None:
 	)
 	delete_throwaway_users()
 	frappe.db.commit()
+
+
+def shipped_rule_folder(name: str) -> str:
+	"""Where RT Studio's own module would ship the rule `name` (see rt_studio/standard_rules.py)."""
+	return frappe.get_app_path("rt_studio", "rt_studio", "realtime_rule", frappe.scrub(name))
+
+
+def remove_shipped_rule(folder: str) -> None:
+	"""Remove a rule file a test wrote into the app, and the `realtime_rule` folder once empty."""
+	shutil.rmtree(folder, ignore_errors=True)
+	parent = os.path.dirname(folder)
+	if os.path.isdir(parent) and not set(os.listdir(parent)) - {"__init__.py", "__pycache__"}:
+		shutil.rmtree(parent)
 
 
 #: Users earlier versions of this suite made anew on every run (`rt-<label>-<hash>@example.com`);

@@ -9,6 +9,7 @@ frappe.ui.form.on("Realtime Rule", {
 	refresh(frm) {
 		frm.trigger("setup_field_pickers");
 		frm.trigger("show_status");
+		frm.trigger("standard_rule");
 		if (frm.is_new()) return;
 		frm.add_custom_button(__("Preview"), () => frm.trigger("preview"));
 		frm.add_custom_button(__("To Me"), () => frm.trigger("test_fire_me"), __("Test Fire"));
@@ -27,6 +28,24 @@ frappe.ui.form.on("Realtime Rule", {
 	subject: (frm) => frm.trigger("live_check"),
 	message: (frm) => frm.trigger("live_check"),
 	fields: (frm) => frm.trigger("live_check"),
+
+	standard_rule(frm) {
+		// As Notification: Is Standard is for app developers; a shipped rule is read-only
+		// on a site (the server refuses changes too), except for enabling or disabling it.
+		frm.toggle_display("is_standard", !!frappe.boot.developer_mode);
+		if (!frm.doc.is_standard || frappe.boot.developer_mode) return;
+		frm.set_intro(
+			__("This rule is shipped by module {0}: you can enable or disable it. To change it, duplicate it.", [
+				frappe.utils.escape_html(frm.doc.module),
+			]),
+			"blue"
+		);
+		for (const df of frm.meta.fields) {
+			if (df.fieldname !== "enabled" && !frappe.model.layout_fields.includes(df.fieldtype)) {
+				frm.set_df_property(df.fieldname, "read_only", 1);
+			}
+		}
+	},
 
 	show_status(frm) {
 		if (frm.doc.last_error) {

@@ -5,6 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from rt_studio import standard_rules
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.rules import USER_FIELD, parse_rule
@@ -95,6 +96,7 @@ class RealtimeRule(Document):
 	# end: auto-generated types
 
 	def validate(self):
+		standard_rules.validate(self)
 		self.last_error = None
 		self.last_error_on = None
 		problems = self.collect_problems()
@@ -194,9 +196,16 @@ class RealtimeRule(Document):
 			pass  # an empty document fails many valid conditions (None > 5): only names are checked here
 		return []
 
+	def on_update(self):
+		standard_rules.export(self)
+
+	def before_export(self, export: dict):
+		standard_rules.before_export(export)
+
 	def on_trash(self):
 		from rt_studio import trace
 
+		standard_rules.on_trash(self)
 		trace.clear(self.name)
 
 	def clear_cache(self):
