@@ -1,26 +1,28 @@
 #!/usr/bin/env node
 /*
- * RT Studio in a real browser: muting from the alert and from "My realtime notifications",
- * and a workspace Number Card that refreshes itself when a rule fires.
+ * RT Studio in a real browser: muting from the alert, the sticky and "My realtime
+ * notifications", and a workspace whose Number Card and Chart refresh when a rule fires.
  *
  *   NODE_PATH=/tmp/rtpw/node_modules node tests/browser/mute_dashboard.js \
  *       --url http://rt.localhost:8000 --password admin --out /tmp/rt-mute
  *
  * Same prerequisites as desk_e2e.js. Over HTTP as Administrator it makes the desk user
  * "rt.replay@example.com" (role "RT Viewer": desk access, no permissions; ToDos allocated to
- * them are theirs to read), three rules on ToDo ("E2E mute", "E2E critical" with `critical`,
- * "E2E dashboard": Value Change of status, display Refresh Dashboard, to role RT Viewer), the
- * Number Card "E2E open ToDos" (count of open ToDos) and the public workspace "E2E Live"
- * showing it. The user's desk (a second browser context) then:
+ * them are theirs to read), four rules on ToDo ("E2E mute", "E2E sticky" with display Sticky,
+ * "E2E critical" with `critical`, "E2E dashboard": Value Change of status, display Refresh
+ * Dashboard, to role RT Viewer), the Number Card "E2E open ToDos" (count of open ToDos), the
+ * Dashboard Chart "E2E ToDos by status" and the public workspace "E2E Live" showing both.
+ * The user's desk (a second browser context) then:
  *   1. gets an "E2E mute" alert offering "Mute this rule: 1 hour · 1 day · until I unmute";
  *   2. clicks "1 hour": a mute of about an hour is stored, and the next message never shows;
- *   3. gets an "E2E critical" alert with no mute offered; the API refuses to mute it;
+ *   3. gets an "E2E critical" alert with no mute offered; the API refuses to mute it; a Sticky
+ *      rule's dialog offers the same mute line, and "1 day" mutes it;
  *   4. opens "My realtime notifications" from the user menu: the muted rule with its end and
  *      an Unmute button, the critical one marked as always delivered; Unmute brings alerts back;
  *   5. on "E2E Live", the card counts the user's own open ToDos (not everyone's), nothing is
- *      asked of the server while nothing changes, and closing one of the user's ToDos
- *      elsewhere updates the card within a second; closing a ToDo the user cannot read does
- *      not (they get no message about it).
+ *      asked of the server while nothing changes, closing one of the user's ToDos elsewhere
+ *      updates the card within a second and asks for the chart again, once; closing a ToDo
+ *      the user cannot read does not (they get no message about it).
  * Screenshots in --out. Removes what it made at the end (the user and its role stay).
  */
 "use strict";
@@ -31,9 +33,11 @@ const { BASE, PASSWORD, USER, USER_PASSWORD, arg, check, deskAsUser, ensureUser,
 
 const OUT = arg("out", "/tmp/rt-mute");
 const CARD = "E2E open ToDos";
+const CHART = "E2E ToDos by status";
 const WORKSPACE = "E2E Live";
 const RULES = {
 	"E2E mute": { event: "New", condition: "'e2e-mute' in (doc.description or '')", audience: [{ audience_type: "User", user: USER }] },
+	"E2E sticky": { event: "New", display: "Sticky", condition: "'e2e-sticky' in (doc.description or '')", audience: [{ audience_type: "User", user: USER }] },
 	"E2E critical": { event: "New", critical: 1, condition: "'e2e-critical' in (doc.description or '')", audience: [{ audience_type: "User", user: USER }] },
 	"E2E dashboard": {
 		event: "Value Change",
@@ -53,10 +57,34 @@ async function setup(api) {
 			data: { label: CARD, type: "Document Type", document_type: "ToDo", function: "Count", is_public: 1, filters_json: '[["ToDo","status","=","Open",false]]' },
 		})
 	);
-	const block = { id: "e2ecard01", type: "number_card", data: { number_card_name: CARD, col: 4 } };
+	await must(
+		await api.post(resource("Dashboard Chart"), {
+			data: {
+				chart_name: CHART,
+				chart_type: "Group By",
+				document_type: "ToDo",
+				group_by_type: "Count",
+				group_by_based_on: "status",
+				type: "Bar",
+				is_public: 1,
+				filters_json: "[]",
+			},
+		})
+	);
+	const blocks = [
+		{ id: "e2ecard01", type: "number_card", data: { number_card_name: CARD, col: 4 } },
+		{ id: "e2echart1", type: "chart", data: { chart_name: CHART, col: 8 } },
+	];
 	await must(
 		await api.post(resource("Workspace"), {
-			data: { label: WORKSPACE, title: WORKSPACE, public: 1, content: JSON.stringify([block]), number_cards: [{ number_card_name: CARD, label: CARD }] },
+			data: {
+				label: WORKSPACE,
+				title: WORKSPACE,
+				public: 1,
+				content: JSON.stringify(blocks),
+				number_cards: [{ number_card_name: CARD, label: CARD }],
+				charts: [{ chart_name: CHART, label: CHART }],
+			},
 		})
 	);
 }
@@ -65,6 +93,7 @@ async function teardown(api) {
 	for (const name of Object.keys(RULES)) await api.delete(resource("Realtime Rule", name));
 	await api.delete(resource("Workspace", WORKSPACE));
 	await api.delete(resource("Number Card", CARD));
+	await api.delete(resource("Dashboard Chart", CHART));
 }
 
 (async () => {
@@ -83,7 +112,7 @@ async function teardown(api) {
 	try {
 		await setup(api);
 		mine = await session(USER, USER_PASSWORD);
-		for (const rule of ["E2E mute", "E2E critical"]) await mine.post("/api/method/rt_studio.api.unmute", { form: { rule } });
+		for (const rule of Object.keys(RULES)) await mine.post("/api/method/rt_studio.api.unmute", { form: { rule } });
 		const page = await (await deskAsUser(browser, api)).newPage();
 		await page.goto(`${BASE}/app/todo`, { waitUntil: "networkidle" });
 		await page.waitForFunction(() => frappe.realtime.socket.connected && rt_studio.runtime.started, null, { timeout: 20000 });
@@ -122,6 +151,23 @@ async function teardown(api) {
 		);
 		await shot(page, "03-critical-no-mute.png");
 
+		// 3b: mute from a sticky
+		await todo("e2e-sticky one");
+		const sticky = page.locator(".modal.show", { hasText: "e2e-sticky one" });
+		await sticky.waitFor({ timeout: 10000 });
+		const stickyOffer = (await sticky.locator(".rt-studio-mute").innerText()).replace(/\s+/g, " ");
+		await shot(page, "03b-sticky-offers-mute.png");
+		await sticky.locator("[data-action=rt_mute_1]").click();
+		await alertOf("Muted rule E2E sticky for 1 day").waitFor({ timeout: 10000 });
+		await todo("e2e-sticky two");
+		await page.waitForTimeout(3000);
+		check(
+			"3b. a sticky offers the same, and muting from it works",
+			stickyOffer === "Mute this rule: 1 hour · 1 day · until I unmute" && !(await received("e2e-sticky two")),
+			stickyOffer
+		);
+		await page.keyboard.press("Escape");
+
 		// 4: My realtime notifications
 		await page.locator(".dropdown-navbar-user > button").click();
 		await page.locator(".rt-my-notifications-item").click();
@@ -150,11 +196,14 @@ async function teardown(api) {
 		await page.goto(`${BASE}/app/${WORKSPACE.toLowerCase().replace(/ /g, "-")}`, { waitUntil: "networkidle" });
 		const number = page.locator(".number-widget-box .number").first();
 		await number.waitFor({ timeout: 15000 });
+		await page.locator(".dashboard-widget-box .chart-container, .dashboard-widget-box .frappe-chart").first().waitFor({ timeout: 15000 });
 		await page.evaluate(() => {
 			window.__card_requests = 0;
+			window.__chart_requests = 0;
 			const xcall = frappe.xcall;
 			frappe.xcall = function (method, ...rest) {
 				if (String(method).endsWith("number_card.get_result")) window.__card_requests++;
+				if (String(method).endsWith("dashboard_chart.get")) window.__chart_requests++;
 				return xcall.call(this, method, ...rest);
 			};
 		});
@@ -162,7 +211,7 @@ async function teardown(api) {
 		const allOpen = (await must(await api.get(`${resource("ToDo")}?filters=${encodeURIComponent('[["status","=","Open"]]')}&limit_page_length=0`))).length;
 		const before = Number((await number.innerText()).trim());
 		await page.waitForTimeout(5000);
-		const idle = await page.evaluate(() => window.__card_requests);
+		const idle = await page.evaluate(() => window.__card_requests + window.__chart_requests);
 		check("5a. the card counts what the viewer may see", before === mineOpen && allOpen > mineOpen, `card ${before}, viewer's open ToDos ${mineOpen}, all ${allOpen}`);
 		check("5b. no polling: nothing asked while nothing changed", idle === 0, `${idle} requests in 5 s`);
 		await shot(page, "06-workspace-before.png");
@@ -174,6 +223,8 @@ async function teardown(api) {
 			.then(() => Date.now() - started, () => null);
 		await shot(page, "07-workspace-after-close.png");
 		check("5c. closing a ToDo elsewhere updates the card within a second", updated !== null && updated <= 1000, updated === null ? "no update in 5 s" : `${updated} ms after the request started`);
+		const charts = await page.evaluate(() => window.__chart_requests);
+		check("5c'. and re-runs the Dashboard Chart on ToDo beside it", charts === 1, `${charts} chart request(s)`);
 		const requestsBefore = await page.evaluate(() => window.__card_requests);
 		await must(await api.put(resource("ToDo", others[0].name), { data: { status: "Closed" } }));
 		await page.waitForTimeout(3000);
@@ -184,7 +235,7 @@ async function teardown(api) {
 	} catch (e) {
 		check("run", false, e.stack);
 	} finally {
-		if (mine) await mine.post("/api/method/rt_studio.api.unmute", { form: { rule: "E2E mute" } }).catch(() => {});
+		for (const rule of Object.keys(RULES)) if (mine) await mine.post("/api/method/rt_studio.api.unmute", { form: { rule } }).catch(() => {});
 		for (const name of todos) await api.delete(resource("ToDo", name));
 		await teardown(api);
 		await browser.close();
