@@ -12,29 +12,20 @@ import frappe
 from frappe import _
 from frappe.realtime import get_user_room
 
-from rt_studio import delivery, delivery_log, idempotency
+from rt_studio import delivery, delivery_log, idempotency, rule_files
 from rt_studio import trace as trace_log
 from rt_studio.delivery_log import missed
 from rt_studio.engine.audience import channel_members
-from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
 from rt_studio.engine.events import VALUE_CHANGE, normalize_event
 from rt_studio.engine.mutes import channel_target
 from rt_studio.engine.ratelimit import channel_key
-from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE, parse_rule
+from rt_studio.engine.rules import RULE_DOCTYPE, event_name_problem, parse_rule
 from rt_studio.handler import context_for
 from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
 from rt_studio.permissions import MANAGER, is_manager, member_of
 from rt_studio.rate_limit import RedisRateLimiter, UnlimitedRateLimiter
 from rt_studio.site import FrappeDirectory, load_channel, site_now
-
-#: Keys `bench export-fixtures` drops from a document and from its child rows.
-FIXTURE_DROP = ("modified_by", "creation", "owner", "idx", "lft", "rgt")
-FIXTURE_DROP_CHILD = (*FIXTURE_DROP, "docstatus", "doctype", "modified", "name")
-#: Imports larger than this run in a background job with a progress bar.
-BACKGROUND_IMPORT_AT = 20
-#: Keys that describe a rule's runtime state rather than its definition.
-RUNTIME_FIELDS = ("last_error", "last_error_on")
 
 
 def _compiled(rule_name: str):
@@ -188,6 +179,8 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 		raise frappe.PermissionError(_("You may not post to channel {0}").format(frappe.bold(channel)))
 	if event and not is_manager(user):
 		raise frappe.PermissionError(_("Only a System Manager may choose the event name"))
+	if event and (why_not := event_name_problem(event)):
+		frappe.throw(_("event: {0}").format(frappe.utils.escape_html(why_not)))
 	if idempotency_key:
 		idempotency.check(idempotency_key)
 		earlier = idempotency.earlier_result(user, found.name, idempotency_key)
@@ -243,161 +236,38 @@ def export_rules(names: list[str] | str | None = None) -> list[dict]:
 	"""Rules (and the channels they name) in the format `bench export-fixtures` writes."""
 	frappe.only_for(MANAGER)
 	if isinstance(names, str):
-		names = json.loads(names) if names.strip().startswith("[") else [names]
-	filters = {"name": ["in", names]} if names else None
-	rule_names = frappe.get_all(RULE_DOCTYPE, filters=filters, pluck="name", order_by="name")
-	rules = [fixture_dict(frappe.get_doc(RULE_DOCTYPE, name)) for name in rule_names]
-	channel_names = sorted(
-		{row["channel"] for rule in rules for row in rule["audience"] if row.get("channel")}
-	)
-	channels = [
-		fixture_dict(frappe.get_doc(CHANNEL_DOCTYPE, name))
-		for name in channel_names
-		if frappe.db.exists(CHANNEL_DOCTYPE, name)
-	]
-	return channels + rules
-
-
-def fixture_dict(doc) -> dict:
-	"""A document as export-fixtures writes it (same keys dropped), without runtime state."""
-	data = json.loads(frappe.as_json(doc.as_dict()))
-	for key in (*FIXTURE_DROP, *RUNTIME_FIELDS):
-		data.pop(key, None)
-	for value in data.values():
-		if isinstance(value, list):
-			for child in value:
-				for key in FIXTURE_DROP_CHILD:
-					child.pop(key, None)
-	return data
+		try:
+			names = json.loads(names) if names.strip().startswith("[") else [names]
+		except ValueError as e:
+			frappe.throw(_("names must be a rule name or a JSON list of names: {0}").format(e))
+	return rule_files.export(names)
 
 
 @frappe.whitelist(methods=["POST"])
 def validate_rules(data: str | list) -> dict:
 	"""Every problem of every rule and channel in `data`, without writing anything."""
 	frappe.only_for(MANAGER)
-	documents = _documents(data)
-	return {"problems": [p.as_dict() for p in _problems(documents)], "count": len(documents)}
+	documents = rule_files.read_documents(data)
+	return {"problems": [p.as_dict() for p in rule_files.problems_of(documents)], "count": len(documents)}
 
 
 @frappe.whitelist(methods=["POST"])
 def import_rules(data: str | list) -> dict:
 	"""Import rules and channels all or nothing: every one is validated before any is written."""
 	frappe.only_for(MANAGER)
-	documents = _documents(data)
-	problems = _problems(documents)
+	documents = rule_files.read_documents(data)
+	problems = rule_files.problems_of(documents)
 	if problems:
 		frappe.throw(
 			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems),
 			title=_("Nothing imported: {0} problem(s)").format(len(problems)),
 		)
-	if len(documents) > BACKGROUND_IMPORT_AT:
+	if len(documents) > rule_files.BACKGROUND_IMPORT_AT:
 		frappe.enqueue(
-			"rt_studio.api.import_job", queue="long", documents=documents, enqueue_after_commit=True
+			"rt_studio.rule_files.import_job", queue="long", documents=documents, enqueue_after_commit=True
 		)
 		return {"queued": True, "count": len(documents)}
-	return {"imported": _import(documents)}
-
-
-def import_job(documents: list[dict]) -> None:
-	"""Background import of a large file (already validated), with a progress bar."""
-	try:
-		names = _import(documents, progress=True)
-	except Exception as e:
-		frappe.db.rollback()
-		frappe.publish_realtime(
-			"msgprint",
-			_("Nothing imported: {0}").format(frappe.utils.escape_html(str(e))),
-			user=frappe.session.user,
-		)
-		return
-	frappe.db.commit()
-	frappe.publish_realtime(
-		"msgprint", _("Imported {0} rule(s) and channel(s).").format(len(names)), user=frappe.session.user
-	)
-
-
-def _import(documents: list[dict], progress: bool = False) -> list[str]:
-	savepoint = "rt_studio_import"
-	frappe.db.savepoint(savepoint)
-	written = []
-	try:
-		# channels first: rules link to them
-		for doc in sorted(documents, key=lambda d: d.get("doctype") != CHANNEL_DOCTYPE):
-			written.append(_upsert(doc))
-			if progress:
-				frappe.publish_progress(len(written) * 100 / len(documents), title=_("Importing rules"))
-	except Exception as e:
-		frappe.db.rollback(save_point=savepoint)
-		frappe.clear_messages()
-		frappe.throw(_("Nothing imported: {0}").format(frappe.utils.escape_html(str(e))))
-	return written
-
-
-def _documents(data) -> list[dict]:
-	if isinstance(data, str):
-		try:
-			data = json.loads(data)
-		except ValueError as e:
-			frappe.throw(_("Not valid JSON: {0}").format(e))
-	if isinstance(data, dict):
-		data = [data]
-	if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-		frappe.throw(_("Expected a list of Realtime Rule / Realtime Channel documents"))
-	documents = [d for d in data if d.get("doctype") in (RULE_DOCTYPE, CHANNEL_DOCTYPE)]
-	if not documents:
-		frappe.throw(_("The file contains no Realtime Rule or Realtime Channel documents"))
-	return documents
-
-
-def _problems(documents: list[dict]) -> list[Problem]:
-	"""The controllers' own checks plus links, for every document, without saving any."""
-	problems: list[Problem] = []
-	incoming = {
-		(d["doctype"], d.get("channel_name") or d.get("rule_name") or d.get("name")) for d in documents
-	}
-	for data in documents:
-		doc = frappe.get_doc(_clean(data))
-		label = data.get("rule_name") or data.get("channel_name") or data.get("name") or ""
-		problems += doc.collect_problems()
-		if doc.doctype == RULE_DOCTYPE and not frappe.db.exists("DocType", doc.document_type or ""):
-			continue
-		for fieldname, value, field_label in _missing_links(doc):
-			if fieldname != "channel" or (CHANNEL_DOCTYPE, value) not in incoming:
-				problems.append(
-					Problem(label, frappe.utils.strip_html(field_label), "does not exist on this site")
-				)
-	return problems
-
-
-def _missing_links(doc) -> list[tuple]:
-	invalid, _cancelled = doc.get_invalid_links()
-	for child in doc.get_all_children():
-		invalid.extend(child.get_invalid_links()[0])
-	return invalid
-
-
-def _clean(data: dict) -> dict:
-	data = {
-		k: v
-		for k, v in data.items()
-		if k not in ("modified", "creation", "modified_by", "owner", *RUNTIME_FIELDS)
-	}
-	return data
-
-
-def _upsert(data: dict) -> str:
-	data = _clean(data)
-	name = data.get("rule_name") or data.get("channel_name") or data.get("name")
-	if frappe.db.exists(data["doctype"], name):
-		doc = frappe.get_doc(data["doctype"], name)
-		for table in ("audience", "members", "publish_roles"):
-			if table in data:
-				doc.set(table, [])
-		doc.update(data)
-		doc.save()
-	else:
-		doc = frappe.get_doc(data).insert()
-	return doc.name
+	return {"imported": rule_files.import_all(documents)}
 
 
 @frappe.whitelist()
@@ -419,7 +289,10 @@ def rule_status() -> dict:
 def check_rule(doc: str | dict) -> list[dict]:
 	"""Problems of an unsaved rule as the form holds it, for live checks while editing."""
 	frappe.only_for(MANAGER)
-	data = json.loads(doc) if isinstance(doc, str) else doc
-	data = {k: v for k, v in data.items() if not k.startswith("__")}
-	data["doctype"] = RULE_DOCTYPE
-	return [p.as_dict() for p in frappe.get_doc(data).collect_problems()]
+	try:
+		data = json.loads(doc) if isinstance(doc, str) else doc
+	except (ValueError, RecursionError):
+		frappe.throw(_("doc must be the rule as a JSON object"))
+	if not isinstance(data, dict):
+		frappe.throw(_("doc must be the rule as a JSON object"))
+	return [p.as_dict() for p in rule_files.rule_problems(data)]

@@ -2,7 +2,10 @@
 
 It returns before any work during install, migrate, patches and data import, for Frappe's
 log DocTypes and RT Studio's own, and for DocTypes with no enabled rule (one dict lookup
-after the per-request Redis read of the rules' token). It never raises into the save.
+after the per-request Redis read of the rules' token). Each rule's own code runs under the
+evaluation budget (engine/budget.py), so a runaway rule costs the save at most its budget;
+its error, like any rule error, is recorded and the save goes on. Anything else failing here
+is written to the Error Log, not raised into the save.
 """
 
 import frappe
@@ -116,7 +119,7 @@ def context_for(doc, shares=None) -> Context:
 	from rt_studio.batches import RedisBatches
 	from rt_studio.mutes import SiteMutes
 	from rt_studio.rate_limit import RedisRateLimiter
-	from rt_studio.site import FrappeDirectory, frappe_utils, site_now
+	from rt_studio.site import FrappeDirectory, frappe_utils, rule_budget_ms, site_now
 
 	return Context(
 		FrappeDirectory(doc, shares),
@@ -125,6 +128,7 @@ def context_for(doc, shares=None) -> Context:
 		batches=RedisBatches(),
 		utils=frappe_utils(),
 		now=site_now,
+		budget_ms=rule_budget_ms(),
 	)
 
 

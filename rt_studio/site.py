@@ -17,6 +17,7 @@ import frappe
 from frappe.utils.safe_exec import VALID_UTILS
 
 from rt_studio.engine.audience import user_key
+from rt_studio.engine.budget import SITE_CONFIG_KEY
 from rt_studio.engine.rules import Channel, parse_channel
 from rt_studio.readers import Shares
 from rt_studio.readers import readers as read_access
@@ -38,6 +39,15 @@ def frappe_utils() -> dict:
 	return {
 		name: getattr(frappe.utils.data, name) for name in VALID_UTILS if hasattr(frappe.utils.data, name)
 	}
+
+
+def rule_budget_ms() -> float | None:
+	"""The time one rule may spend on one event here (site config `rt_studio_rule_budget_ms`,
+	in milliseconds); None, the engine's default, when it is unset or not a positive number."""
+	value = frappe.conf.get(SITE_CONFIG_KEY)
+	if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+		return float(value)
+	return None
 
 
 def site_now() -> datetime:

@@ -6,20 +6,13 @@ from frappe import _
 from frappe.model.document import Document
 
 from rt_studio import standard_rules
-from rt_studio.engine.docview import freeze
+from rt_studio.engine.dry_run import dry_run_problems
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.rules import USER_FIELD, parse_rule
-from rt_studio.engine.sandbox import (
-	SandboxError,
-	base_globals,
-	compile_condition,
-	condition_namespace,
-	evaluate_condition,
-)
 
 #: Fields every document has besides its DocType's own.
 STANDARD_FIELDS = frozenset(
-	{"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "parent", "_assign"}
+	{"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "parent"}
 )
 
 
@@ -110,8 +103,9 @@ class RealtimeRule(Document):
 			)
 
 	def collect_problems(self) -> list[Problem]:
-		"""Every problem at once, each naming the field and the fix (also used by import)."""
-		_rule, problems = parse_rule(self.as_dict())
+		"""Every problem at once, each naming the field and the fix (also used by import and the
+		form's live check)."""
+		rule, problems = parse_rule(self.as_dict())
 		if not self.document_type or not frappe.db.exists("DocType", self.document_type):
 			if self.document_type:
 				problems.append(
@@ -121,7 +115,7 @@ class RealtimeRule(Document):
 		problems += self.document_type_problems()
 		problems += self.fieldname_problems()
 		if not problems:
-			problems += self.condition_problems()
+			problems += self.dry_run_problems(rule)
 		return problems
 
 	def document_type_problems(self) -> list[Problem]:
@@ -179,22 +173,13 @@ class RealtimeRule(Document):
 				problems.append(Problem(self.rule_name, where, f"{table_df.options} has no field {field}"))
 		return problems
 
-	def condition_problems(self) -> list[Problem]:
-		"""Like Notification: run the condition on an empty document to catch misspelt names."""
-		if not self.condition:
-			return []
-		from rt_studio.site import frappe_utils
+	def dry_run_problems(self, rule) -> list[Problem]:
+		"""Like Notification: run the rule's code once on an empty document of its DocType, under
+		the site's budget, so a runaway loop or a refused operation shows now and not in a save."""
+		from rt_studio.site import frappe_utils, rule_budget_ms
 
-		shared = base_globals(frappe_utils())
-		sample = freeze(frappe.new_doc(self.document_type).as_dict())
-		scope = {**shared, "doc": sample, "doc_before_save": sample, "actor": frappe.session.user}
-		try:
-			evaluate_condition(compile_condition(self.condition), condition_namespace(shared), scope)
-		except (NameError, SandboxError) as e:
-			return [Problem(self.rule_name, "condition", f"{e}: check the names you used")]
-		except Exception:
-			pass  # an empty document fails many valid conditions (None > 5): only names are checked here
-		return []
+		sample = frappe.new_doc(self.document_type).as_dict()
+		return dry_run_problems(rule, sample, frappe_utils(), rule_budget_ms())
 
 	def on_update(self):
 		standard_rules.export(self)
