@@ -1,12 +1,12 @@
 """Conditions: Notification's names, child rows, compiled once, failures as rule errors."""
 
-from datetime import date
+from datetime import datetime
 
 import pytest
 from conftest import SUPPORT, audience, delivered_to
 
 import rt_studio.engine.sandbox as sandbox
-from rt_studio.engine import evaluate
+from rt_studio.engine import evaluate, utils
 
 TO_SUPPORT = audience(("User", {"user": SUPPORT}))
 
@@ -39,10 +39,12 @@ def when(new_rule):
 		("event == 'Save'", True),
 	],
 )
-def test_condition_sees_notification_names(when, make_event, ctx, todo, condition, expected):
+def test_condition_sees_notification_names(when, make_event, ctx, todo, condition, expected, monkeypatch):
+	# one "now" for the document and for nowdate(): a run across midnight sees the same day
+	monkeypatch.setattr(utils, "_now", lambda: datetime(2024, 5, 1, 23, 59, 59, 999999))
 	doc = {
 		**todo,
-		"date": date.today().isoformat(),
+		"date": "2024-05-01",
 		"amount": "1,234.56",
 		"qty": "7",
 		"items": [{"item": "A", "qty": 3}, {"item": "B", "qty": 7}],

@@ -4,7 +4,8 @@ from datetime import datetime
 
 from markupsafe import escape
 
-#: The keys of every message RT Studio publishes (DESIGN.md section 3), rule or channel.
+#: The keys of every message RT Studio publishes, rule or channel: what desk code listening with
+#: `frappe.realtime.on(event_name, ...)` may rely on (add keys, never rename or drop one).
 WIRE_KEYS = (
 	"rule",
 	"channel",

@@ -118,7 +118,8 @@ class Rule:
 	rate_limit_count: int
 	rate_limit_seconds: int
 	version: str = ""
-	# DESIGN.md section 8: read here as given, each checked where its feature lives
+	# filters, time events, method, send window, critical and standard flags: read here as
+	# given, each checked where its feature lives
 	condition_type: str = "Python"
 	filters: object = None
 	date_changed: str = ""

@@ -9,9 +9,14 @@ import math
 from datetime import date, datetime, timedelta
 
 
+def _now() -> datetime:
+	"""The one clock every helper here reads (tests set it; a site uses Frappe's helpers)."""
+	return datetime.now()
+
+
 def getdate(value=None) -> date | None:
 	if value is None or value == "":
-		return date.today() if value is None else None
+		return _now().date() if value is None else None
 	if isinstance(value, datetime):
 		return value.date()
 	if isinstance(value, date):
@@ -21,7 +26,7 @@ def getdate(value=None) -> date | None:
 
 def get_datetime(value=None) -> datetime | None:
 	if value is None:
-		return datetime.now()
+		return _now()
 	if value == "":
 		return None
 	if isinstance(value, datetime):
@@ -32,22 +37,22 @@ def get_datetime(value=None) -> datetime | None:
 
 
 def now_datetime() -> datetime:
-	return datetime.now()
+	return _now()
 
 
 def nowdate() -> str:
-	return date.today().isoformat()
+	return _now().date().isoformat()
 
 
 today = nowdate
 
 
 def now() -> str:
-	return datetime.now().isoformat(sep=" ")
+	return _now().isoformat(sep=" ")
 
 
 def nowtime() -> str:
-	return datetime.now().strftime("%H:%M:%S.%f")
+	return _now().strftime("%H:%M:%S.%f")
 
 
 def add_to_date(value, years=0, months=0, weeks=0, days=0, hours=0, minutes=0, seconds=0, as_string=False):

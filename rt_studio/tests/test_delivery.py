@@ -1,4 +1,4 @@
-"""What goes over the wire, and when: after the commit only, as DESIGN.md section 3 says.
+"""What goes over the wire, and when: after the commit only, one publish per delivery.
 
 The tests named `test_redis_*` commit and listen on Redis's `events` channel to see what
 was really published; they remove what they committed.
