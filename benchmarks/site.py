@@ -5,9 +5,9 @@ Run it with the bench's Python from the bench's `sites` folder:
     cd /opt/rtbench/sites && ../env/bin/python /work/main/benchmarks/site.py --site rt.localhost
 
 (`--ops N` changes the workload size, default 300; `--notification-ops N` caps it for (d), whose
-operations are ~100x slower, default 60; `--users N` the role size, default 1000.)
-It needs MariaDB and redis_cache/redis_queue up; the web and socket.io servers are not used.
-It stops by itself in well under three minutes and measures, in one run:
+operations are ~100x slower, default 60; `--only-large` runs part 2 alone; `--worker` adds a run
+through the bench's RQ worker to part 2.) It needs MariaDB and redis_cache/redis_queue up; the
+web and socket.io servers are not used. It stops by itself in a few minutes and measures:
 
 1. the cost of a ToDo insert and of a ToDo save (mean us per operation over --ops of each),
    run as an ordinary System User (owner and assignee of its ToDos), for
@@ -18,38 +18,36 @@ It stops by itself in well under three minutes and measures, in one run:
    (d) no Realtime Rule at all, 10 "New" and 10 "Save" Frappe Notifications on ToDo with the
        same condition and templates (channel System Notification, recipient: owner);
    each absolute and as a ratio of (a). Deliveries are counted per operation (RT: the
-   `rt_studio` entries queued in `frappe.local._realtime_log`; Notification: the
+   `rt_studio` entries in RT Studio's after-commit outbox; Notification: the
    make_notification_logs jobs enqueued, and a sample of those jobs run to count the
    Notification Logs they create);
-2. one rule on ToDo New whose audience is a Role held by --users enabled System Users (that
-   role may read ToDo): the time of one insert, and DB queries, Redis commands and deliveries
-   inside RT Studio's handler, cold and warm, plus a short cProfile of a cold run.
+2. one rule on ToDo New whose audience is a role of 1,000 and of 10,000 users, cold and warm:
+   the save, the delivery job and commit-to-last-delivery (see benchmarks/large_audiences.py).
 
-Everything happens in one database transaction that is rolled back at the end (a commit
-during the run raises instead of committing). Jobs the workload enqueues go to a scratch RQ
-queue that no worker listens to and that is deleted at the end; Redis caches the run filled
-with uncommitted data (Notification's per-DocType cache, ToDo's meta and permissions, the
-benchmark users' caches, RT Studio's rules token) are cleared or restored afterwards.
+Part 1 happens in one database transaction that is rolled back at the end (a commit during it
+raises instead of committing). Jobs its workload enqueues go to a scratch RQ queue that no
+worker listens to and that is deleted at the end; Redis caches it filled with uncommitted data
+(Notification's per-DocType cache, ToDo's meta and permissions, the benchmark user's caches,
+RT Studio's rules token) are cleared or restored afterwards. Part 2 must commit (a job only
+sees committed data); it deletes everything it made when it ends.
 """
 
 import argparse
-import cProfile
-import io
 import os
 import pickle
-import pstats
 import statistics
 import sys
 import time
 from contextlib import contextmanager
 
 import frappe
+import large_audiences
+
+from rt_studio.tests.crowd import Member, forget_cached, insert_crowd
 
 RT_EVENT = "rt_studio"
 SCRATCH_QUEUE = "rt_bench_scratch"
 OWNER = "rt.bench.owner@example.com"
-ROLE = "RT Bench Role"
-USER_PREFIX = "rt.bench.user."
 RULE_PREFIX = "rt-bench-"
 NOTIFICATION_PREFIX = "RT Bench "
 CONDITION = "doc.status == 'Open' and doc.priority in ('Medium', 'High')"
@@ -131,7 +129,6 @@ def install_patches(state: dict) -> None:
 	state["original_enqueue"] = frappe.enqueue
 	state["jobs"] = []
 	state["other_jobs"] = []
-	state["deferred"] = []
 
 	def scratch_enqueue(method, *args, **kwargs):
 		name = method if isinstance(method, str) else f"{method.__module__}.{method.__qualname__}"
@@ -140,12 +137,6 @@ def install_patches(state: dict) -> None:
 			kwargs.pop("now", None)
 			state["jobs"].append({"doc": kwargs.get("doc"), "users": kwargs.get("users")})
 			return original_enqueue(method, *args, **kwargs)
-		if name == "rt_studio.handler.deliver_deferred":
-			# a large audience: kept to be run (and timed) in this process, as the worker would
-			state["deferred"].append(
-				{k: v for k, v in kwargs.items() if k not in ("queue", "enqueue_after_commit")}
-			)
-			return None
 		state["other_jobs"].append(name)
 		return None
 
@@ -176,59 +167,6 @@ def as_owner():
 
 def now_str():
 	return frappe.utils.now()
-
-
-def insert_users(names: list[str], roles: list[str]) -> None:
-	"""Enabled System Users straight into the tables (no hooks: fast, and no side jobs)."""
-	now = now_str()
-	frappe.db.bulk_insert(
-		"User",
-		[
-			"name",
-			"email",
-			"first_name",
-			"enabled",
-			"user_type",
-			"creation",
-			"modified",
-			"owner",
-			"modified_by",
-		],
-		[
-			(u, u, u.split("@")[0], 1, "System User", now, now, "Administrator", "Administrator")
-			for u in names
-		],
-	)
-	if roles:
-		frappe.db.bulk_insert(
-			"Has Role",
-			[
-				"name",
-				"parent",
-				"parenttype",
-				"parentfield",
-				"role",
-				"creation",
-				"modified",
-				"owner",
-				"modified_by",
-			],
-			[
-				(
-					frappe.generate_hash(length=12),
-					u,
-					"User",
-					"roles",
-					role,
-					now,
-					now,
-					"Administrator",
-					"Administrator",
-				)
-				for u in names
-				for role in roles
-			],
-		)
 
 
 def make_rule(name: str, doctype: str, event: str, audience: list[dict], **extra) -> None:
@@ -549,136 +487,6 @@ def delivery_log_costs(message: dict, n: int) -> tuple[float, float]:
 	return per_ten, per_message
 
 
-# --------------------------------------------------------------------------- part 2
-
-
-def part_two(args, state: dict) -> None:
-	import rt_studio.handler as handler
-
-	n_users = args.users
-	print(f"\n2. One rule on ToDo New, audience Role {ROLE!r} held by {n_users} enabled System Users")
-	as_admin()
-	t = time.perf_counter()
-	frappe.get_doc({"doctype": "Role", "role_name": ROLE, "desk_access": 1}).insert()
-	frappe.permissions.add_permission("ToDo", ROLE, 0)
-	users = [f"{USER_PREFIX}{i:04d}@example.com" for i in range(n_users)]
-	insert_users(users, [ROLE])
-	state["users"] += users
-	state["touched_todo_perms"] = True
-	make_rule(f"{RULE_PREFIX}role", "ToDo", "New", [{"audience_type": "Role", "role": ROLE}])
-	state["rules"].append(f"{RULE_PREFIX}role")
-	print(f"   setup (role, ToDo read for it, {n_users} users, rule): {time.perf_counter() - t:.1f} s")
-
-	calls = []
-	original_run_rules = handler.run_rules
-
-	def timed_run_rules(doc, rules):
-		COUNTERS.reset()
-		COUNTERS.on = True
-		before = rt_deliveries()
-		t = time.perf_counter()
-		try:
-			return original_run_rules(doc, rules)
-		finally:
-			elapsed = time.perf_counter() - t
-			COUNTERS.on = False
-			calls.append(
-				{
-					"s": elapsed,
-					"queries": COUNTERS.queries,
-					"redis": COUNTERS.redis,
-					"delivered": rt_deliveries() - before,
-				}
-			)
-
-	handler.run_rules = timed_run_rules
-	try:
-		for label in ("cold (first delivery to these users)", "warm (same users again)"):
-			as_owner()
-			per_request_reset()
-			calls.clear()
-			doc = frappe.get_doc(
-				{"doctype": "ToDo", "description": f"rt bench role {label}", "allocated_to": OWNER}
-			)
-			t = time.perf_counter()
-			doc.insert()
-			total = time.perf_counter() - t
-			c = calls[0] if calls else {"s": 0, "queries": 0, "redis": 0, "delivered": 0}
-			print(
-				f"   {label:38} insert {total * 1e3:7.1f} ms, of which RT handler {c['s'] * 1e3:7.1f} ms:"
-				f" {c['queries']} DB queries, {c['redis']} Redis commands, {c['delivered']} deliveries"
-			)
-			for job in state["deferred"]:
-				COUNTERS.reset()
-				COUNTERS.on = True
-				before = rt_deliveries()
-				t = time.perf_counter()
-				handler.deliver_deferred(**job)
-				elapsed = time.perf_counter() - t
-				COUNTERS.on = False
-				print(
-					f"   {'':38} background job (after commit) {elapsed * 1e3:7.1f} ms:"
-					f" {COUNTERS.queries} DB queries, {COUNTERS.redis} Redis commands,"
-					f" {rt_deliveries() - before} deliveries"
-				)
-			state["deferred"].clear()
-	finally:
-		handler.run_rules = original_run_rules
-
-	# A cold run under cProfile: forget what the previous runs cached about the users.
-	clear_user_caches(users)
-	as_owner()
-	per_request_reset()
-	doc = frappe.get_doc({"doctype": "ToDo", "description": "rt bench role profiled", "allocated_to": OWNER})
-	profiler = cProfile.Profile()
-	profiler.enable()
-	doc.insert()
-	for job in state["deferred"]:
-		handler.deliver_deferred(**job)
-	state["deferred"].clear()
-	profiler.disable()
-	out = io.StringIO()
-	stats = pstats.Stats(profiler, stream=out)
-	stats.sort_stats("tottime").print_stats(14)
-	print("   cProfile of a cold insert plus its background job (top by own time):")
-	print(indent(trim_stats(out.getvalue())))
-	out = io.StringIO()
-	stats = pstats.Stats(profiler, stream=out)
-	stats.sort_stats("cumulative").print_stats(
-		r"(rt_studio|permissions|has_permission|get_roles|redis_wrapper)", 16
-	)
-	print("   cProfile of the same run (top by cumulative time, RT Studio and permission code):")
-	print(indent(trim_stats(out.getvalue())))
-
-
-def trim_stats(text: str) -> str:
-	lines = [line for line in text.splitlines() if line.strip()]
-	keep = [i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")]
-	start = keep[0] if keep else 0
-	head = [line for line in lines[:start] if "function calls" in line]
-	return "\n".join(
-		head
-		+ [line.replace("/opt/rtbench/apps/frappe/", "").replace("/work/main/", "") for line in lines[start:]]
-	)
-
-
-def indent(text: str) -> str:
-	return "\n".join("     " + line for line in text.splitlines())
-
-
-def clear_user_caches(users: list[str]) -> None:
-	from frappe.cache_manager import user_cache_keys
-
-	pipe = frappe.cache.pipeline()
-	for name in user_cache_keys:
-		key = frappe.cache.make_key(name)
-		for i in range(0, len(users), 500):
-			pipe.hdel(key, *users[i : i + 500])
-	pipe.execute()
-	frappe.local.cache = {}
-	frappe.local.role_permissions = {}
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -711,9 +519,7 @@ def cleanup(state: dict) -> None:
 
 	# Redis was written while the transaction was open: drop what describes uncommitted data.
 	frappe.cache.hdel("notifications", "ToDo")
-	if state.get("touched_todo_perms"):
-		frappe.clear_cache(doctype="ToDo")
-	clear_user_caches([OWNER, *state["users"]])
+	forget_cached([OWNER, *state["users"]])
 	for rule in state["rules"]:
 		frappe.cache.delete_value(f"rt_studio:trace:{rule}")
 	try:
@@ -726,9 +532,7 @@ def cleanup(state: dict) -> None:
 		"Realtime Rule": frappe.db.count("Realtime Rule", {"name": ("like", f"{RULE_PREFIX}%")}),
 		"Notification": frappe.db.count("Notification", {"name": ("like", f"{NOTIFICATION_PREFIX}%")}),
 		"User": frappe.db.count("User", {"name": ("like", "rt.bench.%")}),
-		"Role": frappe.db.count("Role", {"name": ROLE}),
 		"ToDo": frappe.db.count("ToDo", {"description": ("like", "rt bench %")}),
-		"Custom DocPerm": frappe.db.count("Custom DocPerm", {"role": ROLE}),
 	}
 	print(f"\nRolled back. Left in the database: {left}")
 
@@ -751,7 +555,10 @@ def main() -> None:
 	parser.add_argument("--site", required=True)
 	parser.add_argument("--sites-path", default=os.getcwd())
 	parser.add_argument("--ops", type=int, default=300)
-	parser.add_argument("--users", type=int, default=1000)
+	parser.add_argument("--only-large", action="store_true", help="run part 2 (large audiences) only")
+	parser.add_argument(
+		"--worker", action="store_true", help="part 2 once more through the bench's RQ worker"
+	)
 	parser.add_argument(
 		"--notification-ops",
 		type=int,
@@ -771,15 +578,18 @@ def main() -> None:
 		f" in_import={bool(frappe.flags.in_import)} mute_emails={bool(frappe.flags.mute_emails)}"
 	)
 	try:
-		install_patches(state)
-		as_admin()
-		disable_existing(state)
-		insert_users([OWNER], [])
-		state["users"].append(OWNER)
-		part_one(args, state)
-		part_two(args, state)
+		if not args.only_large:
+			try:
+				install_patches(state)
+				as_admin()
+				disable_existing(state)
+				insert_crowd([Member(OWNER)])
+				state["users"].append(OWNER)
+				part_one(args, state)
+			finally:
+				cleanup(state)
+		large_audiences.run(args, OWNER)
 	finally:
-		cleanup(state)
 		print(
 			f"Total time {time.perf_counter() - started:.1f} s; load average at start"
 			f" {load_at_start[0]:.2f}, at end {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"

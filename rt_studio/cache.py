@@ -70,14 +70,16 @@ def _seed_state(digest: str) -> str:
 
 
 def load_rule_documents() -> list[dict]:
-	"""Every Realtime Rule as a fixture-shaped dict, audience rows included (two queries)."""
-	rules = frappe.get_all("Realtime Rule", fields=["*"], order_by="name", limit_page_length=0)
-	rows = frappe.get_all(
-		"Realtime Rule Audience",
-		filters={"parenttype": "Realtime Rule"},
-		fields=["parent", "audience_type", "user_field", "role", "user", "channel", "condition"],
-		order_by="parent, idx",
-		limit_page_length=0,
+	"""Every Realtime Rule as a fixture-shaped dict, audience rows included (two queries).
+
+	Plain SQL: `frappe.get_all` would add a query per DocType in a fresh process (a background
+	job's), to learn whether it is virtual.
+	"""
+	rules = frappe.db.sql("select * from `tabRealtime Rule` order by name", as_dict=True)
+	rows = frappe.db.sql(
+		"""select parent, audience_type, user_field, role, user, channel, `condition`
+		from `tabRealtime Rule Audience` where parenttype = 'Realtime Rule' order by parent, idx""",
+		as_dict=True,
 	)
 	by_rule: dict[str, list] = {}
 	for row in rows:

@@ -112,7 +112,8 @@ def deliver(
 	shares: dict | None = None,
 	job: str | None = None,
 ) -> None:
-	"""The job: verdicts for the whole audience, chunk by chunk, each published after its commit.
+	"""The job: verdicts for the whole audience, chunk by chunk, each published after its commit
+	(the last one after the commit Frappe's `execute_job` makes when the method returns).
 
 	Evaluates the document as it was at the event (the snapshot), with the rule as it is now;
 	a rule deleted or disabled meanwhile sends nothing. Read access is decided on the document
@@ -132,40 +133,55 @@ def deliver(
 def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
 	from rt_studio.handler import context_for
 
-	deleted = event.event == DELETE or not frappe.db.exists(event.doctype, event.docname)
-	source = frappe.get_doc(plain(event.doc)) if deleted else frappe.get_doc(event.doctype, event.docname)
+	source, deleted = _document(event)
 	ctx = context_for(source, Shares.from_dict(shares) if deleted and shares else None)
 	totals: Counter = Counter()
-	last = None
-	for part in run_in_chunks(rule, event, ctx, JOB_CHUNK):
-		last = part
-		if part.error:
-			break
-		delivery.publish(part)
-		totals.update(r.verdict for r in part.recipients)
+	parts = run_in_chunks(rule, event, ctx, JOB_CHUNK)
+	part = next(parts)
+	for following in parts:
+		# a chunk before the last: sent and committed now, so the trace can show the progress
+		_send(part, totals, ctx)
 		frappe.db.commit()
 		if job:
-			trace.progress(job, decided=sum(totals.values()), delivered=totals[DELIVER], done=False)
-	if last.error:
+			trace.progress(job, **_progress(totals, done=False))
+		part = following
+	if part.error:
 		frappe.db.rollback()
-		record_failure(last, rule.version, event.doctype, event.docname, job, totals)
+		record_failure(part, rule.version, event.doctype, event.docname, job, totals)
 		return
-	last.fired = totals[DELIVER] > 0
-	last.reason = f"{totals[DELIVER]} of {sum(totals.values())} recipients" if totals else last.reason
-	trace.record(last, event.doctype, event.docname, job=job, totals=totals)
-	frappe.db.commit()
-	if job:
-		trace.progress(job, decided=sum(totals.values()), delivered=totals[DELIVER], done=True)
+	# the last chunk goes out with the job's own commit (Frappe's execute_job commits)
+	_send(part, totals, ctx)
+	part.fired = totals[DELIVER] > 0
+	part.reason = f"{totals[DELIVER]} of {sum(totals.values())} recipients" if totals else part.reason
+	trace.record(part, event.doctype, event.docname, job=job, totals=totals, progress=_progress(totals, True))
+
+
+def _document(event: Event):
+	"""The document to decide read access on, and whether it was deleted (then its snapshot)."""
+	if event.event != DELETE:
+		try:
+			return frappe.get_doc(event.doctype, event.docname), False
+		except frappe.DoesNotExistError:
+			frappe.clear_last_message()
+	return frappe.get_doc(plain(event.doc)), True
+
+
+def _send(part: Outcome, totals: Counter, ctx) -> None:
+	delivery.publish(part)
+	totals.update(r.verdict for r in part.recipients)
+	ctx.directory.forget([r.user for r in part.recipients if r.user])
+
+
+def _progress(totals: Counter, done: bool, **more) -> dict:
+	return {"decided": sum(totals.values()), "delivered": totals[DELIVER], "done": done, **more}
 
 
 def record_failure(outcome: Outcome, version: str, doctype: str, docname: str, job, totals=None) -> None:
 	"""A job that stopped: the error on the rule and in the trace, committed at once."""
 	delivery.record_error(outcome, version)
-	trace.record(outcome, doctype, docname, job=job, totals=totals)
+	progress = _progress(totals or Counter(), True, error=True)
+	trace.record(outcome, doctype, docname, job=job, totals=totals, progress=progress)
 	frappe.db.commit()
-	if job:
-		delivered = (totals or {}).get(DELIVER, 0)
-		trace.progress(job, decided=sum((totals or {}).values()), delivered=delivered, done=True, error=True)
 
 
 def job_failed(job, connection, exc_type, exc_value, tb) -> None:

@@ -2,14 +2,15 @@
 
 Deliveries wait in this transaction's outbox and are published after its commit, in
 pipelined Redis round trips (one per PUBLISH_BATCH messages) instead of one per message:
-each message is exactly what `frappe.publish_realtime(..., after_commit=True)` would publish
-(same channel, same JSON), and a transaction that rolls back sends nothing. A message to a
-user is numbered (`seq`) and kept for `missed` just before the commit (`delivery_log`). Rule
-errors are recorded on the rule and in the Error Log once per rule and error; they never
-propagate into the user's save.
+each message is what `frappe.publish_realtime(..., after_commit=True)` would publish (the
+same JSON on the same channel, without the indentation), and a transaction that rolls back
+sends nothing. A message to a user is numbered (`seq`) and kept for `missed` just before the
+commit (`delivery_log`). Rule errors are recorded on the rule and in the Error Log once per
+rule and error; they never propagate into the user's save.
 """
 
 import hashlib
+import json
 from contextlib import suppress
 
 import frappe
@@ -55,7 +56,7 @@ def emit(messages: list[tuple[str, dict, str]]) -> None:
 			pipe = connection.pipeline(transaction=False)
 			for event, message, room in messages[start : start + PUBLISH_BATCH]:
 				data = {"event": event, "message": message, "room": room, "namespace": site}
-				pipe.publish("events", frappe.as_json(data))
+				pipe.publish("events", json.dumps(data, default=str, separators=(",", ":")))
 			pipe.execute()
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import frappe
-from frappe.permissions import get_role_permissions, has_controller_permissions, has_user_permission
+from frappe.permissions import get_role_permissions, has_user_permission
 
 from rt_studio import users as user_facts
 
@@ -66,7 +66,7 @@ def readers(
 	`shares` replaces the shares read from the database: a deleted document has lost its
 	DocShare rows, so a job working from its snapshot passes the shares it had.
 	"""
-	if frappe.is_table(doc.doctype):
+	if doc.meta.istable:
 		# rules never trigger on child rows; kept exact all the same
 		return {u for u in users if frappe.has_permission(doc.doctype, READ, doc, u)}
 	user_facts.prime(users, user_types)
@@ -83,24 +83,45 @@ def readers(
 	return allowed
 
 
+def controller_checks(doctype: str) -> list[tuple]:
+	"""The DocType's and "*" `has_permission` hooks as Frappe runs them, last declared first:
+	(function, arguments(doc, user)), each function's accepted arguments worked out once
+	(as `frappe.call` does on every call)."""
+	hooks = frappe.get_hooks("has_permission")
+	checks = []
+	for method in reversed(hooks.get(doctype, []) + hooks.get("*", [])):
+		function = frappe.get_attr(method)
+		given = frappe.get_newargs(function, {"doc": None, "ptype": None, "user": None, "debug": None})
+		checks.append((function, _arguments(tuple(given))))
+	return checks
+
+
+def _arguments(names: tuple[str, ...]):
+	def arguments(doc, user: str) -> dict:
+		values = {"doc": doc, "ptype": READ, "user": user, "debug": False}
+		return {name: values[name] for name in names}
+
+	return arguments
+
+
 class _Decision:
 	"""`get_doc_permissions(doc, user, "read")` for one document and many users."""
 
-	__slots__ = ("by_roles", "doc", "hooks", "meta", "owner")
+	__slots__ = ("by_roles", "doc", "hooks", "meta", "owner", "roles")
 
 	def __init__(self, doc):
 		self.doc = doc
 		self.meta = frappe.get_meta(doc.doctype)
-		hooks = frappe.get_hooks("has_permission")
-		self.hooks = bool(hooks.get(doc.doctype) or hooks.get("*"))
+		self.hooks = controller_checks(doc.doctype)
 		self.owner = (doc.get("owner") or "").lower()
+		self.roles = user_facts.primed_roles()
 		#: {(roles, is_owner): role permissions}: worked out once per distinct set of roles.
 		self.by_roles: dict[tuple[frozenset, bool], dict] = {}
 
 	def may_read(self, user: str) -> bool:
 		if user == "Administrator":
 			return True
-		if self.hooks and not has_controller_permissions(self.doc, READ, user=user):
+		if self.hooks and not self.controllers_allow(user):
 			return False
 		is_owner = self.owner == user.lower()
 		permissions = self.role_permissions(user, is_owner)
@@ -112,8 +133,17 @@ class _Decision:
 			read = permissions.get("if_owner", {}).get(READ) if is_owner else 0
 		return bool(read)
 
+	def controllers_allow(self, user: str) -> bool:
+		"""`has_controller_permissions`: the last hook with an answer decides; none, allowed."""
+		for check, arguments in self.hooks:
+			answer = check(**arguments(self.doc, user))
+			if answer is not None:
+				return bool(answer)
+		return True
+
 	def role_permissions(self, user: str, is_owner: bool) -> dict:
-		key = (frozenset(frappe.get_roles(user)), is_owner)
+		roles = self.roles.get(user)
+		key = (frozenset(frappe.get_roles(user) if roles is None else roles), is_owner)
 		found = self.by_roles.get(key)
 		if found is None:
 			# Frappe's own computation, for the first user with this set of roles

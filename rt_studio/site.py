@@ -21,7 +21,7 @@ from rt_studio.engine.budget import SITE_CONFIG_KEY
 from rt_studio.engine.rules import Channel, parse_channel
 from rt_studio.readers import Shares
 from rt_studio.readers import readers as read_access
-from rt_studio.users import UserRecord, find_users
+from rt_studio.users import UserRecord, find_users, forget_local_user_facts
 
 #: Roles every (desk) user has without a Has Role row: their audience is Everyone.
 AUTOMATIC_ROLES = {"All", "Desk User"}
@@ -140,6 +140,15 @@ class FrappeDirectory:
 		types = {u: r.user_type for u in users if (r := records.get(user_key(u))) is not None}
 		shares = self.shares if target is self.source_doc else None
 		return read_access(target, users, shares=shares, user_types=types)
+
+	def forget(self, users: Sequence[str]) -> None:
+		"""Drop what was looked up about these users (for a job done with a chunk of them), here and
+		in this request's copies of Frappe's caches, so a large audience never accumulates."""
+		keys = {user_key(u) for u in users}
+		for key in keys:
+			self._users.pop(key, None)
+		self._readable = {k: v for k, v in self._readable.items() if user_key(k[0]) not in keys}
+		forget_local_user_facts(users)
 
 	def _document(self, doctype: str, docname: str):
 		source = self.source_doc

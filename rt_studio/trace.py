@@ -31,12 +31,19 @@ def _key(rule: str | None) -> str:
 
 
 def record(
-	outcome, doctype: str, docname: str, test: bool = False, job: str | None = None, totals=None
+	outcome,
+	doctype: str,
+	docname: str,
+	test: bool = False,
+	job: str | None = None,
+	totals=None,
+	progress: dict | None = None,
 ) -> None:
 	"""Queue one evaluation for writing when the transaction ends.
 
 	`job` names the delivery job that finishes a deferred evaluation; `totals` (a Counter of
-	verdicts) replaces the outcome's own recipients when a job decided them chunk by chunk.
+	verdicts) replaces the outcome's own recipients when a job decided them chunk by chunk;
+	`progress` is the job's final state, written with the entry.
 	"""
 	verdicts = totals if totals is not None else Counter(r.verdict for r in outcome.recipients)
 	unknown = [r.user for r in outcome.recipients if r.verdict == NO_SUCH_USER][:UNKNOWN_USERS_SHOWN]
@@ -57,6 +64,8 @@ def record(
 		"test": test,
 		"job": job,
 	}
+	if progress is not None:
+		entry["progress"] = progress
 	transaction.queued("rt_studio_trace", write, write_rolled_back).append(entry)
 
 
@@ -72,6 +81,8 @@ def write(queue: list[dict], rolled_back: bool = False) -> None:
 			key = frappe.cache.make_key(name)
 			pipe.lpush(key, data)
 			pipe.ltrim(key, 0, size - 1)
+		if entry.get("job") and entry.get("progress") and not rolled_back:
+			_set_progress(pipe, entry["job"], entry["progress"])
 	pipe.execute()
 
 
@@ -96,8 +107,12 @@ def _progress_key(job: str) -> str:
 
 def progress(job: str, **state) -> None:
 	"""Say how far a delivery job got (written at once: a job calls it after each commit)."""
+	_set_progress(frappe.cache, job, state)
+
+
+def _set_progress(client, job: str, state: dict) -> None:
 	key = frappe.cache.make_key(_progress_key(job))
-	frappe.cache.set(key, json.dumps({**state, "time": site_now().isoformat()}), ex=PROGRESS_SECONDS)
+	client.set(key, json.dumps({**state, "time": site_now().isoformat()}), ex=PROGRESS_SECONDS)
 
 
 def clear(rule: str | None = None) -> None:

@@ -73,6 +73,19 @@ def prime(users: Sequence[str], user_types: dict[str, str] | None = None) -> Non
 		_prime_chunk(chunk, user_types or {})
 
 
+def primed_roles() -> dict[str, list[str]]:
+	"""{user: roles} of the users `prime` has seen: what `frappe.get_roles` answers for them."""
+	return _local(ROLES)
+
+
+def forget_local_user_facts(users: Sequence[str]) -> None:
+	"""Drop this request's copies of the users' roles and User Permissions (Redis keeps them)."""
+	for name in (ROLES, USER_PERMISSIONS):
+		local = _local(name)
+		for user in users:
+			local.pop(user, None)
+
+
 def _local(name: str) -> dict:
 	return frappe.local.cache.setdefault(frappe.cache.make_key(name), {})
 

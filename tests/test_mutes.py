@@ -72,6 +72,6 @@ def test_mutes_are_asked_per_chunk_of_the_audience(new_rule, make_event, ctx, di
 	ctx.mutes = CountingMutes({rule_target("Crowd"): {everyone[7]: None}})
 	rule = new_rule(rule_name="Crowd", audience=audience(("Role", {"role": "Crowd"})), exclude_actor=0)
 	outcome = evaluate(rule, make_event(actor=ACTOR), ctx)
-	assert asked == [500, 500, 200]
+	assert asked == [1000, 200]
 	assert [u for u, verdict in users_of(outcome).items() if verdict == MUTED] == [everyone[7]]
 	assert len(outcome.deliveries) == 1199

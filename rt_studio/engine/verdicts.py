@@ -26,9 +26,10 @@ NO_SUCH_USER = "no such user"
 #: Every verdict a recipient can get now, the deliverable one first.
 VERDICTS = (DELIVER, NO_READ, ACTOR_EXCLUDED, DISABLED, MUTED, BATCHED, NO_SUCH_USER)
 
-#: Recipients decided together: large enough that a site answers a role of a thousand users
-#: in a couple of round trips, small enough to bound what one step holds in memory.
-CHUNK = 500
+#: Recipients decided together: a site answers a chunk of a thousand users in one round trip
+#: per question (who is enabled, who may read, who muted, who is over the limit), and one step
+#: holds no more than a thousand users' answers in memory.
+CHUNK = 1000
 
 
 @dataclass(slots=True)
