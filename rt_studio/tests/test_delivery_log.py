@@ -8,6 +8,7 @@ import time
 from unittest.mock import patch
 
 import frappe
+import redis
 
 from rt_studio import delivery_log
 from rt_studio.api import missed, publish
@@ -84,6 +85,19 @@ class TestDeliveryLog(RTTestCase):
 			[sent] = listener.received(rule=rule.name, count=1)
 		self.assertEqual(sent.message["seq"], start + 1)
 		self.assertEqual(self.missed_as(self.reader, 0), [sent.message])
+
+	def test_redis_failing_at_the_commit_sends_unnumbered_and_keeps_the_save(self):
+		rule = self.enterContext(make_rule([{"audience_type": "User", "user": self.reader}], commit=True))
+		order = self.enterContext(make_order(commit=True))
+		with RealtimeListener() as listener:
+			order.qty += 1
+			order.save()
+			with patch.object(delivery_log, "stamp", side_effect=redis.exceptions.ConnectionError("down")):
+				frappe.db.commit()
+			[sent] = listener.received(rule=rule.name, count=1)
+		self.assertIsNone(sent.message["seq"])
+		self.assertEqual(frappe.db.get_value(ORDER, order.name, "qty"), order.qty)
+		self.assertEqual(self.missed_as(self.reader, 0), [])
 
 	def test_channel_members_each_get_their_own_number(self):
 		channel = self.enterContext(

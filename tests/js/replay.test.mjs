@@ -137,3 +137,10 @@ test("Refresh Dashboard acts on workspaces and dashboards, for widgets of the me
 	];
 	assert.deepEqual(widgetsToRefresh(widgets, "ToDo").map((w) => w.id), [1]);
 });
+
+test("a batch summary of Refresh Form reloads a form it names", () => {
+	const summary = { display: "Refresh Form", doctype: "ToDo", docname: null, docnames: ["TD-1", "TD-2"], batch_count: 5 };
+	assert.deepEqual(chooseAction(summary, { route: ["Form", "ToDo", "TD-2"] }), { action: "reload_form" });
+	assert.deepEqual(chooseAction(summary, { route: ["Form", "ToDo", "TD-3"] }), { action: "none" });
+	assert.deepEqual(chooseAction({ ...summary, docnames: undefined }, { route: ["Form", "ToDo", "null"] }), { action: "none" });
+});

@@ -106,7 +106,9 @@ const DASHBOARD_ROUTES = ["Workspaces", "dashboard-view"];
 export function chooseAction(message, view = {}) {
 	const route = view.route || [];
 	const display = DISPLAYS.includes(message.display) ? message.display : "Alert";
-	const onForm = route[0] === "Form" && route[1] === message.doctype && route[2] === message.docname;
+	// a batch summary names its documents in `docnames`
+	const names = Array.isArray(message.docnames) ? message.docnames : [message.docname];
+	const onForm = route[0] === "Form" && route[1] === message.doctype && names.includes(route[2]);
 	const onList = route[0] === "List" && route[1] === message.doctype;
 	switch (display) {
 		case "Custom":
