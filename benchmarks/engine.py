@@ -42,7 +42,7 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 from rt_studio.engine import Context, Event, RuleIndex, budget, compile_rule, evaluate
 from rt_studio.engine.budget import Budget, deactivate
 from rt_studio.engine.docview import ReadOnlyDoc
-from rt_studio.engine.events import EVENTS, VALUE_CHANGE
+from rt_studio.engine.events import DOCUMENT_EVENTS, VALUE_CHANGE
 from rt_studio.engine.memory import InMemoryDirectory
 from rt_studio.engine.ratelimit import InMemoryRateLimiter
 from rt_studio.engine.sandbox import UNSAFE_ATTRIBUTES, base_globals, condition_namespace, evaluate_condition
@@ -290,7 +290,7 @@ def bench_match(rows: list) -> None:
 		rule_fixture(
 			d * RULES_PER_DOCTYPE + j,
 			f"Bench DocType {d:03d}",
-			EVENTS[(d * RULES_PER_DOCTYPE + j) % len(EVENTS)],
+			DOCUMENT_EVENTS[(d * RULES_PER_DOCTYPE + j) % len(DOCUMENT_EVENTS)],
 			short=True,
 		)
 		for d in range(N_DOCTYPES)

@@ -7,11 +7,21 @@ failed on the document (simulate); 2 usage or unreadable input.
 import argparse
 import json
 import sys
+from datetime import datetime
 
 from rt_studio.engine.dry_run import dry_run_problems
+from rt_studio.engine.due import CATCH_UP, why_not_due
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import Context, Event, evaluate
-from rt_studio.engine.events import EVENTS, METHOD_FOR_EVENT, events_for_action, normalize_event
+from rt_studio.engine.events import (
+	EVENTS,
+	METHOD,
+	METHOD_FOR_EVENT,
+	TIME_EVENTS,
+	events_for_action,
+	methods_for_action,
+	normalize_event,
+)
 from rt_studio.engine.fixtures import Fixture, FixtureError, load_file, read_json
 from rt_studio.engine.matcher import RuleIndex
 from rt_studio.engine.memory import DirectoryError, InMemoryDirectory
@@ -79,14 +89,15 @@ def _document(path: str, what: str) -> dict:
 
 
 def simulate(args, out=None) -> int:
-	"""Run one document event through the rules and print what would be delivered."""
+	"""Run one document event through the rules and print what would be delivered.
+
+	EVENT is a label or a document method: a label stands for the user action and every
+	document method Frappe runs for it (Method rules included); a method name such as
+	`validate` for that one method. Time events are sent when a scheduler run at --now (whose
+	last run was at --last-run, by default CATCH_UP earlier) would send them.
+	"""
 	out = out or sys.stdout
-	label = normalize_event(args.event)
-	if not label:
-		methods = ", ".join(METHOD_FOR_EVENT.values())
-		raise UsageError(
-			f"--event {args.event!r} is not an event: use one of {', '.join(EVENTS)} or {methods}"
-		)
+	labels, methods = _events_of(args.event)
 	fixture, invalid = Fixture(), []
 	for path in args.rules:
 		part = _load(path)
@@ -97,6 +108,65 @@ def simulate(args, out=None) -> int:
 	doctype = doc.get("doctype")
 	if not doctype or not isinstance(doctype, str):
 		raise UsageError(f'{args.doc}: the document has no "doctype" key')
+	now = _moment(args.now, "--now") or datetime.now()
+	since = _moment(args.last_run, "--last-run") or now - CATCH_UP
+	directory, mutes = _site(args, fixture)
+	ctx = Context(directory, InMemoryRateLimiter(), mutes=mutes, now=lambda: now)
+	index = RuleIndex(fixture.rules)
+	result = {"matched": [], "skipped": invalid, "deliveries": []}
+	broken = bool(invalid)
+	for rule in fixture.rules:
+		listens = rule.event in labels or (rule.event == METHOD and rule.method in methods)
+		if rule.document_type == doctype and listens and not rule.enabled:
+			result["skipped"].append({"rule": rule.name, "reason": "the rule is disabled"})
+	docname = str(doc.get("name") or "")
+	events = [
+		(rule, Event(doctype, docname, label, doc, before, args.actor))
+		for label in labels
+		for rule in index.match(doctype, (label,))
+	]
+	events += [
+		(rule, Event(doctype, docname, METHOD, doc, before, args.actor, method=method))
+		for method in methods
+		for rule in index.match_method(doctype, method)
+	]
+	for rule, event in events:
+		why_not = why_not_due(rule, doc, since, now) if rule.event in TIME_EVENTS else None
+		if why_not:
+			result["skipped"].append({"rule": rule.name, "reason": why_not})
+			continue
+		outcome = evaluate(rule, event, ctx)
+		broken = broken or outcome.error is not None
+		_report(result, rule, outcome)
+	print(json.dumps(result, indent=2, default=str), file=out)
+	return 1 if broken else 0
+
+
+def _events_of(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+	"""(labels, document methods) that --event stands for."""
+	if normalize_event(name) == METHOD:
+		raise UsageError("--event Method: name the method instead, such as --event validate")
+	labels, methods = events_for_action(name), methods_for_action(name)
+	if not labels and not methods:
+		hooks = ", ".join(METHOD_FOR_EVENT.values())
+		raise UsageError(
+			f"--event {name!r} is not an event: use one of {', '.join(EVENTS)} "
+			f"or a document method such as {hooks}, validate"
+		)
+	return labels, methods
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+	if not text:
+		return None
+	try:
+		return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+	except ValueError:
+		raise UsageError(f"{option} {text!r} is not a date and time: write it as 2024-05-01T09:00") from None
+
+
+def _site(args, fixture: Fixture) -> tuple:
+	"""The directory and the mutes that stand for the site offline."""
 	directory = InMemoryDirectory(channels=fixture.channels, open_world=True)
 	mutes = InMemoryMutes()
 	if args.directory:
@@ -107,39 +177,28 @@ def simulate(args, out=None) -> int:
 		except ValueError as e:  # DirectoryError included
 			raise UsageError(f"{args.directory}: {e}") from None
 		directory.channels = {**{c.name: c for c in fixture.channels}, **directory.channels}
-	ctx = Context(directory, InMemoryRateLimiter(), mutes=mutes)
-	index = RuleIndex(fixture.rules)
-	result = {"matched": [], "skipped": invalid, "deliveries": []}
-	broken = bool(invalid)
-	events = events_for_action(label)
-	for rule in fixture.rules:
-		if rule.document_type == doctype and rule.event in events and not rule.enabled:
-			result["skipped"].append({"rule": rule.name, "reason": "the rule is disabled"})
-	docname = str(doc.get("name") or "")
-	for event in events:
-		for rule in index.match(doctype, (event,)):
-			outcome = evaluate(rule, Event(doctype, docname, event, doc, before, args.actor), ctx)
-			if not outcome.fired:
-				result["skipped"].append({"rule": rule.name, "reason": outcome.reason})
-				broken = broken or outcome.error is not None
-				continue
-			result["matched"].append(rule.name)
-			for delivery in outcome.deliveries:
-				target = {"user": delivery.user} if delivery.user else {"room": delivery.room}
-				message = delivery.message
-				result["deliveries"].append(
-					{
-						"rule": rule.name,
-						"event_name": delivery.event_name,
-						**target,
-						"subject": message["subject"],
-						"message": message["message"],
-						"display": message["display"],
-						"indicator": message["indicator"],
-					}
-				)
-	print(json.dumps(result, indent=2, default=str), file=out)
-	return 1 if broken else 0
+	return directory, mutes
+
+
+def _report(result: dict, rule, outcome) -> None:
+	if not outcome.fired:
+		result["skipped"].append({"rule": rule.name, "reason": outcome.reason})
+		return
+	result["matched"].append(rule.name)
+	for delivery in outcome.deliveries:
+		target = {"user": delivery.user} if delivery.user else {"room": delivery.room}
+		message = delivery.message
+		result["deliveries"].append(
+			{
+				"rule": rule.name,
+				"event_name": delivery.event_name,
+				**target,
+				"subject": message["subject"],
+				"message": message["message"],
+				"display": message["display"],
+				"indicator": message["indicator"],
+			}
+		)
 
 
 def _invalid(problems: list[Problem], path: str) -> list[dict]:
@@ -170,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
 	p_sim.add_argument("--event", required=True, metavar="EVENT")
 	p_sim.add_argument("--actor", default="Administrator", metavar="USER")
 	p_sim.add_argument("--directory", metavar="DIR.json")
+	p_sim.add_argument("--now", metavar="ISO", help="the clock, for time events and timespan filters")
+	p_sim.add_argument("--last-run", metavar="ISO", help="the scheduler's last run, for time events")
 	return parser
 
 

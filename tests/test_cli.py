@@ -40,8 +40,9 @@ ANA_DELIVERY = {
 	"indicator": "green",
 }
 EVENTS_HINT = (
-	"use one of New, Save, Submit, Cancel, Delete, Update After Submit, Value Change or "
-	"after_insert, on_update, on_submit, on_cancel, on_trash, on_update_after_submit, on_change"
+	"use one of New, Save, Submit, Cancel, Delete, Update After Submit, Value Change, Days Before, "
+	"Days After, Minutes Before, Minutes After, Method or a document method such as after_insert, "
+	"on_update, on_submit, on_cancel, on_trash, on_update_after_submit, on_change, validate"
 )
 
 
@@ -95,7 +96,8 @@ def test_check_reports_file_name_field_problem_lines(capsys, tmp_path):
 	lines = out.splitlines()
 	assert lines[0] == (
 		f"{broken}: Bad event: event: 'Saved' is not an event: use one of New, Save, Submit, Cancel, "
-		"Delete, Update After Submit, Value Change"
+		"Delete, Update After Submit, Value Change, Days Before, Days After, Minutes Before, Minutes After, "
+		"Method"
 	)
 	assert lines[1] == f"{broken}: (unnamed): rule_name: is required: give the rule a unique name"
 	assert lines[2].startswith(f"{broken}: (unnamed): condition: not a Python expression")
@@ -420,3 +422,90 @@ def test_simulate_without_directory_treats_named_users_as_able_to_read(capsys):
 	)
 	assert result["matched"] == ["New ToDo for assignee"]
 	assert [d["user"] for d in result["deliveries"]] == ["ben@example.com"]
+
+
+# ---------------------------------------------------------------- Filters, time events and Method offline
+
+
+@pytest.fixture
+def section_8_rules(tmp_path):
+	to_ben = [{"audience_type": "User", "user": "ben@example.com"}]
+	rules = [
+		rule_dict(
+			rule_name="Due soon",
+			event="Days Before",
+			date_changed="date",
+			days_in_advance=1,
+			audience=to_ben,
+			subject="{{ doc.name }} is due tomorrow",
+		),
+		rule_dict(
+			rule_name="High and closed",
+			event="Save",
+			condition_type="Filters",
+			filters=[["ToDo", "priority", "=", "high"], ["ToDo", "status", "in", "Open,Closed"]],
+			audience=to_ben,
+		),
+		rule_dict(
+			rule_name="Low only",
+			event="Save",
+			condition_type="Filters",
+			filters='[["ToDo","priority","=","Low",false]]',
+			audience=to_ben,
+		),
+		rule_dict(rule_name="On validate", event="Method", method="validate", audience=to_ben),
+	]
+	return write_json(tmp_path / "rules.json", rules)
+
+
+def test_check_accepts_filters_time_events_and_methods(capsys, section_8_rules):
+	code, _out, err = run(capsys, "check", section_8_rules)
+	assert code == 0 and "no problems" in err
+
+
+def test_simulate_filters_name_the_failing_filter(capsys, section_8_rules):
+	result = simulate(capsys, "--rules", section_8_rules, "--doc", TODO, "--event", "Save")
+	assert "High and closed" in result["matched"]
+	assert {"rule": "Low only", "reason": "filter 1 (priority = Low) failed: priority is 'High'"} in result[
+		"skipped"
+	]
+
+
+def test_simulate_a_save_runs_method_rules_of_the_methods_a_save_runs(capsys, section_8_rules):
+	result = simulate(capsys, "--rules", section_8_rules, "--doc", TODO, "--event", "Save")
+	assert "On validate" in result["matched"]
+	only = simulate(capsys, "--rules", section_8_rules, "--doc", TODO, "--event", "validate")
+	assert only["matched"] == ["On validate"]
+	assert (
+		simulate(capsys, "--rules", section_8_rules, "--doc", TODO, "--event", "on_cancel")["matched"] == []
+	)
+
+
+def test_simulate_time_events_at_the_given_clock(capsys, section_8_rules, tmp_path):
+	doc = write_json(tmp_path / "todo.json", {"doctype": "ToDo", "name": "TD-7", "date": "2024-05-10"})
+	argv = ["--rules", section_8_rules, "--doc", doc, "--event", "Days Before"]
+	due = simulate(capsys, *argv, "--now", "2024-05-09T00:02")
+	assert due["matched"] == ["Due soon"]
+	assert due["deliveries"][0]["subject"] == "TD-7 is due tomorrow"
+	early = simulate(capsys, *argv, "--now", "2024-05-08T23:59")
+	assert early["skipped"] == [{"rule": "Due soon", "reason": "not due yet: due 2024-05-09 00:00"}]
+	sent = simulate(capsys, *argv, "--now", "2024-05-09T09:00", "--last-run", "2024-05-09T08:55")
+	assert sent["skipped"] == [
+		{"rule": "Due soon", "reason": "due 2024-05-09 00:00, to be sent by a run before 2024-05-09 08:55"}
+	]
+
+
+@pytest.mark.parametrize(
+	"extra, text",
+	[
+		(["--event", "Method"], "--event Method: name the method instead, such as --event validate"),
+		(
+			["--event", "Save", "--now", "tomorrow"],
+			"--now 'tomorrow' is not a date and time: write it as 2024-05-01T09:00",
+		),
+	],
+)
+def test_simulate_usage_errors_of_the_new_options(capsys, section_8_rules, extra, text):
+	assert usage_error(capsys, "simulate", "--rules", section_8_rules, "--doc", TODO, *extra) == (
+		f"rt-studio: error: {text}"
+	)

@@ -6,16 +6,17 @@ import pytest
 from conftest import SUPPORT, audience
 
 from rt_studio.engine import (
-	EVENTS,
 	Event,
 	RuleIndex,
 	evaluate,
 	events_for_action,
 	events_for_hook,
 	normalize_event,
+	parse_rule,
 )
+from rt_studio.engine.events import DOCUMENT_EVENTS, METHOD, methods_for_action
 
-NEW, SAVE, SUBMIT, CANCEL, DELETE, UAS, VC = EVENTS
+NEW, SAVE, SUBMIT, CANCEL, DELETE, UAS, VC = DOCUMENT_EVENTS
 
 
 # ---------------------------------------------------------------- events_for_hook, hook by hook
@@ -163,7 +164,9 @@ DB_SET = [("on_change", False, None)]
 @pytest.fixture
 def index(new_rule):
 	to_support = audience(("User", {"user": SUPPORT}))
-	rules = [new_rule(rule_name=f"on {event}", event=event, audience=to_support) for event in EVENTS[:-1]]
+	rules = [
+		new_rule(rule_name=f"on {event}", event=event, audience=to_support) for event in DOCUMENT_EVENTS[:-1]
+	]
 	rules.append(new_rule(rule_name="status changed", event=VC, value_changed="status", audience=to_support))
 	rules.append(
 		new_rule(rule_name="docstatus changed", event=VC, value_changed="docstatus", audience=to_support)
@@ -225,3 +228,95 @@ def test_delete_fires_delete_once(index, ctx):
 
 def test_db_set_fires_value_change_once(index, ctx):
 	assert run_action(index, ctx, DB_SET, doc(status="Closed"), doc()) == {"status changed": 1}
+
+
+# ---------------------------------------------------------------- Method: a document method or hook
+
+
+@pytest.fixture
+def method_index(new_rule):
+	to_support = audience(("User", {"user": SUPPORT}))
+	methods = ("validate", "on_update", "on_submit", "on_payment_authorized")
+	rules = [new_rule(rule_name=f"method {m}", event=METHOD, method=m, audience=to_support) for m in methods]
+	rules.append(new_rule(rule_name="off", event=METHOD, method="validate", enabled=0, audience=to_support))
+	return RuleIndex(rules)
+
+
+def run_methods(index, ctx, action, doc, before):
+	"""Call the engine as the site's handler does for every method Frappe runs for one action."""
+	fired = Counter()
+	for method in methods_for_action(action):
+		for rule in index.match_method("ToDo", method):
+			outcome = evaluate(
+				rule, Event("ToDo", "TD-1", METHOD, doc, before, "actor@example.com", method), ctx
+			)
+			if outcome.fired:
+				fired[rule.name] += 1
+	return dict(fired)
+
+
+def test_method_rules_fire_once_for_each_run_of_their_method(method_index, ctx):
+	assert run_methods(method_index, ctx, "New", doc(), None) == {"method validate": 1, "method on_update": 1}
+	assert run_methods(method_index, ctx, "Save", doc(), doc()) == {
+		"method validate": 1,
+		"method on_update": 1,
+	}
+	assert run_methods(method_index, ctx, "Submit", doc(docstatus=1), doc()) == {
+		"method validate": 1,
+		"method on_update": 1,
+		"method on_submit": 1,
+	}
+	assert run_methods(method_index, ctx, "Cancel", doc(docstatus=2), doc(docstatus=1)) == {}
+
+
+def test_a_method_of_an_app_fires_its_rules(method_index, ctx):
+	assert methods_for_action("on_payment_authorized") == ("on_payment_authorized",)
+	assert run_methods(method_index, ctx, "on_payment_authorized", doc(), None) == {
+		"method on_payment_authorized": 1
+	}
+
+
+def test_disabled_method_rules_are_not_matched(method_index):
+	assert [r.name for r in method_index.match_method("ToDo", "validate")] == ["method validate"]
+	assert method_index.match_method("ToDo", "before_save") == ()
+	assert method_index.match_method("Note", "validate") == ()
+
+
+def test_a_method_rule_does_not_fire_for_another_method(method_index, ctx):
+	[rule] = method_index.match_method("ToDo", "validate")
+	outcome = evaluate(rule, Event("ToDo", "TD-1", METHOD, doc(), None, "a@x.com", "on_update"), ctx)
+	assert not outcome.fired
+	assert outcome.reason == "the rule listens to method validate, not on_update"
+
+
+@pytest.mark.parametrize(
+	"name, methods",
+	[
+		("Save", ("before_validate", "validate", "before_save", "on_update", "on_change")),
+		("on_update", ("before_validate", "validate", "before_save", "on_update", "on_change")),
+		("Delete", ("on_trash", "on_change", "after_delete")),
+		("validate", ("validate",)),
+		("Days Before", ()),
+		("Saved", ()),
+		("", ()),
+	],
+)
+def test_methods_for_action(name, methods):
+	assert methods_for_action(name) == methods
+
+
+@pytest.mark.parametrize(
+	"method, text",
+	[
+		("", "R: method: is required for event Method: name the document method, such as validate"),
+		("on update", "R: method: 'on update' is not a method name, such as on_update"),
+		(
+			"before_insert",
+			"R: method: before_insert runs before the document has a name: choose validate, after_insert "
+			"or a later method",
+		),
+	],
+)
+def test_method_problems(make_rule, method, text):
+	rule, problems = parse_rule(make_rule(rule_name="R", event="Method", method=method))
+	assert rule is None and [str(p) for p in problems] == [text]

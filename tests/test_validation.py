@@ -56,7 +56,8 @@ def test_unknown_event(make_rule, event):
 	assert (problem.rule, problem.field) == ("R", "event")
 	assert problem.problem == (
 		f"{event!r} is not an event: use one of "
-		"New, Save, Submit, Cancel, Delete, Update After Submit, Value Change"
+		"New, Save, Submit, Cancel, Delete, Update After Submit, Value Change, "
+		"Days Before, Days After, Minutes Before, Minutes After, Method"
 	)
 
 
@@ -70,9 +71,12 @@ def test_value_change_without_value_changed(make_rule):
 	assert str(problem) == "R: value_changed: is required for event Value Change: name the field to watch"
 
 
-def test_value_changed_must_be_a_fieldname(make_rule):
-	problem = only_problem(make_rule(rule_name="R", event="Value Change", value_changed="doc.status"))
-	assert str(problem) == "R: value_changed: 'doc.status' is not a fieldname"
+@pytest.mark.parametrize("value", ["doc.status()", "items.qty.rate", "status!"])
+def test_value_changed_must_be_a_fieldname(make_rule, value):
+	problem = only_problem(make_rule(rule_name="R", event="Value Change", value_changed=value))
+	assert (
+		str(problem) == f"R: value_changed: {value!r} is not a fieldname: use fieldname or table_field.field"
+	)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +243,7 @@ def test_a_broken_rule_next_to_a_good_one(make_rule, ctx, todo):
 	assert [rule.name for rule in fixture.rules] == ["Good"]
 	assert [str(p) for p in fixture.problems] == [
 		"Broken: event: 'Whenever' is not an event: use one of New, Save, Submit, Cancel, Delete, "
-		"Update After Submit, Value Change",
+		"Update After Submit, Value Change, Days Before, Days After, Minutes Before, Minutes After, Method",
 		"Broken: audience: is empty: add at least one row, for example Owner",
 		"item 3: doctype: 'Note' is not Realtime Rule or Realtime Channel: keep other documents in a file of their own",
 	]

@@ -91,3 +91,88 @@ def test_non_finite_numbers_compare_without_crashing():
 
 	assert as_text(float("nan")) == "nan"
 	assert as_text(float("inf")) == "inf"
+
+
+# ---------------------------------------------------------------- child rows: value_changed = table.field
+
+
+def with_items(todo, *rows):
+	return {**todo, "items": [{"doctype": "ToDo Item", "idx": i, **row} for i, row in enumerate(rows, 1)]}
+
+
+ROW_A = {"name": "row-a", "item": "Pen", "qty": 1}
+ROW_B = {"name": "row-b", "item": "Ink", "qty": 5}
+
+
+@pytest.fixture
+def rows_rule(watch):
+	def make(**overrides):
+		overrides.setdefault(
+			"message",
+			"{% for c in changed_rows %}{{ c.change }} {{ c.row.item }} {{ c.old }}>{{ c.new }};{% endfor %}",
+		)
+		return watch("items.qty", **overrides)
+
+	return make
+
+
+def test_a_row_whose_field_changed_fires_and_the_template_gets_it(rows_rule, make_event, ctx, todo):
+	event = make_event(
+		"Value Change",
+		doc=with_items(todo, ROW_A, {**ROW_B, "qty": 7}),
+		before=with_items(todo, ROW_A, ROW_B),
+	)
+	outcome = evaluate(rows_rule(), event, ctx)
+	assert outcome.fired
+	assert outcome.deliveries[0].message["message"] == "changed Ink 5>7;"
+
+
+def test_added_and_removed_rows_fire(rows_rule, make_event, ctx, todo):
+	event = make_event(
+		"Value Change",
+		doc=with_items(todo, ROW_B, {"name": "row-c", "item": "Cap", "qty": 2}),
+		before=with_items(todo, ROW_A, ROW_B),
+	)
+	outcome = evaluate(rows_rule(), event, ctx)
+	assert outcome.deliveries[0].message["message"] == "added Cap >2;removed Pen 1>;"
+
+
+def test_other_fields_of_rows_changing_do_not_fire(rows_rule, make_event, ctx, todo):
+	event = make_event(
+		"Value Change", doc=with_items(todo, {**ROW_A, "item": "Pencil"}), before=with_items(todo, ROW_A)
+	)
+	outcome = evaluate(rows_rule(), event, ctx)
+	assert not outcome.fired
+	assert outcome.reason == "no items row was added, removed or changed its qty"
+
+
+def test_from_and_to_select_the_rows(rows_rule, make_event, ctx, todo):
+	event = make_event(
+		"Value Change",
+		doc=with_items(todo, {**ROW_A, "qty": 0}, {**ROW_B, "qty": 0}),
+		before=with_items(todo, ROW_A, ROW_B),
+	)
+	outcome = evaluate(rows_rule(from_value="5", to_value="0"), event, ctx)
+	assert outcome.deliveries[0].message["message"] == "changed Ink 5>0;"
+	outcome = evaluate(rows_rule(from_value="9"), event, ctx)
+	assert not outcome.fired
+	assert outcome.reason == "items row 1: qty changed from '1', the rule wants from '9'"
+
+
+def test_rows_without_names_are_matched_by_position(rows_rule, make_event, ctx, todo):
+	event = make_event(
+		"Value Change",
+		doc=with_items(todo, {"item": "Pen", "qty": 1}, {"item": "Ink", "qty": 6}),
+		before=with_items(todo, {"item": "Pen", "qty": 1}, {"item": "Ink", "qty": 5}),
+	)
+	assert evaluate(rows_rule(), event, ctx).deliveries[0].message["message"] == "changed Ink 5>6;"
+
+
+def test_conditions_see_the_changed_rows(rows_rule, make_event, ctx, todo):
+	event = make_event(
+		"Value Change", doc=with_items(todo, {**ROW_B, "qty": 50}), before=with_items(todo, ROW_B)
+	)
+	big = rows_rule(condition="any(c.new and int(c.new) > 10 for c in changed_rows)")
+	assert evaluate(big, event, ctx).fired
+	small = rows_rule(condition="any(c.new and int(c.new) > 100 for c in changed_rows)")
+	assert evaluate(small, event, ctx).reason == "condition is false"

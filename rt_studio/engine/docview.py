@@ -112,3 +112,20 @@ def to_json_value(value):
 	if isinstance(value, list | tuple):
 		return [to_json_value(v) for v in value]
 	return str(value)
+
+
+def moment_of(value) -> datetime | None:
+	"""A Date or Datetime value (a date, a datetime or ISO text) as a naive datetime; None when
+	it is empty or not a date (a site's values are in its own time zone: any offset is dropped)."""
+	if value is None or value == "":
+		return None
+	if isinstance(value, datetime):
+		return value.replace(tzinfo=None)
+	if isinstance(value, date):
+		return datetime(value.year, value.month, value.day)
+	if not isinstance(value, str):
+		return None
+	try:
+		return datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+	except ValueError:
+		return None

@@ -28,6 +28,7 @@ def dry_run_problems(
 		**shared,
 		"doc": doc,
 		"doc_before_save": doc,
+		"changed_rows": (),
 		"actor": "Administrator",
 		"event": rule.event,
 		"rule": rule.name,

@@ -17,10 +17,12 @@ from rt_studio.engine import rules as r
 from rt_studio.engine.audience import doc_room, row_users, user_key
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.budget import Budget, BudgetExceeded
-from rt_studio.engine.docview import as_text, freeze, to_json_value
+from rt_studio.engine.changes import value_change
+from rt_studio.engine.docview import freeze, to_json_value
 from rt_studio.engine.errors import Problem, RuleError
-from rt_studio.engine.events import VALUE_CHANGE
-from rt_studio.engine.interfaces import Batches, Directory, Mutes, RateLimiter
+from rt_studio.engine.events import METHOD, VALUE_CHANGE
+from rt_studio.engine.filters import OfflineMeta, failing_filter
+from rt_studio.engine.interfaces import Batches, Directory, Meta, Mutes, RateLimiter
 from rt_studio.engine.messages import WIRE_KEYS, channel_message, rule_message
 from rt_studio.engine.mutes import InMemoryMutes, rule_target
 from rt_studio.engine.sandbox import SandboxError, base_globals, condition_namespace, evaluate_condition
@@ -112,6 +114,8 @@ class Event:
 	doc: Mapping
 	before: Mapping | None = None
 	actor: str = "Guest"
+	#: For Method rules: the document method that ran (`validate`, `on_update` ...).
+	method: str = ""
 
 	def __post_init__(self):
 		self.doc = freeze(self.doc)
@@ -127,6 +131,7 @@ class Context:
 		"condition_globals",
 		"directory",
 		"limiter",
+		"meta",
 		"mutes",
 		"now",
 		"progress",
@@ -144,6 +149,7 @@ class Context:
 		now=datetime.now,
 		progress=None,
 		budget_ms: float | None = None,
+		meta: Meta | None = None,
 	):
 		#: Time each rule may spend on one event (None: budget.DEFAULT_BUDGET_MS).
 		self.budget_ms = budget_ms
@@ -154,22 +160,10 @@ class Context:
 		self.mutes = mutes if mutes is not None else InMemoryMutes()
 		self.batches = batches if batches is not None else InMemoryBatches()
 		self.now = now
+		#: Fieldtypes and the first day of the week, for Filters conditions.
+		self.meta = meta if meta is not None else OfflineMeta()
 		self.shared = base_globals(utils)
 		self.condition_globals = condition_namespace(self.shared)
-
-
-def value_change_reason(rule: r.Rule, event: Event) -> str | None:
-	"""None when the watched field changed as the rule asks; otherwise why not."""
-	if event.before is None:
-		return f"no earlier version of the document to compare {rule.value_changed} with"
-	old, new = as_text(event.before.get(rule.value_changed)), as_text(event.doc.get(rule.value_changed))
-	if old == new:
-		return f"{rule.value_changed} did not change"
-	if rule.from_value and old != rule.from_value:
-		return f"{rule.value_changed} changed from {old!r}, the rule wants from {rule.from_value!r}"
-	if rule.to_value and new != rule.to_value:
-		return f"{rule.value_changed} changed to {new!r}, the rule wants to {rule.to_value!r}"
-	return None
 
 
 def _scope(rule: r.Rule, event: Event) -> dict:
@@ -179,7 +173,17 @@ def _scope(rule: r.Rule, event: Event) -> dict:
 		"actor": event.actor,
 		"event": event.event,
 		"rule": rule.name,
+		"changed_rows": (),
 	}
+
+
+def listens_reason(rule: r.Rule, event: Event) -> str | None:
+	"""None when the rule listens to this event (and, for Method, to this method)."""
+	if rule.event != event.event:
+		return f"the rule listens to {rule.event}, not {event.event}"
+	if rule.event == METHOD and event.method != rule.method:
+		return f"the rule listens to method {rule.method}, not {event.method or 'none'}"
+	return None
 
 
 #: The user nobody logs in as: never a recipient (matched as user names are, by `user_key`).
@@ -249,8 +253,8 @@ def evaluate(
 def run(rule: r.Rule, event: Event, ctx: Context, mode: Mode) -> Outcome:
 	"""`evaluate` with its options in one `Mode`."""
 	outcome = Outcome(rule=rule.name, event=event.event)
-	if rule.event != event.event:
-		outcome.reason = f"the rule listens to {rule.event}, not {event.event}"
+	outcome.reason = listens_reason(rule, event) or ""
+	if outcome.reason:
 		return outcome
 	try:
 		# one budget for the rule's own code (conditions and templates) for this event
@@ -328,8 +332,9 @@ def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterat
 	head = Outcome(rule=rule.name, event=event.event)
 	rule_budget = Budget(ctx.budget_ms)  # one for the whole event, across the chunks
 	try:
-		if rule.event != event.event:
-			raise RuleError.one(rule.name, "event", f"the rule listens to {rule.event}, not {event.event}")
+		why_not = listens_reason(rule, event)
+		if why_not:
+			raise RuleError.one(rule.name, "event", why_not)
 		scope = {**_scope(rule, event), **ctx.shared}
 		recipients = rule_budget.within(_triggered_audience, rule, event, ctx, Mode(), head, scope)
 	except RuleError as e:
@@ -366,10 +371,11 @@ def trigger_reason(
 	"""None when the event triggers the rule (transition and condition); otherwise why not.
 
 	The condition is evaluated even when it is not checked (test-fire), so its result shows.
+	Value Change puts the rows that changed into the scope as `changed_rows`.
 	"""
-	if check_condition and rule.event == VALUE_CHANGE:
-		why_not = value_change_reason(rule, event)
-		if why_not:
+	if rule.event == VALUE_CHANGE:
+		why_not, scope["changed_rows"] = value_change(rule, event.doc, event.before)
+		if why_not and check_condition:
 			return why_not
 	if rule.condition is not None:
 		outcome.condition = _check(
@@ -377,7 +383,18 @@ def trigger_reason(
 		)
 		if check_condition and not outcome.condition:
 			return "condition is false"
+	elif rule.condition_type == r.FILTERS and rule.filters:
+		failed = _check(rule, "filters", lambda: _failing_filter(rule, event, ctx))
+		outcome.condition = failed is None
+		if check_condition and failed:
+			return str(failed)
 	return None
+
+
+def _failing_filter(rule: r.Rule, event: Event, ctx: Context):
+	"""The first filter that fails, checked on the rule's clock (rows are many, filters a few)."""
+	today = ctx.now().date()
+	return budget.run(failing_filter, rule.filters, event.doc, rule.document_type, today, ctx.meta)
 
 
 def audience_of(

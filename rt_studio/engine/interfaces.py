@@ -90,3 +90,13 @@ class Batches(Protocol):
 	def take_due(self, limit: int) -> list["Batch"]:
 		"""Remove and return up to `limit` batches whose window has ended, oldest due first
 		(each batch is taken by one caller only)."""
+
+
+class Meta(Protocol):
+	"""What Filters conditions need to compare as a list view does on this site."""
+
+	#: The first day of a week for timespans such as "this week": 0 Monday ... 6 Sunday.
+	first_day_of_week: int
+
+	def fieldtype(self, doctype: str, fieldname: str) -> str | None:
+		"""The field's Frappe fieldtype (`Int`, `Date` ...), or None when the DocType has no such field."""

@@ -134,3 +134,14 @@ class InMemoryDirectory:
 
 	def get_channel(self, name: str) -> Channel | None:
 		return self.channels.get(name)
+
+
+class InMemoryMeta:
+	"""Fieldtypes held in a dict {(doctype, fieldname): fieldtype}, for the tests."""
+
+	def __init__(self, fieldtypes: Mapping | None = None, first_day_of_week: int = 6):
+		self.fieldtypes = dict(fieldtypes or {})
+		self.first_day_of_week = first_day_of_week
+
+	def fieldtype(self, doctype: str, fieldname: str) -> str | None:
+		return self.fieldtypes.get((doctype, fieldname))

@@ -10,9 +10,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rt_studio.engine import due
 from rt_studio.engine.errors import Problem, RuleError
-from rt_studio.engine.events import EVENTS, VALUE_CHANGE, normalize_event
+from rt_studio.engine.events import (
+	DAY_EVENTS,
+	EVENTS,
+	METHOD,
+	MINUTE_EVENTS,
+	NAMELESS_METHODS,
+	TIME_EVENTS,
+	VALUE_CHANGE,
+	normalize_event,
+)
 from rt_studio.engine.fields import FieldReader
+from rt_studio.engine.filters import FilterError, parse_filters
 from rt_studio.engine.sandbox import SandboxError, compile_condition
 from rt_studio.engine.templates import CompiledTemplate
 
@@ -55,6 +66,9 @@ DISPLAYS = (
 	"Custom",
 )
 INDICATORS = ("blue", "green", "orange", "red", "gray")
+#: Condition types: a Python expression, or filters as a list view has them (no code).
+PYTHON, FILTERS = "Python", "Filters"
+CONDITION_TYPES = (PYTHON, FILTERS)
 DEFAULT_EVENT_NAME = "rt_studio"
 DEFAULT_CHANNEL_EVENT_NAME = "rt_studio_channel"
 
@@ -118,10 +132,9 @@ class Rule:
 	rate_limit_count: int
 	rate_limit_seconds: int
 	version: str = ""
-	# filters, time events, method, send window, critical and standard flags: read here as
-	# given, each checked where its feature lives
-	condition_type: str = "Python"
-	filters: object = None
+	condition_type: str = PYTHON
+	#: With condition_type Filters: the parsed filters (`engine.filters.Filter`), all must hold.
+	filters: tuple = ()
 	date_changed: str = ""
 	days_in_advance: int = 0
 	datetime_changed: str = ""
@@ -133,6 +146,8 @@ class Rule:
 	critical: bool = False
 	is_standard: bool = False
 	module: str = ""
+	#: For time events: when messages may go out (`engine.due.SendWindow`), None = any time.
+	send_window: object = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -232,8 +247,10 @@ def _trigger(read: FieldReader) -> dict:
 	if event == VALUE_CHANGE:
 		if not value_changed:
 			read.problem("value_changed", "is required for event Value Change: name the field to watch")
-		elif not FIELDNAME.match(value_changed):
-			read.problem("value_changed", f"{value_changed!r} is not a fieldname")
+		elif not USER_FIELD_PATH.match(value_changed):
+			read.problem(
+				"value_changed", f"{value_changed!r} is not a fieldname: use fieldname or table_field.field"
+			)
 	return {
 		"document_type": document_type,
 		"event": event,
@@ -294,14 +311,11 @@ def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 	read = FieldReader(data, "", problems)
 	name = _rule_name(read)
 	trigger = _trigger(read)
-	condition_source = read.text("condition")
-	condition = _condition(condition_source, name, "condition", problems)
 	rule = {
 		"name": name,
 		"enabled": read.flag("enabled", True),
 		**trigger,
-		"condition": condition,
-		"condition_source": condition_source,
+		**_condition_fields(read, trigger["document_type"]),
 		"audience": _audience(read),
 		"exclude_actor": read.flag("exclude_actor", True),
 		**_texts(read),
@@ -310,31 +324,90 @@ def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 		"alert_seconds": read.number("alert_seconds", 5),
 		**_delivery(read, DEFAULT_EVENT_NAME),
 		"version": _lax_text(data, "modified"),
-		**_section_8_fields(read),
+		**_time_fields(read, trigger["event"]),
+		"method": _method(read, trigger["event"]),
+		**_send_window(read, trigger["event"]),
+		"critical": read.flag("critical", False),
+		"is_standard": read.flag("is_standard", False),
+		"module": _lax_text(read.data, "module"),
 	}
 	if problems:
 		return None, problems
 	return Rule(**rule), []
 
 
-def _section_8_fields(read: FieldReader) -> dict:
-	"""Condition type, time events, method, send window, critical and standard flags as given."""
-	data = read.data
-	return {
-		"condition_type": _lax_text(data, "condition_type") or "Python",
-		"filters": data.get("filters"),
-		"date_changed": _lax_text(data, "date_changed"),
+def _condition_fields(read: FieldReader, document_type: str) -> dict:
+	"""The condition of either type: the other type's field is kept by the form but not used."""
+	condition_type = read.text("condition_type") or PYTHON
+	fields = {"condition_type": condition_type, "condition": None, "condition_source": "", "filters": ()}
+	if condition_type == PYTHON:
+		source = read.text("condition")
+		fields.update(
+			condition=_condition(source, read.name, "condition", read.problems), condition_source=source
+		)
+	elif condition_type == FILTERS:
+		try:
+			fields["filters"] = parse_filters(read.data.get("filters"), document_type)
+		except FilterError as e:
+			read.problem("filters", str(e))
+	else:
+		read.problem(
+			"condition_type",
+			f"{condition_type!r} is not a condition type: use {' or '.join(CONDITION_TYPES)}",
+		)
+	return fields
+
+
+def _time_fields(read: FieldReader, event: str | None) -> dict:
+	"""The date field and days of Days Before/After, the datetime field and minutes of Minutes ..."""
+	fields = {
+		"date_changed": _lax_text(read.data, "date_changed"),
 		"days_in_advance": read.number("days_in_advance", 0),
-		"datetime_changed": _lax_text(data, "datetime_changed"),
+		"datetime_changed": _lax_text(read.data, "datetime_changed"),
 		"minutes_offset": read.number("minutes_offset", 0),
-		"method": _lax_text(data, "method"),
-		"send_after": _lax_text(data, "send_after"),
-		"send_before": _lax_text(data, "send_before"),
-		"send_days": _lax_text(data, "send_days"),
-		"critical": read.flag("critical", False),
-		"is_standard": read.flag("is_standard", False),
-		"module": _lax_text(data, "module"),
 	}
+	for events, field, count, limit, kind in (
+		(DAY_EVENTS, "date_changed", "days_in_advance", due.MAX_DAYS, "Date"),
+		(MINUTE_EVENTS, "datetime_changed", "minutes_offset", due.MAX_MINUTES, "Datetime"),
+	):
+		if event not in events:
+			continue
+		if not fields[field]:
+			read.problem(field, f"is required for event {event}: choose the {kind} field to count from")
+		elif not FIELDNAME.match(fields[field]):
+			read.problem(field, f"{fields[field]!r} is not a fieldname")
+		if fields[count] > limit:
+			read.problem(count, f"{fields[count]} is more than {limit}: enter {limit} or less")
+	return fields
+
+
+def _method(read: FieldReader, event: str | None) -> str:
+	method = _lax_text(read.data, "method")
+	if event != METHOD:
+		return method
+	if not method:
+		read.problem("method", "is required for event Method: name the document method, such as validate")
+	elif not FIELDNAME.match(method):
+		read.problem("method", f"{method!r} is not a method name, such as on_update")
+	elif method in NAMELESS_METHODS:
+		read.problem(
+			"method",
+			f"{method} runs before the document has a name: choose validate, after_insert or a later method",
+		)
+	return method
+
+
+def _send_window(read: FieldReader, event: str | None) -> dict:
+	"""The send window of a time rule (other events send at once: their window is not used)."""
+	texts = {field: _lax_text(read.data, field) for field in ("send_after", "send_before", "send_days")}
+	window = None
+	if event in TIME_EVENTS and any(texts.values()):
+		try:
+			window = due.send_window(texts["send_after"], texts["send_before"], texts["send_days"])
+		except ValueError as e:
+			field, _colon, problem = str(e).partition(": ")
+			read.problem(field, problem)
+	return {**texts, "send_window": window}
 
 
 def compile_rule(data: Mapping) -> Rule:

@@ -79,9 +79,9 @@ SAFE_BUILTINS = {
 }
 
 #: Names a condition can use besides its own comprehension variables and lambda arguments.
-CONDITION_NAMES = frozenset({"doc", "doc_before_save", "actor", "event", "rule", "frappe", "nowdate"}) | set(
-	SAFE_BUILTINS
-)
+CONDITION_NAMES = frozenset(
+	{"doc", "doc_before_save", "actor", "event", "rule", "frappe", "nowdate", "changed_rows"}
+) | set(SAFE_BUILTINS)
 
 #: Longest condition accepted: Notification conditions are a line or two; past this,
 #: compiling alone would take a noticeable time.
@@ -295,7 +295,7 @@ def _check_condition_tree(tree: ast.AST) -> None:
 
 def _names_hint() -> str:
 	return (
-		"conditions can use doc, doc_before_save, actor, event, rule, frappe.utils, nowdate and "
+		"conditions can use doc, doc_before_save, changed_rows, actor, event, rule, frappe.utils, nowdate and "
 		+ ", ".join(sorted(SAFE_BUILTINS))
 	)
 

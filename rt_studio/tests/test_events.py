@@ -4,7 +4,7 @@ from contextlib import ExitStack
 
 import frappe
 
-from rt_studio.engine.events import EVENTS
+from rt_studio.engine.events import DOCUMENT_EVENTS
 from rt_studio.tests.factories import ORDER, TESTER, RTTestCase, make_rule, make_users, new_order
 
 
@@ -18,7 +18,7 @@ class TestRuleEvents(RTTestCase):
 		"""One rule for every event label, all sending to the reader: {label: rule name}."""
 		stack = self.enterContext(ExitStack())
 		names = {}
-		for label in EVENTS:
+		for label in DOCUMENT_EVENTS:
 			extra = {"value_changed": "status"} if label == "Value Change" else {}
 			rule = stack.enter_context(
 				make_rule([{"audience_type": "User", "user": self.reader}], event=label, **extra, **fields)

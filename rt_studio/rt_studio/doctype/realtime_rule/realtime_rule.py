@@ -80,8 +80,8 @@ class RealtimeRule(Document):
 		rate_limit_count: DF.Int
 		rate_limit_seconds: DF.Int
 		rule_name: DF.Data
-		send_after: DF.Time | None
-		send_before: DF.Time | None
+		send_after: DF.Data | None
+		send_before: DF.Data | None
 		send_days: DF.Data | None
 		subject: DF.Data | None
 		to_value: DF.Data | None
