@@ -45,7 +45,7 @@ persistent_cache_keys = [
 	"rt_studio:publish_key:*",
 ]
 
-# A deleted rule or channel takes its mutes with it (the daily clean-up removes them).
+# Mutes do not stop a rule or channel from being deleted; the daily clean-up removes theirs.
 ignore_links_on_delete = ["Realtime Mute"]
 
 scheduler_events = {
