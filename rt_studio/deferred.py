@@ -18,6 +18,7 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import frappe
 
@@ -25,7 +26,7 @@ from rt_studio import cache, delivery, trace
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import Event, Outcome, run_in_chunks
 from rt_studio.engine.events import DELETE
-from rt_studio.engine.verdicts import DELIVER
+from rt_studio.engine.verdicts import DELIVER, NO_SUCH_USER
 from rt_studio.readers import Shares, shares_of
 
 #: Audiences larger than this are checked and delivered by a background job after the
@@ -135,25 +136,53 @@ def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
 
 	source, deleted = _document(event)
 	ctx = context_for(source, Shares.from_dict(shares) if deleted and shares else None)
-	totals: Counter = Counter()
+	tally = Tally()
 	parts = run_in_chunks(rule, event, ctx, JOB_CHUNK)
 	part = next(parts)
 	for following in parts:
 		# a chunk before the last: sent and committed now, so the trace can show the progress
-		_send(part, totals, ctx)
+		_send(part, tally, ctx)
 		frappe.db.commit()
 		if job:
-			trace.progress(job, **_progress(totals, done=False))
+			trace.progress(job, **tally.progress(done=False))
 		part = following
 	if part.error:
 		frappe.db.rollback()
-		record_failure(part, rule.version, event.doctype, event.docname, job, totals)
+		record_failure(part, rule.version, event.doctype, event.docname, job, tally)
 		return
 	# the last chunk goes out with the job's own commit (Frappe's execute_job commits)
-	_send(part, totals, ctx)
-	part.fired = totals[DELIVER] > 0
-	part.reason = f"{totals[DELIVER]} of {sum(totals.values())} recipients" if totals else part.reason
-	trace.record(part, event.doctype, event.docname, job=job, totals=totals, progress=_progress(totals, True))
+	_send(part, tally, ctx)
+	delivered, decided = tally.verdicts[DELIVER], sum(tally.verdicts.values())
+	part.fired = delivered > 0
+	part.reason = f"{delivered} of {decided} recipients" if decided else part.reason
+	trace.record(
+		part,
+		event.doctype,
+		event.docname,
+		job=job,
+		totals=tally.verdicts,
+		progress=tally.progress(done=True),
+		unknown=tally.unknown,
+	)
+
+
+@dataclass
+class Tally:
+	"""What a job decided so far, over all its chunks."""
+
+	verdicts: Counter = field(default_factory=Counter)
+	#: Values that named no user (as many as a trace entry shows).
+	unknown: list[str] = field(default_factory=list)
+
+	def add(self, part: Outcome) -> None:
+		self.verdicts.update(r.verdict for r in part.recipients)
+		room = trace.UNKNOWN_USERS_SHOWN - len(self.unknown)
+		if room > 0:
+			self.unknown += [r.user for r in part.recipients if r.verdict == NO_SUCH_USER][:room]
+
+	def progress(self, done: bool, **more) -> dict:
+		decided = sum(self.verdicts.values())
+		return {"decided": decided, "delivered": self.verdicts[DELIVER], "done": done, **more}
 
 
 def _document(event: Event):
@@ -166,21 +195,20 @@ def _document(event: Event):
 	return frappe.get_doc(plain(event.doc)), True
 
 
-def _send(part: Outcome, totals: Counter, ctx) -> None:
+def _send(part: Outcome, tally: Tally, ctx) -> None:
 	delivery.publish(part)
-	totals.update(r.verdict for r in part.recipients)
+	tally.add(part)
 	ctx.directory.forget([r.user for r in part.recipients if r.user])
 
 
-def _progress(totals: Counter, done: bool, **more) -> dict:
-	return {"decided": sum(totals.values()), "delivered": totals[DELIVER], "done": done, **more}
-
-
-def record_failure(outcome: Outcome, version: str, doctype: str, docname: str, job, totals=None) -> None:
+def record_failure(outcome: Outcome, version: str, doctype: str, docname: str, job, tally=None) -> None:
 	"""A job that stopped: the error on the rule and in the trace, committed at once."""
+	tally = tally or Tally()
 	delivery.record_error(outcome, version)
-	progress = _progress(totals or Counter(), True, error=True)
-	trace.record(outcome, doctype, docname, job=job, totals=totals, progress=progress)
+	progress = tally.progress(done=True, error=True)
+	trace.record(
+		outcome, doctype, docname, job=job, totals=tally.verdicts, progress=progress, unknown=tally.unknown
+	)
 	frappe.db.commit()
 
 

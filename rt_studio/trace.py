@@ -38,15 +38,18 @@ def record(
 	job: str | None = None,
 	totals=None,
 	progress: dict | None = None,
+	unknown: list[str] | None = None,
 ) -> None:
 	"""Queue one evaluation for writing when the transaction ends.
 
 	`job` names the delivery job that finishes a deferred evaluation; `totals` (a Counter of
-	verdicts) replaces the outcome's own recipients when a job decided them chunk by chunk;
-	`progress` is the job's final state, written with the entry.
+	verdicts) replaces the outcome's own recipients when a job decided them chunk by chunk, and
+	`unknown` its values that named no user; `progress` is the job's final state.
 	"""
 	verdicts = totals if totals is not None else Counter(r.verdict for r in outcome.recipients)
-	unknown = [r.user for r in outcome.recipients if r.verdict == NO_SUCH_USER][:UNKNOWN_USERS_SHOWN]
+	if unknown is None:
+		unknown = [r.user for r in outcome.recipients if r.verdict == NO_SUCH_USER]
+	unknown = unknown[:UNKNOWN_USERS_SHOWN]
 	entry = {
 		"time": site_now().isoformat(),
 		"rule": outcome.rule,
@@ -63,6 +66,7 @@ def record(
 		"error": str(outcome.error) if outcome.error else None,
 		"test": test,
 		"job": job,
+		"deferred": bool(getattr(outcome, "deferred", 0)),
 	}
 	if progress is not None:
 		entry["progress"] = progress

@@ -121,8 +121,8 @@ export const ui = {
 					<td>${esc(e.rule || "")}</td>
 					<td>${esc(e.doctype)} <a href="/app/${esc(frappe.router.slug(e.doctype))}/${encodeURIComponent(e.docname)}">${esc(e.docname)}</a></td>
 					<td>${esc(e.event)}${e.test ? ` <span class="indicator-pill blue">${__("test")}</span>` : ""}</td>
-					<td><span class="indicator-pill ${e.error ? "red" : e.fired ? "green" : "gray"}">${e.error ? __("error") : e.fired ? __("fired") : __("not fired")}</span></td>
-					<td>${esc(e.error || e.reason || "")}</td>
+					<td>${this.result_pill(e)}</td>
+					<td>${esc(e.error || e.reason || "")}${this.activity_notes(e)}</td>
 					<td class="text-right">${esc(e.recipients)}</td>
 				</tr>`
 			)
@@ -130,6 +130,36 @@ export const ui = {
 		return `<table class="table table-sm table-hover rt-activity"><thead><tr>
 			<th>${__("Time")}</th><th>${__("Rule")}</th><th>${__("Document")}</th><th>${__("Event")}</th><th>${__("Result")}</th><th>${__("Why")}</th><th class="text-right">${__("Recipients")}</th>
 		</tr></thead><tbody>${rows}</tbody></table>`;
+	},
+
+	result_pill(e) {
+		const [color, label] = e.error
+			? ["red", __("error")]
+			: e.fired
+			? ["green", __("fired")]
+			: e.deferred
+			? ["blue", __("to a job")]
+			: ["gray", __("not fired")];
+		return `<span class="indicator-pill ${color}">${label}</span>`;
+	},
+
+	activity_notes(e) {
+		// what a large audience's delivery job reports, and values that name no user
+		const esc = frappe.utils.escape_html;
+		const notes = [];
+		if (e.job) {
+			const p = e.progress;
+			const state = !p ? __("queued") : p.error ? __("stopped") : p.done ? __("done") : __("running");
+			notes.push(
+				p
+					? __("Delivery job {0}: {1} delivered, {2} recipients decided", [state, p.delivered, p.decided])
+					: __("Delivery job {0}", [state])
+			);
+		}
+		if (e.unknown_users && e.unknown_users.length) {
+			notes.push(__("No such user: {0}", [e.unknown_users.join(", ")]));
+		}
+		return notes.map((note) => `<br><small class="text-muted">${esc(note)}</small>`).join("");
 	},
 
 	problems_html(result) {
