@@ -21,6 +21,7 @@ from rt_studio.engine.events import VALUE_CHANGE, normalize_event
 from rt_studio.engine.mutes import channel_target
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import RULE_DOCTYPE, event_name_problem, parse_rule
+from rt_studio.engine.values import example_before
 from rt_studio.handler import context_for
 from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
 from rt_studio.permissions import MANAGER, is_manager, member_of
@@ -48,10 +49,7 @@ def _event_for(rule, target, event: str | None) -> Event:
 	before = None
 	if label == VALUE_CHANGE and rule.value_changed:
 		before = dict(snapshot)
-		current = snapshot.get(rule.value_changed)
-		before[rule.value_changed] = (
-			rule.from_value if rule.from_value else (None if current else "(changed)")
-		)
+		before[rule.value_changed] = example_before(rule.from_value, snapshot.get(rule.value_changed))
 	return Event(target.doctype, target.name, label, snapshot, before, frappe.session.user)
 
 

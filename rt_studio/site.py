@@ -160,16 +160,25 @@ class FrappeDirectory:
 			self._documents[key] = frappe.get_doc(doctype, docname) if exists else None
 		return self._documents[key]
 
-	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
+	def hidden_fields(self, users: Sequence[str | None], doctype: str) -> dict[str | None, frozenset[str]]:
+		"""As Frappe's `apply_fieldlevel_read_permissions`: Administrator reads every field; anyone
+		else the fields of level 0 (read access to the document, a share included) and of the
+		levels their roles may read. One set per distinct set of levels, shared by its users."""
+		leveled = _leveled_fields(doctype)
+		if not leveled:
+			return dict.fromkeys(users, frozenset())
 		meta = frappe.get_meta(doctype)
-		# level 0 goes with read access to the document (a shared document has no role rights)
-		levels = {0} if user is None else {0, *meta.get_permlevel_access("read", user=user)}
-		readable = []
-		for fieldname in fieldnames:
-			df = meta.get_field(fieldname)
-			if (df.permlevel if df else 0) in levels:
-				readable.append(fieldname)
-		return readable
+		by_levels: dict[frozenset, frozenset] = {}
+		hidden = {}
+		for user in users:
+			if user == "Administrator":
+				hidden[user] = frozenset()
+				continue
+			levels = frozenset({0, *(meta.get_permlevel_access("read", user=user) if user else ())})
+			if levels not in by_levels:
+				by_levels[levels] = frozenset(path for path, level in leveled.items() if level not in levels)
+			hidden[user] = by_levels[levels]
+		return hidden
 
 	def assignees(self, doctype: str, docname: str, doc: Mapping) -> list[str]:
 		from rt_studio.engine.audience import assigned_users
@@ -193,6 +202,18 @@ class FrappeDirectory:
 		if name not in self._channels:
 			self._channels[name] = load_channel(name)
 		return self._channels[name]
+
+
+def _leveled_fields(doctype: str) -> dict[str, int]:
+	"""{field or table.field: permission level} of the fields above level 0 (Frappe caches the
+	metas this reads)."""
+	meta = frappe.get_meta(doctype)
+	leveled = {df.fieldname: df.permlevel for df in meta.fields if df.permlevel}
+	for table in meta.get_table_fields():
+		for df in frappe.get_meta(table.options).fields:
+			if df.permlevel:
+				leveled[f"{table.fieldname}.{df.fieldname}"] = df.permlevel
+	return leveled
 
 
 def load_channel(name: str) -> Channel | None:

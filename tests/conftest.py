@@ -85,6 +85,17 @@ def audience(*rows) -> list[dict]:
 	return result
 
 
+class CountingTemplate:
+	"""Wraps a compiled jinja2 Template and counts renders."""
+
+	def __init__(self, template):
+		self.template, self.renders = template, 0
+
+	def render(self, context):
+		self.renders += 1
+		return self.template.render(context)
+
+
 class FakeClock:
 	"""A monotonic clock the test moves by hand."""
 

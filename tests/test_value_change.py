@@ -1,11 +1,13 @@
 """Value Change: the watched field must differ, restricted by from_value / to_value."""
 
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from conftest import SUPPORT, audience, delivered_to
 
 from rt_studio.engine import evaluate
+from rt_studio.engine.values import written_problem
 
 TO_SUPPORT = audience(("User", {"user": SUPPORT}))
 
@@ -176,3 +178,98 @@ def test_conditions_see_the_changed_rows(rows_rule, make_event, ctx, todo):
 	assert evaluate(big, event, ctx).fired
 	small = rows_rule(condition="any(c.new and int(c.new) > 100 for c in changed_rows)")
 	assert evaluate(small, event, ctx).reason == "condition is false"
+
+
+# ---------------------------------------------------------------- typed From / To values
+
+
+@pytest.mark.parametrize(
+	"field, old, new, from_value, to_value",
+	[
+		("amount", 5.0, 10.0, "5", "10.00"),  # Currency: as the site gives it, a float
+		("amount", Decimal("5.00"), Decimal("10.50"), "5.0", "10.5"),
+		("amount", 900, 1234.5, "900", "1,234.50"),
+		("done", 0, 1, "false", "true"),  # Check: 0/1 on a site
+		("done", 0, 1, "0", "yes"),
+		("done", False, True, "no", "1"),
+		("due", date(2024, 5, 30), date(2024, 5, 31), "2024-05-30", "2024-05-31"),
+		("due", "2024-05-30", "2024-05-31", "2024-05-30", "2024-05-31"),  # offline JSON: text
+		(
+			"at",
+			datetime(2024, 5, 31, 9, 0),
+			datetime(2024, 5, 31, 14, 30),
+			"2024-05-31 09:00",
+			"2024-05-31 14:30:00",
+		),
+		("at", "2024-05-31 09:00:00", "2024-05-31 14:30:00", "2024-05-31T09:00", "2024-05-31 14:30"),
+		("starts", timedelta(hours=9), timedelta(hours=14, minutes=30), "09:00", "14:30:00"),
+		("status", "Open", "Closed", " Open ", "Closed"),
+	],
+)
+def test_from_and_to_values_compare_as_the_fields_type(
+	watch, make_event, ctx, todo, field, old, new, from_value, to_value
+):
+	event = make_event("Value Change", doc={**todo, field: new}, before={**todo, field: old})
+	outcome = evaluate(watch(field, from_value=from_value, to_value=to_value), event, ctx)
+	assert outcome.reason == "1 of 1 recipients"
+	assert delivered_to(outcome) == [SUPPORT]
+
+
+@pytest.mark.parametrize(
+	"field, old, new, to_value",
+	[
+		("amount", 5.0, 10.0, "10.01"),
+		("amount", 5.0, 10.0, "ten"),
+		("done", 0, 1, "false"),
+		("due", date(2024, 5, 30), date(2024, 5, 31), "2024-05-30"),
+		("due", date(2024, 5, 30), date(2024, 5, 31), "31-05-2024"),
+		("at", datetime(2024, 5, 31, 9, 0), datetime(2024, 5, 31, 14, 30), "2024-05-31"),
+		("status", "Open", "closed", "Closed"),  # text compares as written
+		("code", "7", "10.00", "10"),  # a number kept in a text field is text
+	],
+)
+def test_a_different_value_of_the_type_does_not_match(
+	watch, make_event, ctx, todo, field, old, new, to_value
+):
+	event = make_event("Value Change", doc={**todo, field: new}, before={**todo, field: old})
+	outcome = evaluate(watch(field, to_value=to_value), event, ctx)
+	assert not outcome.fired
+	assert "the rule wants to" in outcome.reason
+
+
+@pytest.mark.parametrize(
+	"old, new, from_value, to_value, fires",
+	[
+		("Call", None, "", "(empty)", True),  # cleared
+		("Call", "", "", "(EMPTY)", True),
+		("Call", "Visit", "", "(empty)", False),
+		(None, "Call", "(empty)", "", True),  # filled in
+		("  ", "Call", "(empty)", "Call", True),
+		("Visit", "Call", "(empty)", "", False),
+		(0, 5, "(empty)", "", False),  # 0 is a value, not empty
+	],
+)
+def test_changed_to_and_from_empty(watch, make_event, ctx, todo, old, new, from_value, to_value, fires):
+	event = make_event("Value Change", doc={**todo, "note": new}, before={**todo, "note": old})
+	outcome = evaluate(watch("note", from_value=from_value, to_value=to_value), event, ctx)
+	assert outcome.fired is fires, outcome.reason
+
+
+@pytest.mark.parametrize(
+	"fieldtype, written, problem",
+	[
+		("Currency", "10.00", None),
+		("Check", "true", None),
+		("Int", "(empty)", None),
+		("Date", "2024-05-31", None),
+		("Data", "anything", None),
+		("Currency", "ten", "'ten' is not a number"),
+		("Date", "31-05-2024", "'31-05-2024' is not a date: write it as 2024-05-31"),
+		("Date", "2024-05-31 10:00", "is not a date"),
+		("Datetime", "tomorrow", "is not a date and time"),
+		("Time", "half past two", "is not a time: write it as 14:30"),
+	],
+)
+def test_a_value_the_field_cannot_hold_is_named_when_the_rule_is_saved(fieldtype, written, problem):
+	found = written_problem(fieldtype, written)
+	assert (found is None) if problem is None else problem in found

@@ -3,12 +3,14 @@
 `value_changed` names a field of the document (`status`) or a field of a child table's rows
 (`items.qty`). A row counts as changed when it was added, removed, or its field changed;
 rows are matched by their name (by their position when they have none, as in hand-written
-JSON). `from_value` / `to_value` restrict the transition: an added row changes from "" and a
-removed row to "". Templates and conditions get the changed rows as `changed_rows`.
+JSON). `from_value` / `to_value` restrict the transition, compared as the field's type
+(`values.matches`): an added row changes from no value and a removed row to none ("(empty)").
+Templates and conditions get the changed rows as `changed_rows`.
 """
 
 from collections.abc import Mapping
 
+from rt_studio.engine import values
 from rt_studio.engine.docview import ReadOnlyDoc, as_text
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
@@ -22,48 +24,54 @@ def value_change(rule, doc: Mapping, before: Mapping | None) -> tuple[str | None
 	table, _dot, row_field = field.partition(".")
 	if row_field:
 		return _rows_reason(rule, table, row_field, doc, before)
-	return _transition_reason(rule, field, as_text(before.get(field)), as_text(doc.get(field))), ()
+	return _transition_reason(rule, field, before.get(field), doc.get(field)), ()
 
 
-def _transition_reason(rule, field: str, old: str, new: str) -> str | None:
+def _transition_reason(rule, field: str, old_value, new_value) -> str | None:
+	old, new = as_text(old_value), as_text(new_value)
 	if old == new:
 		return f"{field} did not change"
-	if rule.from_value and old != rule.from_value:
+	if rule.from_value and not values.matches(rule.from_value, old_value):
 		return f"{field} changed from {old!r}, the rule wants from {rule.from_value!r}"
-	if rule.to_value and new != rule.to_value:
+	if rule.to_value and not values.matches(rule.to_value, new_value):
 		return f"{field} changed to {new!r}, the rule wants to {rule.to_value!r}"
 	return None
 
 
 def _rows_reason(rule, table: str, field: str, doc: Mapping, before: Mapping) -> tuple[str | None, tuple]:
-	changes = row_changes(table, field, doc, before)
-	if not changes:
+	pairs = _row_pairs(table, field, doc, before)
+	if not pairs:
 		return f"no {table} row was added, removed or changed its {field}", ()
-	wanted = tuple(c for c in changes if _transition_reason(rule, field, c.old, c.new) is None)
+	wanted = tuple(
+		_change(*pair) for pair in pairs if _transition_reason(rule, field, pair[2], pair[3]) is None
+	)
 	if not wanted:
-		first = changes[0]
-		return f"{table} row {first.idx}: {_transition_reason(rule, field, first.old, first.new)}", ()
+		_kind, row, old, new = pairs[0]
+		return f"{table} row {row.get('idx')}: {_transition_reason(rule, field, old, new)}", ()
 	return None, wanted
 
 
 def row_changes(table: str, field: str, doc: Mapping, before: Mapping) -> tuple[ReadOnlyDoc, ...]:
 	"""Every row of `table` added, removed, or with `field` changed, in the document's order
 	(removed rows last): each `{change, row, idx, old, new}`, values as text."""
+	return tuple(_change(*pair) for pair in _row_pairs(table, field, doc, before))
+
+
+def _row_pairs(table: str, field: str, doc: Mapping, before: Mapping) -> list[tuple]:
+	"""(change, row, old value, new value) of each changed row, the values as the rows hold them."""
 	old_rows = _rows_by_key(before.get(table))
 	new_rows = _rows_by_key(doc.get(table))
-	changes = []
+	pairs = []
 	for key, row in new_rows.items():
 		old_row = old_rows.get(key)
-		old = as_text(old_row.get(field)) if old_row is not None else ""
-		new = as_text(row.get(field))
 		if old_row is None:
-			changes.append(_change(ADDED, row, old, new))
-		elif old != new:
-			changes.append(_change(CHANGED, row, old, new))
+			pairs.append((ADDED, row, None, row.get(field)))
+		elif as_text(old_row.get(field)) != as_text(row.get(field)):
+			pairs.append((CHANGED, row, old_row.get(field), row.get(field)))
 	for key, row in old_rows.items():
 		if key not in new_rows:
-			changes.append(_change(REMOVED, row, as_text(row.get(field)), ""))
-	return tuple(changes)
+			pairs.append((REMOVED, row, row.get(field), None))
+	return pairs
 
 
 def _rows_by_key(rows) -> dict:
@@ -76,5 +84,5 @@ def _rows_by_key(rows) -> dict:
 	return keyed
 
 
-def _change(kind: str, row: Mapping, old: str, new: str) -> ReadOnlyDoc:
-	return ReadOnlyDoc(change=kind, row=row, idx=row.get("idx"), old=old, new=new)
+def _change(kind: str, row: Mapping, old, new) -> ReadOnlyDoc:
+	return ReadOnlyDoc(change=kind, row=row, idx=row.get("idx"), old=as_text(old), new=as_text(new))

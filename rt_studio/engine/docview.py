@@ -70,6 +70,30 @@ def freeze(value):
 	return value
 
 
+def without(doc: ReadOnlyDoc | None, hidden: frozenset[str]) -> ReadOnlyDoc | None:
+	"""The document as a reader sees it who may not read the `hidden` fields (`field`, or
+	`table.field` for that field of every child row): those fields are not there at all."""
+	if doc is None or not hidden:
+		return doc
+	own = {path for path in hidden if "." not in path}
+	in_rows: dict[str, set[str]] = {}
+	for path in hidden:
+		table, _, field = path.partition(".")
+		if field:
+			in_rows.setdefault(table, set()).add(field)
+	visible = {}
+	for key, value in doc.items():
+		if key in own:
+			continue
+		if key in in_rows and isinstance(value, tuple):
+			value = tuple(
+				without(row, frozenset(in_rows[key])) if isinstance(row, ReadOnlyDoc) else row
+				for row in value
+			)
+		visible[key] = value
+	return _rebuild(visible, getattr(doc, "_private", {}))
+
+
 def private_value(doc: Mapping, key: str):
 	"""A private column (`_assign` ...) of a document: kept beside a frozen view, in a plain dict."""
 	if isinstance(doc, ReadOnlyDoc):

@@ -12,13 +12,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rt_studio.engine import budget
+from rt_studio.engine import budget, values
 from rt_studio.engine import rules as r
 from rt_studio.engine.audience import doc_room, row_users, user_key
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.budget import Budget, BudgetExceeded
 from rt_studio.engine.changes import value_change
-from rt_studio.engine.docview import freeze, to_json_value
+from rt_studio.engine.docview import freeze, to_json_value, without
 from rt_studio.engine.errors import Problem, RuleError
 from rt_studio.engine.events import METHOD, VALUE_CHANGE
 from rt_studio.engine.filters import OfflineMeta, failing_filter
@@ -299,13 +299,15 @@ def _decide(
 	give_verdicts(recipients, audit, ctx.directory, ctx.progress)
 	apply_mutes(recipients, rule_target(rule.name), rule.critical, ctx.mutes)
 	outcome.recipients = recipients
-	budget.run(render_texts, rule, scope, recipients, mode.preview)  # one clock for all the texts
+	readers = [rec for rec in recipients if mode.preview or rec.verdict == DELIVER]
+	hidden = ctx.directory.hidden_fields([rec.user for rec in readers], event.doctype) if readers else {}
+	budget.run(render_texts, rule, event, scope, readers, hidden)  # one clock for all the texts
 	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)
 	deliverable = [rec for rec in recipients if rec.verdict == DELIVER]
 	outcome.fired = bool(deliverable)
 	outcome.reason = count_reason(recipients)
 	if not mode.preview:
-		outcome.deliveries = deliveries_for(rule, event, ctx, deliverable)
+		outcome.deliveries = deliveries_for(rule, event, ctx, deliverable, hidden)
 
 
 def count_reason(recipients: list[Recipient]) -> str:
@@ -449,18 +451,36 @@ def _named_users(named: dict[str, str], ctx: Context) -> list[Recipient]:
 	return list(seen.values())
 
 
-def render_texts(rule: r.Rule, scope: dict, recipients: list[Recipient], every_recipient: bool) -> None:
-	"""Subject and message for each deliverable recipient (for everyone with `every_recipient`).
+def render_texts(
+	rule: r.Rule, event: Event, scope: dict, readers: list[Recipient], hidden: Mapping[str | None, frozenset]
+) -> None:
+	"""Subject and message for each of `readers`, each seeing only the fields it may read.
 
-	A template that does not name `recipient` renders once for all of them.
+	Texts are rendered once per set of hidden fields (so once per distinct set of permission
+	levels, not once per user), and once per user only for a template that names `recipient`.
 	"""
 	per_recipient = (rule.subject and rule.subject.per_recipient) or (
 		rule.message and rule.message.per_recipient
 	)
-	shared = None if per_recipient else _render(rule, scope, None)
-	for rec in recipients:
-		if every_recipient or rec.verdict == DELIVER:
-			rec.subject, rec.message = shared or _render(rule, scope, rec.user)
+	views: dict[frozenset, dict] = {}
+	texts: dict[tuple, tuple[str, str]] = {}
+	for rec in readers:
+		blind = hidden.get(rec.user, NOTHING_HIDDEN)
+		key = (blind, rec.user if per_recipient else None)
+		if key not in texts:
+			if blind not in views:
+				views[blind] = scope if not blind else _view(scope, event, blind)
+			texts[key] = _render(rule, views[blind], key[1])
+		rec.subject, rec.message = texts[key]
+
+
+#: The hidden fields of a reader who may read every field.
+NOTHING_HIDDEN: frozenset = frozenset()
+
+
+def _view(scope: dict, event: Event, blind: frozenset) -> dict:
+	"""The templates' names for a reader who may not read the `blind` fields."""
+	return {**scope, "doc": without(event.doc, blind), "doc_before_save": without(event.before, blind)}
 
 
 def _render(rule: r.Rule, scope: dict, recipient: str | None) -> tuple[str, str]:
@@ -470,7 +490,9 @@ def _render(rule: r.Rule, scope: dict, recipient: str | None) -> tuple[str, str]
 	return subject, message
 
 
-def deliveries_for(rule: r.Rule, event: Event, ctx: Context, recipients: list[Recipient]) -> list[Delivery]:
+def deliveries_for(
+	rule: r.Rule, event: Event, ctx: Context, recipients: list[Recipient], hidden: Mapping
+) -> list[Delivery]:
 	"""One Delivery per deliverable recipient, each with the payload fields it may read."""
 	sent_at = ctx.now()
 	return [
@@ -479,17 +501,17 @@ def deliveries_for(rule: r.Rule, event: Event, ctx: Context, recipients: list[Re
 			rule.event_name,
 			rec.user,
 			rec.room,
-			rule_message(rule, event, rec.subject, rec.message, _fields(rule, event, ctx, rec.user), sent_at),
+			rule_message(
+				rule, event, rec.subject, rec.message, _fields(rule, event, hidden.get(rec.user)), sent_at
+			),
 		)
 		for rec in recipients
 	]
 
 
-def _fields(rule: r.Rule, event: Event, ctx: Context, user: str | None) -> dict:
-	if not rule.fields:
-		return {}
-	readable = ctx.directory.readable_fields(user, event.doctype, rule.fields)
-	return {f: to_json_value(event.doc.get(f)) for f in readable}
+def _fields(rule: r.Rule, event: Event, blind: frozenset | None) -> dict:
+	blind = blind or NOTHING_HIDDEN
+	return {f: to_json_value(event.doc.get(f)) for f in rule.fields if f not in blind}
 
 
 def preview(rule: r.Rule, event: Event, ctx: Context) -> Outcome:

@@ -41,8 +41,10 @@ class Directory(Protocol):
 	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
 		"""Those of `users` that may read the document, exactly as `can_read` would answer each."""
 
-	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
-		"""The fieldnames the user may read (None: anyone who can read the document)."""
+	def hidden_fields(self, users: Sequence[str | None], doctype: str) -> dict[str | None, frozenset[str]]:
+		"""For each of `users`, the fields of `doctype` it may not read, by their permission level:
+		`field`, or `table.field` for a field of a child table. None stands for a room (whoever
+		may read the document: the fields of level 0 only)."""
 
 	def assignees(self, doctype: str, docname: str, doc: Mapping) -> Iterable[str]:
 		"""Users the document is assigned to."""

@@ -120,11 +120,14 @@ class InMemoryDirectory:
 	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
 		return {user for user in users if self.can_read(user, doctype, docname, doc)}
 
-	def readable_fields(self, user: str | None, doctype: str, fieldnames: Iterable[str]) -> list[str]:
-		hidden = set()
+	def hidden_fields(self, users: Sequence[str | None], doctype: str) -> dict[str | None, frozenset[str]]:
+		return {user: self._hidden(user, doctype) for user in users}
+
+	def _hidden(self, user: str | None, doctype: str) -> frozenset[str]:
+		hidden: set[str] = set()
 		for info in self.users.values() if user is None else [self._user(user)]:
 			hidden.update((info.get("cannot_read_fields") or {}).get(doctype) or ())
-		return [f for f in fieldnames if f not in hidden]
+		return frozenset(hidden)
 
 	def assignees(self, doctype: str, docname: str, doc: Mapping) -> list[str]:
 		return assigned_users(doc)

@@ -9,6 +9,7 @@ from rt_studio import standard_rules
 from rt_studio.engine.dry_run import dry_run_problems
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.rules import USER_FIELD, parse_rule
+from rt_studio.engine.values import written_problem
 
 #: Fields every document has besides its DocType's own.
 STANDARD_FIELDS = frozenset(
@@ -142,12 +143,18 @@ class RealtimeRule(Document):
 		def known(fieldname: str, in_meta=meta) -> bool:
 			return fieldname in STANDARD_FIELDS or bool(in_meta.get_field(fieldname))
 
-		if self.event == "Value Change" and self.value_changed and not known(self.value_changed):
-			problems.append(
-				Problem(
-					self.rule_name, "value_changed", f"{self.document_type} has no field {self.value_changed}"
+		if self.event == "Value Change" and self.value_changed:
+			watched = self.watched_field(meta)
+			if watched is None:
+				problems.append(
+					Problem(
+						self.rule_name,
+						"value_changed",
+						f"{self.document_type} has no field {self.value_changed}",
+					)
 				)
-			)
+			else:
+				problems += self.transition_problems(watched)
 		for field in [f.strip() for f in (self.fields or "").replace("\n", ",").split(",") if f.strip()]:
 			if not known(field):
 				problems.append(
@@ -171,6 +178,33 @@ class RealtimeRule(Document):
 				)
 			elif not known(field, frappe.get_meta(table_df.options)):
 				problems.append(Problem(self.rule_name, where, f"{table_df.options} has no field {field}"))
+		return problems
+
+	def watched_field(self, meta) -> str | None:
+		"""The field type of `value_changed` (`field`, or `table.field` of a child table's rows),
+		"" for a standard field, None when there is no such field."""
+		table, _dot, field = self.value_changed.partition(".")
+		if field:
+			table_df = meta.get_field(table)
+			if not table_df or table_df.fieldtype not in frappe.model.table_fields:
+				return None
+			meta, table = frappe.get_meta(table_df.options), field
+		if table in ("creation", "modified"):
+			return "Datetime"
+		if table in STANDARD_FIELDS:
+			return ""
+		df = meta.get_field(table)
+		return df.fieldtype if df else None
+
+	def transition_problems(self, fieldtype: str) -> list[Problem]:
+		"""From Value and To Value must be values the watched field can hold (they compare as its type)."""
+		problems = []
+		for field in ("from_value", "to_value"):
+			why = written_problem(fieldtype, self.get(field) or "")
+			if why:
+				problems.append(
+					Problem(self.rule_name, field, f"{why} ({self.value_changed} is a {fieldtype} field)")
+				)
 		return problems
 
 	def dry_run_problems(self, rule) -> list[Problem]:
