@@ -361,6 +361,10 @@ def guard_helper(fn):
 					raise BudgetExceeded(
 						f"frappe.utils.{name}(): {value} is out of range (at most {MAX_HELPER_NUMBER:,})"
 					)
+			elif isinstance(value, str) and len(value) > MAX_HELPER_TEXT:
+				raise too_big(
+					f"a text given to frappe.utils.{name}()", len(value), MAX_HELPER_TEXT, "MAX_HELPER_TEXT"
+				)
 			elif not isinstance(value, float):
 				printable(value, f"an argument of frappe.utils.{name}()")
 		if precision_at is not None:
@@ -385,6 +389,10 @@ def guard_helper(fn):
 #: Integers a helper accepts: amounts up to a quadrillion (money_in_words and the date
 #: helpers loop or overflow far beyond it).
 MAX_HELPER_NUMBER = 10**15
+#: Characters of text a helper accepts: Frappe's markdown and HTML helpers are pure Python and
+#: take about half a second for a million characters, in one call the clock cannot stop;
+#: 100,000 takes a few milliseconds and is as much as a message can print anyway.
+MAX_HELPER_TEXT = 100_000
 #: Helpers with a number of digits, and the position of that argument (or `precision=`).
 PRECISION_HELPERS = {"flt": 1, "rounded": 1, "fmt_money": 1, "round_based_on_smallest_currency_fraction": 2}
 #: Helpers whose first argument (or `length`) is the length of the text they return.
