@@ -32,10 +32,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from time import monotonic
 
-#: Default time in milliseconds one rule may spend on one event. An ordinary rule needs
-#: 15-25 microseconds here and a template over a 500-row child table about 2 ms
-#: (benchmarks/engine.py); 100 ms leaves room for a slow or busy machine while a save that
-#: meets a few runaway rules still finishes well within a second. A site changes it with the
+#: Default time in milliseconds one rule may spend on one event. An ordinary rule needs about
+#: 30 microseconds in all here, and a message over a 500-row child table about 1.5 ms
+#: (benchmarks/engine.py, parts 2 and 3); 100 ms leaves room for a slow or busy machine while
+#: a save that meets a few runaway rules still finishes well within a second. A site changes it with the
 #: site config key `rt_studio_rule_budget_ms`.
 DEFAULT_BUDGET_MS = 100
 
