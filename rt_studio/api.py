@@ -16,12 +16,13 @@ from rt_studio import delivery, delivery_log, idempotency, rule_files
 from rt_studio import trace as trace_log
 from rt_studio.delivery_log import missed
 from rt_studio.engine.audience import channel_members
+from rt_studio.engine.changes import simulated_before
+from rt_studio.engine.due import due_at, send_at
 from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
-from rt_studio.engine.events import VALUE_CHANGE, normalize_event
+from rt_studio.engine.events import METHOD, TIME_EVENTS, VALUE_CHANGE, normalize_event
 from rt_studio.engine.mutes import channel_target
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import RULE_DOCTYPE, event_name_problem, parse_rule
-from rt_studio.engine.values import example_before
 from rt_studio.handler import context_for
 from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
 from rt_studio.permissions import MANAGER, is_manager, member_of
@@ -41,16 +42,15 @@ def _compiled(rule_name: str):
 
 
 def _event_for(rule, target, event: str | None) -> Event:
-	"""The event to preview: the document as it is now; for Value Change, a simulated change."""
+	"""The event to preview: the document as it is now; for Value Change, a simulated change;
+	for Method, a call of the rule's method; for a time event, the document coming due now."""
 	label = normalize_event(event) if event else rule.event
 	if label is None:
 		frappe.throw(_("{0} is not an event").format(frappe.bold(event)))
 	snapshot = target.as_dict(convert_dates_to_str=False)
-	before = None
-	if label == VALUE_CHANGE and rule.value_changed:
-		before = dict(snapshot)
-		before[rule.value_changed] = example_before(rule.from_value, snapshot.get(rule.value_changed))
-	return Event(target.doctype, target.name, label, snapshot, before, frappe.session.user)
+	before = simulated_before(rule, snapshot) if label == VALUE_CHANGE and rule.value_changed else None
+	method = rule.method if label == METHOD else ""
+	return Event(target.doctype, target.name, label, snapshot, before, frappe.session.user, method)
 
 
 def _target(rule, docname: str):
@@ -76,10 +76,31 @@ def preview(rule: str, docname: str, event: str | None = None) -> dict:
 	outcome = evaluate(compiled, ev, ctx, preview=True)
 	result = outcome.as_dict()
 	result["doctype"], result["docname"] = target.doctype, target.name
-	result["simulated_before"] = (
-		{compiled.value_changed: ev.before.get(compiled.value_changed)} if ev.before else None
-	)
+	result["simulated_before"] = _simulated(compiled, ev)
+	result["due"] = _due(compiled, ev)
 	return result
+
+
+def _simulated(rule, event: Event) -> dict | None:
+	"""The watched value the preview pretended the document had before (per row for table.field)."""
+	if event.before is None:
+		return None
+	table, _dot, field = rule.value_changed.partition(".")
+	if not field:
+		return {table: event.before.get(table)}
+	return {rule.value_changed: [row.get(field) for row in event.before.get(table) or ()]}
+
+
+def _due(rule, event: Event) -> dict | None:
+	"""For a time rule: when its message about this document is due and when it may go out."""
+	if rule.event not in TIME_EVENTS:
+		return None
+	due = due_at(rule, event.doc)
+	sending = send_at(rule, due) if due else None
+	return {
+		"due_at": due.isoformat(sep=" ") if due else None,
+		"send_at": sending.isoformat(sep=" ") if sending else None,
+	}
 
 
 @frappe.whitelist(methods=["POST"])

@@ -46,8 +46,9 @@ IGNORED_DOCTYPES = frozenset(
 )
 
 
-def on_document_event(doc, method: str) -> None:
-	"""`doc_events["*"]` entry point for every hook RT Studio listens to."""
+def on_document_event(doc, method: str, *args, **kwargs) -> None:
+	"""`doc_events["*"]` entry point for every hook RT Studio listens to (the arguments some
+	methods get, such as after_rename's old and new name, are not used)."""
 	flags = frappe.local.flags
 	if flags.in_install or flags.in_migrate or flags.in_patch or flags.in_import:
 		return
@@ -59,9 +60,9 @@ def on_document_event(doc, method: str) -> None:
 		if not index.has_rules(doctype):
 			return
 		events = events_for_hook(method, in_insert=bool(doc.flags.in_insert), action=_action(doc, method))
-		rules = index.match(doctype, events) if events else ()
+		rules = (index.match(doctype, events) if events else ()) + index.match_method(doctype, method)
 		if rules:
-			run_rules(doc, rules)
+			run_rules(doc, rules, method)
 	except Exception:
 		frappe.log_error(title="RT Studio: document event failed", reference_doctype=doctype)
 
@@ -74,7 +75,7 @@ def _action(doc, method: str) -> str | None:
 	return getattr(doc, "_action", None)
 
 
-def run_rules(doc, rules) -> None:
+def run_rules(doc, rules, method: str = "") -> None:
 	"""Evaluate matched rules, publish and trace the outcomes.
 
 	A rule fires at most once per document and event in a transaction (a save then a submit,
@@ -92,7 +93,7 @@ def run_rules(doc, rules) -> None:
 		key = (rule.name, doc.doctype, doc.name, rule.event)
 		if key in fired:
 			continue
-		event = Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor)
+		event = Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor, method)
 		outcome = evaluate(rule, event, ctx, defer_above=LARGE_AUDIENCE)
 		if outcome.deferred:
 			fired.add(key)
@@ -119,7 +120,7 @@ def context_for(doc, shares=None) -> Context:
 	from rt_studio.batches import RedisBatches
 	from rt_studio.mutes import SiteMutes
 	from rt_studio.rate_limit import RedisRateLimiter
-	from rt_studio.site import FrappeDirectory, frappe_utils, rule_budget_ms, site_now
+	from rt_studio.site import FrappeDirectory, FrappeMeta, frappe_utils, rule_budget_ms, site_now
 
 	return Context(
 		FrappeDirectory(doc, shares),
@@ -129,6 +130,7 @@ def context_for(doc, shares=None) -> Context:
 		utils=frappe_utils(),
 		now=site_now,
 		budget_ms=rule_budget_ms(),
+		meta=FrappeMeta(),
 	)
 
 

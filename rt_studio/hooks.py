@@ -6,7 +6,10 @@ app_email = "rt-studio@example.com"
 app_license = "mit"
 
 # Every document event of the site passes through one small handler; it returns at once for
-# DocTypes without rules (see rt_studio/handler.py).
+# DocTypes without rules (see rt_studio/handler.py). The first seven raise the document events;
+# the others are further document methods a Method rule may name (rt_studio.engine.events.HOOKS).
+# An app makes any other method of its own reach Method rules by naming the same handler for it
+# in its own doc_events.
 doc_events = {
 	"*": {
 		"after_insert": "rt_studio.handler.on_document_event",
@@ -16,6 +19,13 @@ doc_events = {
 		"on_trash": "rt_studio.handler.on_document_event",
 		"on_update_after_submit": "rt_studio.handler.on_document_event",
 		"on_change": "rt_studio.handler.on_document_event",
+		"before_validate": "rt_studio.handler.on_document_event",
+		"validate": "rt_studio.handler.on_document_event",
+		"before_save": "rt_studio.handler.on_document_event",
+		"before_submit": "rt_studio.handler.on_document_event",
+		"before_cancel": "rt_studio.handler.on_document_event",
+		"before_update_after_submit": "rt_studio.handler.on_document_event",
+		"after_delete": "rt_studio.handler.on_document_event",
 	}
 }
 

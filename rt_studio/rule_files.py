@@ -130,12 +130,16 @@ def _missing_links(doc) -> list[tuple]:
 
 
 def clean(data: dict) -> dict:
-	"""A document without the keys a site sets itself, ready for `frappe.get_doc`."""
-	return {
+	"""A document without the keys a site sets itself, ready for `frappe.get_doc`; filters
+	written by hand as a list become JSON text, as the form stores them."""
+	cleaned = {
 		k: v
 		for k, v in data.items()
 		if k not in ("modified", "creation", "modified_by", "owner", *RUNTIME_FIELDS)
 	}
+	if isinstance(cleaned.get("filters"), list | dict):
+		cleaned["filters"] = json.dumps(cleaned["filters"])
+	return cleaned
 
 
 def import_all(documents: list[dict], progress: bool = False) -> list[str]:

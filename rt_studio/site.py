@@ -50,6 +50,23 @@ def rule_budget_ms() -> float | None:
 	return None
 
 
+class FrappeMeta:
+	"""Fieldtypes from the DocTypes' meta and the week's first day from System Settings, for
+	Filters conditions (`engine.filters`), so they compare as the site's list views do."""
+
+	def __init__(self):
+		first = frappe.get_system_settings("first_day_of_the_week") or "Sunday"
+		#: Monday 0 ... Sunday 6, as Python's `date.weekday()`.
+		self.first_day_of_week = WEEKDAYS.index(first) if first in WEEKDAYS else 6
+
+	def fieldtype(self, doctype: str, fieldname: str) -> str | None:
+		field = frappe.get_meta(doctype).get_field(fieldname)
+		return field.fieldtype if field else None
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 def site_now() -> datetime:
 	"""Now in the site's time zone, with its offset (so `sent_at` means one instant anywhere)."""
 	from zoneinfo import ZoneInfo

@@ -14,7 +14,7 @@ from rt_studio.engine import (
 	normalize_event,
 	parse_rule,
 )
-from rt_studio.engine.events import DOCUMENT_EVENTS, METHOD, methods_for_action
+from rt_studio.engine.events import DOCUMENT_EVENTS, HOOKS, METHOD, NAMELESS_METHODS, methods_for_action
 
 NEW, SAVE, SUBMIT, CANCEL, DELETE, UAS, VC = DOCUMENT_EVENTS
 
@@ -320,3 +320,11 @@ def test_methods_for_action(name, methods):
 def test_method_problems(make_rule, method, text):
 	rule, problems = parse_rule(make_rule(rule_name="R", event="Method", method=method))
 	assert rule is None and [str(p) for p in problems] == [text]
+
+
+def test_hooks_py_names_the_handler_for_every_hook_the_engine_listens_to():
+	from rt_studio import hooks
+
+	assert set(hooks.doc_events["*"]) == set(HOOKS)
+	assert set(hooks.doc_events["*"].values()) == {"rt_studio.handler.on_document_event"}
+	assert not NAMELESS_METHODS & set(HOOKS)

@@ -199,8 +199,12 @@ def test_text(value, operator, wanted, expected):
 		(10, "<=", 10.0, True),
 		(None, "=", 0, True),  # an empty number is 0
 		(None, "<", 1, True),
-		(0, "is", "set", False),  # 0 is "not set", as in SQL
+		(0, "is", "set", False),  # 0 is not "set" ...
+		(0, "is", "not set", False),  # ... nor "not set", as in SQL (Int columns are never NULL)
+		(None, "is", "not set", True),
 		(5, "is", "set", True),
+		(5, "in", ["", "5"], True),
+		(0, "in", ["", "5"], False),
 		(5, "in", ["5", "6"], True),
 		(5, "not in", "6, 7", True),
 		(7, "between", [5, 10], True),
@@ -280,8 +284,9 @@ def test_times(value, operator, wanted, expected):
 		("Call the customer", "Call_the%", True),
 		("Call the customer", "%customer", True),
 		("Call the customer", "%the", False),
-		("100%", "100\\%", True),
-		("1000", "100\\%", False),
+		("100% off", "100%", True),
+		("a\\b", "a\\b", True),  # no escapes: a list view cannot escape % either
+		("100% off", "100\\%%", False),
 		("", "%", True),
 		("abc", "a%b%c", True),
 		("abc", "a%c%b", False),
@@ -375,11 +380,23 @@ def test_filters_on_one_child_table_must_hold_on_the_same_row():
 	assert failing_filter(filters, doc, "ToDo", TODAY, META) is None
 
 
-def test_a_document_without_rows_is_one_empty_row_as_in_a_left_join():
-	ne = parse_filters([["ToDo Item", "qty", "!=", 5]], "ToDo")
-	assert failing_filter(ne, order(), "ToDo", TODAY, META) is None
-	gt = parse_filters([["ToDo Item", "qty", ">", 5]], "ToDo")
-	assert failing_filter(gt, order(), "ToDo", TODAY, META) is not None
+@pytest.mark.parametrize(
+	"field, operator, value, expected",
+	[
+		("qty", "!=", 5, False),  # a missing number is NULL: no comparison holds ...
+		("qty", "=", 0, False),
+		("qty", "<", 5, False),
+		("qty", "is", "not set", True),  # ... but "not set" and "not in" (ifnull) do
+		("qty", "not in", ["5"], True),
+		("qty", "in", ["", "5"], True),
+		("user", "!=", "a@x.com", True),  # missing text is "" (ifnull) for !=
+		("user", "=", "a@x.com", False),
+		("user", "is", "not set", True),
+	],
+)
+def test_a_document_without_rows_joins_one_missing_row_as_in_sql(field, operator, value, expected):
+	filters = parse_filters([["ToDo Item", field, operator, value]], "ToDo")
+	assert (failing_filter(filters, order(), "ToDo", TODAY, META) is None) is expected
 
 
 # ---------------------------------------------------------------- offline: types read from the values

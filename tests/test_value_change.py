@@ -273,3 +273,15 @@ def test_changed_to_and_from_empty(watch, make_event, ctx, todo, old, new, from_
 def test_a_value_the_field_cannot_hold_is_named_when_the_rule_is_saved(fieldtype, written, problem):
 	found = written_problem(fieldtype, written)
 	assert (found is None) if problem is None else problem in found
+
+
+def test_preview_simulates_the_change_the_rule_watches(rows_rule, watch, make_event, ctx, todo):
+	from rt_studio.engine.changes import simulated_before
+
+	doc = with_items(todo, ROW_A, {**ROW_B, "qty": None})
+	before = simulated_before(rows_rule(), doc)
+	assert [row["qty"] for row in before["items"]] == [None, "(changed)"]
+	assert evaluate(rows_rule(), make_event("Value Change", doc=doc, before=before), ctx).fired
+	assert simulated_before(rows_rule(from_value="9"), doc)["items"][0]["qty"] == "9"
+	assert simulated_before(watch(), todo)["status"] is None
+	assert simulated_before(watch(from_value="Open"), todo)["status"] == "Open"

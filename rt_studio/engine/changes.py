@@ -86,3 +86,23 @@ def _rows_by_key(rows) -> dict:
 
 def _change(kind: str, row: Mapping, old, new) -> ReadOnlyDoc:
 	return ReadOnlyDoc(change=kind, row=row, idx=row.get("idx"), old=as_text(old), new=as_text(new))
+
+
+def simulated_before(rule, doc: Mapping) -> dict:
+	"""The document as it was before a change the rule watches, for preview and test fire on a
+	document that is not being changed: the watched field (in every row, for `table.field`)
+	held From Value, or another value (`values.example_before`)."""
+	before = dict(doc)
+	table, _dot, field = rule.value_changed.partition(".")
+	if not field:
+		before[table] = values.example_before(rule.from_value, doc.get(table))
+		return before
+	rows = doc.get(table)
+	if isinstance(rows, list | tuple):
+		before[table] = [
+			{**row, field: values.example_before(rule.from_value, row.get(field))}
+			if isinstance(row, Mapping)
+			else row
+			for row in rows
+		]
+	return before

@@ -6,15 +6,21 @@ means here what it means in a list view of the same DocType, where it becomes SQ
 MariaDB (`frappe.model.db_query.prepare_filter_condition`):
 
 - values are compared as the field's type: numbers as numbers, dates as dates, times as
-  times, text without regard to case or trailing spaces (MariaDB's `utf8mb4_unicode_ci`);
+  times, text without regard to case, accents or trailing spaces (MariaDB's
+  `utf8mb4_unicode_ci`, which Frappe's tables use);
 - an empty number is 0; empty text is ""; an empty date is earlier than any date for `<`,
   `<=` and `!=`, and matches neither `=`, `>`, `>=` nor `between`;
-- `like` is SQL's: `%` any text, `_` one character, the whole value must match;
-- `is` is `set` (not empty; 0 counts as empty, as in SQL) or `not set`;
+- `like` is SQL's: `%` any text, `_` one character, the whole value must match (no escapes:
+  Frappe doubles backslashes, so a list view cannot escape `%` either);
+- `is` is `set` (not empty) or `not set`; a number is never "not set" (its column is never
+  NULL) and 0 is not "set" either;
 - `between` takes two dates (a Datetime field includes the whole last day); `timespan`
   takes Frappe's names ("today", "this week", "last month" ...), counted from the clock;
 - a filter on a child table's field holds when one row of that table meets every filter on
-  that table (a document without rows is one empty row, as in SQL's left join).
+  that table; a document without such rows joins one missing row, as SQL's left join does
+  (its numbers are NULL: only `is not set` and `not in` hold for them).
+
+`rt_studio/tests/test_no_code.py` checks all of this on a site against `frappe.get_all`.
 
 What only a site knows (each field's type, the first day of the week) comes from a `Meta`;
 without one (offline) a field's type is read from the values themselves.
@@ -22,6 +28,7 @@ without one (offline) a field's type is read from the values themselves.
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -238,11 +245,11 @@ def failing_filter(
 			reason = f"{f.fieldname} is {_shown(doc.get(f.fieldname))}"
 			return Failed(index, f, f.label(document_type), reason)
 	for doctype, group in child_groups.items():
-		rows = [row for row in _child_rows(doc) if row.get("doctype") == doctype] or [{}]
+		rows = [row for row in _child_rows(doc) if row.get("doctype") == doctype] or [ABSENT_ROW]
 		if any(_row_meets(checker, group, row) for row in rows):
 			continue
 		for index, f in group:
-			if not any(checker.holds(f, row.get(f.fieldname)) for row in rows):
+			if not any(_row_meets(checker, [(index, f)], row) for row in rows):
 				return Failed(index, f, f.label(document_type), f"no {doctype} row has it")
 		index, f = group[0]
 		together = " and ".join(str(i) for i, _f in group)
@@ -250,8 +257,17 @@ def failing_filter(
 	return None
 
 
+#: The value of a field of a child row that does not exist: SQL's left join gives NULL there,
+#: which a number column otherwise never holds (Frappe makes them NOT NULL, default 0).
+ABSENT = object()
+#: The one row a document without rows of a child table joins to.
+ABSENT_ROW = {"doctype": None}
+
+
 def _row_meets(checker: "_Checker", group: list[tuple[int, Filter]], row: Mapping) -> bool:
 	budget.tick()  # a table may have thousands of rows: the rule's time budget holds
+	if row is ABSENT_ROW:
+		return all(checker.holds(f, ABSENT) for _i, f in group)
 	return all(checker.holds(f, row.get(f.fieldname)) for _i, f in group)
 
 
@@ -276,15 +292,24 @@ class _Checker:
 		self._sets: dict[tuple[Filter, str], frozenset] = {}
 
 	def _listed(self, f: Filter, kind: str) -> frozenset:
+		"""The listed values cast; for numbers without "" (it matches only a missing row)."""
 		key = (f, kind)
 		if key not in self._sets:
-			self._sets[key] = frozenset(_cast(kind, v) for v in f.value)
+			values = (v for v in f.value if kind != NUMBER or v not in (None, ""))
+			self._sets[key] = frozenset(_cast(kind, v) for v in values)
 		return self._sets[key]
 
 	def holds(self, f: Filter, value) -> bool:
+		if value is ABSENT:
+			kind = self.kind(f, None)
+			if kind == NUMBER:
+				return _absent_number(f)
+			value = None
 		kind = self.kind(f, value)
 		op = f.operator
 		if op == "is":
+			if kind == NUMBER and f.value == "not set":
+				return value is None or value == ""  # never 0: SQL reads ifnull(qty, '') as text
 			return _is_set(kind, value) == (f.value == "set")
 		if op in ("like", "not like"):
 			if value is None:
@@ -326,6 +351,18 @@ class _Checker:
 		if _is_date_only(high):
 			end = end + timedelta(days=1) - timedelta(microseconds=1)
 		return start <= moment <= end
+
+
+def _absent_number(f: Filter) -> bool:
+	"""A number filter on a child row that does not exist: NULL, or "" where Frappe adds ifnull."""
+	if f.operator == "is":
+		return f.value == "not set"
+	if f.operator in ("in", "not in"):
+		found = any(v in (None, "") for v in f.value)
+		return found if f.operator == "in" else not found
+	if f.operator == "not like":
+		return not sql_like("", as_text(f.value))
+	return False
 
 
 def _inferred_kind(value, f: Filter) -> str:
@@ -411,8 +448,16 @@ def _cast(kind: str, value):
 
 
 def _text(value) -> str:
-	"""Text as MariaDB's utf8mb4_unicode_ci compares it: no case, no trailing spaces."""
-	return as_text(value).rstrip(" ").casefold()
+	"""Text as MariaDB's utf8mb4_unicode_ci compares it: no case, no accents, no trailing spaces."""
+	return folded(as_text(value).rstrip(" "))
+
+
+def folded(text: str) -> str:
+	"""Without case and accents (`Émile` is `emile`), as the collation compares characters."""
+	if not text.isascii():
+		decomposed = unicodedata.normalize("NFKD", text)
+		text = "".join(char for char in decomposed if not unicodedata.combining(char))
+	return text.casefold()
 
 
 def _number(value) -> float:
@@ -453,13 +498,13 @@ def _is_date_only(value) -> bool:
 
 
 def sql_like(text: str, pattern: str) -> bool:
-	"""SQL LIKE without regard to case: `%` any text, `_` one character, `\\` escapes.
+	"""SQL LIKE without regard to case or accents: `%` any text, `_` one character.
 
 	Matched piece by piece between the `%`s, leftmost first (which is exact for LIKE), so a
 	pattern like `%a%a%a%b` costs a few scans of the text, never an exponential search.
 	"""
-	pieces = _like_pieces(pattern.casefold())
-	text = text.casefold()
+	pieces = _like_pieces(folded(pattern))
+	text = folded(text)
 	if len(pieces) == 1:
 		return _piece_at(text, 0, pieces[0]) and len(text) == len(pieces[0])
 	first, *middle, last = pieces
@@ -475,21 +520,17 @@ def sql_like(text: str, pattern: str) -> bool:
 
 
 def _like_pieces(pattern: str) -> list[list[str | None]]:
-	"""The pattern split at each unescaped `%`; each piece a list of characters (None for `_`)."""
+	"""The pattern split at each `%`; each piece a list of characters (None for `_`).
+
+	No escapes: Frappe doubles every backslash of a filter value before MariaDB sees it, so a
+	list view cannot escape `%` or `_` either, and a backslash is an ordinary character.
+	"""
 	pieces: list[list[str | None]] = [[]]
-	escaped = False
 	for char in pattern:
-		if escaped:
-			pieces[-1].append(char)
-			escaped = False
-		elif char == "\\":
-			escaped = True
-		elif char == "%":
+		if char == "%":
 			pieces.append([])
 		else:
 			pieces[-1].append(None if char == "_" else char)
-	if escaped:
-		pieces[-1].append("\\")
 	return pieces
 
 

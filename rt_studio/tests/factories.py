@@ -98,6 +98,7 @@ def ensure_test_doctypes() -> None:
 					{"fieldname": "remarks", "label": "Remarks", "fieldtype": "Data", "allow_on_submit": 1},
 					{"fieldname": "secret", "label": "Secret", "fieldtype": "Data", "permlevel": 1},
 					{"fieldname": "items", "label": "Items", "fieldtype": "Table", "options": ORDER_ITEM},
+					*ORDER_TIME_FIELDS,
 				],
 				"permissions": [
 					{"role": "System Manager", **rights},
@@ -108,7 +109,25 @@ def ensure_test_doctypes() -> None:
 				],
 			}
 		).insert(ignore_permissions=True)
+	_add_missing_fields(ORDER, ORDER_TIME_FIELDS)
 	frappe.db.commit()
+
+
+#: The date fields time rules count from (added to a test DocType made before they existed).
+ORDER_TIME_FIELDS = (
+	{"fieldname": "due_date", "label": "Due Date", "fieldtype": "Date"},
+	{"fieldname": "starts_at", "label": "Starts At", "fieldtype": "Datetime"},
+)
+
+
+def _add_missing_fields(doctype: str, fields) -> None:
+	meta = frappe.get_meta(doctype)
+	missing = [field for field in fields if not meta.get_field(field["fieldname"])]
+	if missing:
+		doc = frappe.get_doc("DocType", doctype)
+		for field in missing:
+			doc.append("fields", field)
+		doc.save(ignore_permissions=True)
 
 
 @contextmanager

@@ -5,16 +5,11 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from rt_studio import standard_rules
+from rt_studio import rule_checks, standard_rules
 from rt_studio.engine.dry_run import dry_run_problems
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.rules import USER_FIELD, parse_rule
 from rt_studio.engine.values import written_problem
-
-#: Fields every document has besides its DocType's own.
-STANDARD_FIELDS = frozenset(
-	{"name", "owner", "creation", "modified", "modified_by", "docstatus", "idx", "parent"}
-)
 
 
 class RealtimeRule(Document):
@@ -115,6 +110,8 @@ class RealtimeRule(Document):
 			return problems
 		problems += self.document_type_problems()
 		problems += self.fieldname_problems()
+		problems += rule_checks.trigger_problems(self)
+		problems += rule_checks.filter_problems(self, rule)
 		if not problems:
 			problems += self.dry_run_problems(rule)
 		return problems
@@ -136,24 +133,16 @@ class RealtimeRule(Document):
 		return []
 
 	def fieldname_problems(self) -> list[Problem]:
-		"""value_changed, user fields and payload fields must exist on the DocType."""
+		"""User fields and payload fields must exist on the DocType."""
 		meta = frappe.get_meta(self.document_type)
 		problems = []
 
-		def known(fieldname: str, in_meta=meta) -> bool:
-			return fieldname in STANDARD_FIELDS or bool(in_meta.get_field(fieldname))
+		def known(fieldname: str) -> bool:
+			return rule_checks.known(meta, fieldname)
 
 		if self.event == "Value Change" and self.value_changed:
 			watched = self.watched_field(meta)
-			if watched is None:
-				problems.append(
-					Problem(
-						self.rule_name,
-						"value_changed",
-						f"{self.document_type} has no field {self.value_changed}",
-					)
-				)
-			else:
+			if watched is not None:  # a missing field: rule_checks.trigger_problems says so
 				problems += self.transition_problems(watched)
 		for field in [f.strip() for f in (self.fields or "").replace("\n", ",").split(",") if f.strip()]:
 			if not known(field):
@@ -171,13 +160,9 @@ class RealtimeRule(Document):
 						Problem(self.rule_name, where, f"{self.document_type} has no field {table}")
 					)
 				continue
-			table_df = meta.get_field(table)
-			if not table_df or table_df.fieldtype not in frappe.model.table_fields:
-				problems.append(
-					Problem(self.rule_name, where, f"{table} is not a table field of {self.document_type}")
-				)
-			elif not known(field, frappe.get_meta(table_df.options)):
-				problems.append(Problem(self.rule_name, where, f"{table_df.options} has no field {field}"))
+			problem = rule_checks.table_field_problem(meta, self.document_type, table, field)
+			if problem:
+				problems.append(Problem(self.rule_name, where, problem))
 		return problems
 
 	def watched_field(self, meta) -> str | None:
@@ -191,7 +176,7 @@ class RealtimeRule(Document):
 			meta, table = frappe.get_meta(table_df.options), field
 		if table in ("creation", "modified"):
 			return "Datetime"
-		if table in STANDARD_FIELDS:
+		if table in rule_checks.STANDARD_FIELDS:
 			return ""
 		df = meta.get_field(table)
 		return df.fieldtype if df else None
