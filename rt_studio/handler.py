@@ -26,6 +26,7 @@ IGNORED_DOCTYPES = frozenset(
 		"Realtime Channel Member",
 		"Realtime Channel Publish Role",
 		"Realtime Mute",
+		"Realtime Rule Due Log",
 		"Error Log",
 		"Notification Log",
 		"Version",
@@ -94,14 +95,20 @@ def run_rules(doc, rules, method: str = "") -> None:
 		if key in fired:
 			continue
 		event = Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor, method)
-		outcome = evaluate(rule, event, ctx, defer_above=LARGE_AUDIENCE)
-		if outcome.deferred:
+		outcome = fire(rule, event, ctx)
+		if outcome.deferred or outcome.fired:
 			fired.add(key)
-			defer(rule, event, outcome)
-			continue
-		if outcome.fired:
-			fired.add(key)
-		finish(rule, outcome, doc.doctype, doc.name)
+
+
+def fire(rule, event: Event, ctx: Context):
+	"""Evaluate one rule for one event as live firing does (document events and time rules
+	alike): publish and trace the outcome, or hand a large audience to a job after the commit."""
+	outcome = evaluate(rule, event, ctx, defer_above=LARGE_AUDIENCE)
+	if outcome.deferred:
+		defer(rule, event, outcome)
+	else:
+		finish(rule, outcome, event.doctype, event.docname)
+	return outcome
 
 
 def finish(rule, outcome, doctype: str, docname: str) -> None:

@@ -55,13 +55,20 @@ persistent_cache_keys = [
 	"rt_studio:publish_key:*",
 ]
 
-# Mutes do not stop a rule or channel from being deleted; the daily clean-up removes theirs.
-ignore_links_on_delete = ["Realtime Mute"]
+# Mutes and due logs do not stop a rule or channel from being deleted: the daily clean-up
+# removes mutes, and a rule takes its due logs with it (Realtime Rule.on_trash).
+ignore_links_on_delete = ["Realtime Mute", "Realtime Rule Due Log"]
 
 scheduler_events = {
-	# summaries of batched messages, delivered once their rate-limit window has ended
-	"cron": {"* * * * *": ["rt_studio.batches.deliver_due"]},
-	"daily": ["rt_studio.mutes.clean_up"],
+	"cron": {
+		"* * * * *": [
+			# summaries of batched messages, delivered once their rate-limit window has ended
+			"rt_studio.batches.deliver_due",
+			# time rules (Days/Minutes Before/After): what came due since the last run
+			"rt_studio.schedule.run_time_rules",
+		]
+	},
+	"daily": ["rt_studio.mutes.clean_up", "rt_studio.schedule.clean_up"],
 }
 
 # Rules an app ships in its module folders (realtime_rule/<rule>/<rule>.json), imported as

@@ -51,7 +51,16 @@ def save(doctype: str, name: str, times: int = 1) -> dict:
 	return {"saved": times}
 
 
-COMMANDS = {"rules": rules, "save": save}
+def run_time_rules(now: str) -> dict:
+	"""One scheduler run of the time rules at the clock `now` (ISO)."""
+	from datetime import datetime
+
+	from rt_studio import schedule
+
+	return {"sent": schedule.run_time_rules(datetime.fromisoformat(now))["sent"]}
+
+
+COMMANDS = {"rules": rules, "save": save, "run_time_rules": run_time_rules}
 BUILDS = {"count": 0}
 
 

@@ -211,6 +211,8 @@ class RealtimeRule(Document):
 
 		standard_rules.on_trash(self)
 		trace.clear(self.name)
+		# a rule made again under this name sends its time messages again
+		frappe.db.delete("Realtime Rule Due Log", {"rule": self.name})
 
 	def clear_cache(self):
 		"""Frappe calls this after every save and delete: every process reloads the rules."""
