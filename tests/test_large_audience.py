@@ -97,3 +97,32 @@ def test_chunks_stop_at_the_first_error_and_report_a_rule_that_did_not_fire(new_
 	quiet = new_rule(audience=rows, condition="doc.status == 'Nope'")
 	[only] = list(run_in_chunks(quiet, make_event(), ctx, size=10))
 	assert (only.fired, only.reason) == (False, "condition is false")
+
+
+def _rows_message() -> str:
+	return "{{ recipient }}: {% for row in doc['items'] %}{{ row.qty }} {% endfor %}"
+
+
+def test_a_text_that_names_the_recipient_reaches_a_large_audience(new_rule, make_event, todo):
+	"""Each recipient's own text adds to the budget: 5,000 renders of a 50-row loop are 250,000
+	loop turns, more than one event's MAX_ITERATIONS, and still an ordinary rule."""
+	ctx = Context(InMemoryDirectory(crowd(5_000)), InMemoryRateLimiter(), now=lambda: NOW)
+	rule = new_rule(audience=audience(("Role", {"role": "Crowd"})), message=_rows_message())
+	doc = {**todo, "items": [{"qty": i} for i in range(50)]}
+	outcome = evaluate(rule, make_event(doc=doc), ctx)
+	assert outcome.error is None, outcome.reason
+	assert len(outcome.deliveries) == 5_000
+	assert outcome.deliveries[-1].message["message"].startswith("u04999@example.com: 0 1 2")
+	chunks = list(run_in_chunks(rule, make_event(doc=doc), ctx, 1_000))
+	assert [part.error for part in chunks] == [None] * 5
+	assert sum(len(part.deliveries) for part in chunks) == 5_000
+
+
+def test_a_runaway_text_that_names_the_recipient_is_stopped_at_its_first_render(new_rule, make_event, todo):
+	ctx = Context(InMemoryDirectory(crowd(5_000)), InMemoryRateLimiter(), now=lambda: NOW)
+	runaway = "{{ recipient }}{% for a in range(100000) %}{% for b in range(2) %}.{% endfor %}{% endfor %}"
+	outcome = evaluate(
+		new_rule(audience=audience(("Role", {"role": "Crowd"})), message=runaway), make_event(), ctx
+	)
+	assert outcome.deliveries == []
+	assert "MAX_ITERATIONS" in outcome.reason

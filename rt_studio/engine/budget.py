@@ -77,6 +77,13 @@ MAX_OUTPUT = 100_000
 #: Words `lipsum()` may produce.
 MAX_LIPSUM_WORDS = 10_000
 
+#: What each further text rendered for one recipient adds to the budget, as a share of a whole
+#: budget (time, loop turns, range numbers and everything built): a template that names
+#: `recipient` runs once per recipient, so its cost grows with a legitimate audience. A
+#: hundredth per recipient keeps a user's save (at most 100 recipients are decided inside it)
+#: within twice the budget, and gives each render for a 10,000-user job a hundredth of one.
+PER_RECIPIENT_SHARE = 0.01
+
 #: The budget setting's site config key (milliseconds).
 SITE_CONFIG_KEY = "rt_studio_rule_budget_ms"
 
@@ -91,7 +98,7 @@ _active: ContextVar["Budget | None"] = ContextVar("rt_studio_budget", default=No
 class Budget:
 	"""The time and sizes one rule may still use for one event."""
 
-	__slots__ = ("built", "deadline", "depth", "iterations", "left", "milliseconds", "ranges")
+	__slots__ = ("built", "deadline", "depth", "iterations", "left", "milliseconds", "ranges", "scale")
 
 	def __init__(self, milliseconds: float | None = None):
 		self.milliseconds = DEFAULT_BUDGET_MS if milliseconds is None else milliseconds
@@ -102,6 +109,8 @@ class Budget:
 		self.ranges = 0
 		self.built = 0
 		self.depth = 0
+		#: How many whole budgets this event may use: 1, plus a share per recipient's text.
+		self.scale = 1.0
 
 	def within(self, fn, *args):
 		"""Call `fn(*args)` with this budget active for the guards (its clock runs only in `run`)."""
@@ -115,6 +124,14 @@ class Budget:
 		"""Make this the budget guards use, until `deactivate(token)`; the clock is not started."""
 		return _active.set(self)
 
+	def grant(self, share: float) -> None:
+		"""Allow `share` of a whole budget more: time, loop turns, range numbers and size built."""
+		extra = self.milliseconds / 1000 * share
+		self.left += extra
+		if self.deadline != math.inf:
+			self.deadline += extra
+		self.scale += share
+
 	# ------------------------------------------------------------ checks
 
 	def check_time(self) -> None:
@@ -127,7 +144,7 @@ class Budget:
 	def add_built(self, size: int) -> None:
 		"""Count `size` characters or items built by one step, against MAX_TOTAL."""
 		self.built += size
-		if self.built > MAX_TOTAL:
+		if self.built > MAX_TOTAL * self.scale:
 			raise BudgetExceeded(
 				f"the rule built more than {MAX_TOTAL:,} characters or items in one event (MAX_TOTAL)"
 			)
@@ -135,7 +152,7 @@ class Budget:
 	def count_iterations(self, iterator: Iterator) -> Iterator:
 		for item in iterator:
 			self.iterations += 1
-			if self.iterations > MAX_ITERATIONS:
+			if self.iterations > MAX_ITERATIONS * self.scale:
 				raise BudgetExceeded(
 					f"loops ran more than {MAX_ITERATIONS:,} times in one event (MAX_ITERATIONS)"
 				)
@@ -180,6 +197,13 @@ def run(fn, *args):
 	finally:
 		budget.left -= monotonic() - start
 		budget.deadline = math.inf
+
+
+def grant(share: float) -> None:
+	"""Widen the active budget by `share` (see PER_RECIPIENT_SHARE); nothing outside an evaluation."""
+	active = _active.get()
+	if active is not None:
+		active.grant(share)
 
 
 def deactivate(token) -> None:
@@ -328,7 +352,7 @@ def guarded_range(*args) -> range:
 			else f"range() of that many numbers is over the limit of {MAX_RANGE:,} (MAX_RANGE)"
 		)
 	budget.ranges += size
-	if budget.ranges > MAX_RANGE_TOTAL:
+	if budget.ranges > MAX_RANGE_TOTAL * budget.scale:
 		raise BudgetExceeded(
 			f"the ranges of one event hold more than {MAX_RANGE_TOTAL:,} numbers (MAX_RANGE_TOTAL)"
 		)

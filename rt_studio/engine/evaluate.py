@@ -470,6 +470,8 @@ def render_texts(
 		if key not in texts:
 			if blind not in views:
 				views[blind] = scope if not blind else _view(scope, event, blind)
+			if per_recipient and texts:
+				budget.grant(budget.PER_RECIPIENT_SHARE)  # this text is one more for the audience
 			texts[key] = _render(rule, views[blind], key[1])
 		rec.subject, rec.message = texts[key]
 
