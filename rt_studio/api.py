@@ -1,8 +1,8 @@
 """Whitelisted API: preview, test-fire, channel posts, export/import and traces.
 
 Everything but `publish` and a user's own notifications (`missed`, `mute`, `unmute`,
-`my_notifications`, defined beside what they serve) is for System Managers. Each endpoint
-checks permission first.
+`my_notifications`, defined beside what they serve, as `convert_notification` is) is for
+System Managers. Each endpoint checks permission first.
 """
 
 import dataclasses
@@ -12,10 +12,12 @@ import frappe
 from frappe import _
 from frappe.realtime import get_user_room
 
+from rt_studio import backtest as history
 from rt_studio import delivery, delivery_log, idempotency, rule_files
 from rt_studio import trace as trace_log
 from rt_studio.delivery_log import missed
 from rt_studio.engine.audience import channel_members
+from rt_studio.engine.backtest import replay
 from rt_studio.engine.changes import simulated_before
 from rt_studio.engine.due import due_at, send_at
 from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
@@ -25,6 +27,7 @@ from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import RULE_DOCTYPE, event_name_problem, parse_rule
 from rt_studio.handler import context_for
 from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
+from rt_studio.notifications import convert_notification
 from rt_studio.permissions import MANAGER, is_manager, member_of
 from rt_studio.rate_limit import RedisRateLimiter, UnlimitedRateLimiter
 from rt_studio.site import FrappeDirectory, load_channel, site_now
@@ -315,3 +318,34 @@ def check_rule(doc: str | dict) -> list[dict]:
 	if not isinstance(data, dict):
 		frappe.throw(_("doc must be the rule as a JSON object"))
 	return [p.as_dict() for p in rule_files.rule_problems(data)]
+
+
+@frappe.whitelist()
+def backtest(rule: str, days: int = 7) -> dict:
+	"""What the rule would have sent over the document history of the last `days` days: counts
+	per day and per recipient, a few rendered samples, and what could not be replayed. Sends
+	nothing and writes nothing (see rt_studio.backtest)."""
+	compiled = _compiled(rule)
+	days = frappe.utils.cint(days)
+	if not 1 <= days <= history.MAX_DAYS:
+		frappe.throw(_("Backtest {0} days: choose 1 to {1}").format(days, history.MAX_DAYS))
+	since, now = history.period(days)
+	events, notes, cut = history.history(compiled, since, now)
+	stopped: list = []
+	report = replay(compiled, history.timed(events, context_for, stopped))
+	if stopped:
+		notes.append(
+			_("Stopped after {0} seconds: events from {1} on were not replayed").format(
+				history.MAX_SECONDS, stopped[0]
+			)
+		)
+	return {
+		"rule": compiled.name,
+		"event": compiled.event,
+		"days": days,
+		"from": since,
+		"to": now,
+		**report,
+		"notes": notes,
+		"complete": not (cut or stopped),
+	}

@@ -677,3 +677,16 @@ class RTTestCase(IntegrationTestCase):
 
 	def action(self) -> Action:
 		return Action()
+
+
+class ReaderAndOutsiderTestCase(RTTestCase):
+	"""With `reader`, who may read RT Test Orders, and `outsider`, a desk user who may not:
+	an audience of both shows that read permission decides who gets a message."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		users = cls.enterClassContext(
+			make_users({"reader": {"roles": [TESTER]}, "outsider": {"roles": [BYSTANDER]}})
+		)
+		cls.reader, cls.outsider = users["reader"], users["outsider"]

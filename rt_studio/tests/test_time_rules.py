@@ -7,15 +7,12 @@ import frappe
 
 from rt_studio import api, schedule
 from rt_studio.tests.factories import (
-	BYSTANDER,
 	ORDER,
-	TESTER,
+	ReaderAndOutsiderTestCase,
 	RealtimeListener,
-	RTTestCase,
 	SiteProcess,
 	make_order,
 	make_rule,
-	make_users,
 )
 
 #: The order every test uses is due on Wednesday 12 March 2031 (a date no other test uses).
@@ -26,15 +23,7 @@ def at(text: str) -> datetime:
 	return datetime.fromisoformat(text)
 
 
-class TestTimeRules(RTTestCase):
-	@classmethod
-	def setUpClass(cls):
-		super().setUpClass()
-		users = cls.enterClassContext(
-			make_users({"reader": {"roles": [TESTER]}, "outsider": {"roles": [BYSTANDER]}})
-		)
-		cls.reader, cls.outsider = users["reader"], users["outsider"]
-
+class TestTimeRules(ReaderAndOutsiderTestCase):
 	def setUp(self):
 		super().setUp()
 		kept = frappe.db.get_global(schedule.LAST_RUN_KEY)

@@ -13,21 +13,55 @@ export const ui = {
 			value: table ? `${table}.${df.fieldname}` : df.fieldname,
 			label: `${table ? table + "." : ""}${df.fieldname} (${esc(__(df.label || df.fieldname))})`,
 		});
+		const has_value = (df) => !frappe.model.no_value_type.includes(df.fieldtype);
 		const value_fields = meta_fields
-			.filter((df) => !frappe.model.no_value_type.includes(df.fieldtype))
+			.filter(has_value)
 			.map((df) => option(df))
 			.concat([{ value: "docstatus", label: "docstatus" }, { value: "owner", label: "owner" }]);
 		const is_user = (df) => (df.fieldtype === "Link" && df.options === "User") || df.options === "Email";
 		let user_fields = [{ value: "owner", label: `owner (${__("Created By")})` }];
+		// Value Change also watches a field of a child table's rows (table.field)
+		let change_fields = [...value_fields];
 		for (const df of meta_fields) {
 			if (is_user(df)) user_fields.push(option(df));
 			if (frappe.model.table_fields.includes(df.fieldtype)) {
 				for (const child of frappe.get_meta(df.options)?.fields || []) {
 					if (is_user(child)) user_fields.push(option(child, df.fieldname));
+					if (has_value(child)) change_fields.push(option(child, df.fieldname));
 				}
 			}
 		}
-		return { value_fields, user_fields };
+		// time rules count from a Date or Datetime field, as Notification's Days Before/After
+		const stamps = [
+			{ value: "creation", label: `creation (${__("Created On")})` },
+			{ value: "modified", label: `modified (${__("Last Modified On")})` },
+		];
+		const of_type = (...types) => meta_fields.filter((df) => types.includes(df.fieldtype)).map((df) => option(df));
+		return {
+			value_fields,
+			user_fields,
+			change_fields,
+			date_fields: of_type("Date", "Datetime").concat(stamps),
+			datetime_fields: of_type("Datetime").concat(stamps),
+		};
+	},
+
+	stored_filters(text, doctype) {
+		// the rule's filters as the editor takes them ([doctype, field, operator, value]), from any
+		// shape a file may hold; unreadable text shows as no filters (the live check names it)
+		let filters;
+		try {
+			filters = JSON.parse(text || "[]");
+		} catch (e) {
+			return [];
+		}
+		if (filters && !Array.isArray(filters) && typeof filters === "object") {
+			filters = Object.entries(filters).map(([field, v]) => (Array.isArray(v) ? [field, ...v] : [field, "=", v]));
+		}
+		if (!Array.isArray(filters)) return [];
+		return filters
+			.filter((f) => Array.isArray(f) && f.length >= 3)
+			.map((f) => (f.length === 3 ? [doctype, ...f] : [f[0] || doctype, f[1], f[2], f[3]]));
 	},
 
 	show_problems(frm, problems) {
@@ -65,6 +99,7 @@ export const ui = {
 					}</span>
 					${esc(result.reason || "")}</p>
 				${result.error ? `<p class="text-danger"><b>${__("Error")}</b>: ${esc(result.error.field)}: ${esc(result.error.problem)}</p>` : ""}
+				${ui.due_html(result.due)}
 			</div>`;
 		const rows = (result.recipients || [])
 			.map(
@@ -85,6 +120,17 @@ export const ui = {
 		return head + table;
 	},
 
+	due_html(due) {
+		// a time rule: when this document's message is due, and when the send window lets it out
+		if (!due) return "";
+		const esc = frappe.utils.escape_html;
+		if (!due.due_at) return `<p class="text-muted">${__("The document's date is empty: no message is due.")}</p>`;
+		const held = due.send_at && due.send_at !== due.due_at;
+		return `<p><b>${__("Due")}</b>: ${esc(due.due_at)}${
+			held ? ` &middot; <b>${__("held by the send window until")}</b> ${esc(due.send_at)}` : ""
+		}</p>`;
+	},
+
 	show_preview(result) {
 		const dialog = new frappe.ui.Dialog({
 			title: __("Preview of {0}", [result.rule]),
@@ -93,6 +139,50 @@ export const ui = {
 		});
 		dialog.fields_dict.out.$wrapper.html(ui.preview_html(result));
 		dialog.show();
+	},
+
+	backtest_html(report) {
+		// what the rule would have sent: the totals, per day, per recipient, a few messages,
+		// and what history could not tell
+		const esc = frappe.utils.escape_html;
+		const table = (head, rows) =>
+			rows.length
+				? `<table class="table table-bordered table-sm"><thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead>
+					<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</tbody></table>`
+				: "";
+		const summary = `<p class="rt-backtest-summary">${__(
+			"From {0} to {1}: {2} event(s) replayed, the rule fired {3} time(s), {4} message(s) to {5} recipient(s).",
+			[
+				esc(moment(report.from).format("YYYY-MM-DD HH:mm")),
+				esc(moment(report.to).format("YYYY-MM-DD HH:mm")),
+				report.events,
+				report.fired,
+				report.deliveries,
+				report.recipients,
+			]
+		)}${report.summaries ? " " + __("({0} of them summaries of batched messages)", [report.summaries]) : ""} ${__("Nothing was sent.")}</p>`;
+		const notes = (report.notes || []).concat(report.errors || []);
+		const notes_html = notes.length ? `<div class="alert alert-warning">${notes.map((n) => `<div>${esc(n)}</div>`).join("")}</div>` : "";
+		const days = table(
+			[__("Day"), __("Events"), __("Fired"), __("Messages")],
+			report.per_day.map((d) => [esc(d.date), d.events, d.fired, d.deliveries])
+		);
+		const people = table(
+			[__("Recipient"), __("Messages")],
+			report.per_recipient.map((r) => [esc(r.recipient), r.deliveries])
+		);
+		const not_fired = table(
+			[__("Not fired because"), __("Times")],
+			report.not_fired.map((r) => [esc(r.reason), r.count])
+		);
+		const samples = table(
+			[__("When"), __("Document"), __("To"), __("Subject and message")],
+			report.samples.map((m) => {
+				const text = describe(m);
+				return [esc(m.time), esc(m.docname), esc(m.recipient), `<div>${text.title}</div><div class="text-muted small">${text.body}</div>`];
+			})
+		);
+		return summary + notes_html + days + people + not_fired + samples;
 	},
 
 	fired_alert(result) {

@@ -1,5 +1,6 @@
-// Realtime Rule form: field pickers for the chosen DocType, live checks, Preview,
-// Test Fire, Export and the rule's recent activity.
+// Realtime Rule form: field pickers for the chosen DocType, Frappe's filter editor for
+// Filters conditions, live checks, Preview, Test Fire, Backtest, Export and the rule's recent
+// activity.
 
 frappe.ui.form.on("Realtime Rule", {
 	setup(frm) {
@@ -8,12 +9,14 @@ frappe.ui.form.on("Realtime Rule", {
 
 	refresh(frm) {
 		frm.trigger("setup_field_pickers");
+		frm.trigger("render_filters");
 		frm.trigger("show_status");
 		frm.trigger("standard_rule");
 		if (frm.is_new()) return;
 		frm.add_custom_button(__("Preview"), () => frm.trigger("preview"));
 		frm.add_custom_button(__("To Me"), () => frm.trigger("test_fire_me"), __("Test Fire"));
 		frm.add_custom_button(__("To Audience"), () => frm.trigger("test_fire_audience"), __("Test Fire"));
+		frm.add_custom_button(__("Backtest"), () => frm.trigger("backtest"));
 		frm.add_custom_button(__("Export"), () => frm.trigger("export_rule"));
 		frm.add_custom_button(__("Realtime Studio"), () => frappe.set_route("realtime-studio"));
 		frm.trigger("render_recent_activity");
@@ -21,8 +24,18 @@ frappe.ui.form.on("Realtime Rule", {
 
 	document_type(frm) {
 		frm.set_value("value_changed", "");
+		frm.set_value("date_changed", "");
+		frm.set_value("datetime_changed", "");
+		if (frm.doc.filters && frm.doc.filters !== "[]") frm.set_value("filters", "[]");
 		frm.trigger("setup_field_pickers");
+		frm.trigger("render_filters");
 	},
+
+	condition_type: (frm) => frm.trigger("render_filters"),
+	filters: (frm) => frm.trigger("live_check"),
+	event: (frm) => frm.trigger("live_check"),
+	method: (frm) => frm.trigger("live_check"),
+	value_changed: (frm) => frm.trigger("live_check"),
 
 	condition: (frm) => frm.trigger("live_check"),
 	subject: (frm) => frm.trigger("live_check"),
@@ -60,7 +73,10 @@ frappe.ui.form.on("Realtime Rule", {
 		if (!doctype) return;
 		frappe.model.with_doctype(doctype, () => {
 			const pickers = rt_studio.ui.field_options(doctype);
-			frm.set_df_property("value_changed", "options", pickers.value_fields);
+			frm.set_df_property("value_changed", "options", pickers.change_fields);
+			// as Notification's form: the date fields to count days or minutes from
+			frm.set_df_property("date_changed", "options", [""].concat(pickers.date_fields));
+			frm.set_df_property("datetime_changed", "options", [""].concat(pickers.datetime_fields));
 			frm.fields_dict.audience.grid.update_docfield_property("user_field", "options", pickers.user_fields);
 			frm.set_df_property(
 				"fields",
@@ -73,6 +89,34 @@ frappe.ui.form.on("Realtime Rule", {
 						.join(", "),
 				])
 			);
+		});
+	},
+
+	render_filters(frm) {
+		// Frappe's own filter editor (the list view's), inline: what it holds is the rule's filters
+		const $area = frm.fields_dict.filters_editor.$wrapper;
+		const doctype = frm.doc.document_type;
+		if (frm.doc.condition_type !== "Filters" || !doctype) {
+			$area.empty();
+			frm._rt_filters = null;
+			return;
+		}
+		if (frm._rt_filters && frm._rt_filters.doctype === doctype && frm._rt_filters.docname === frm.doc.name) return;
+		frappe.model.with_doctype(doctype, () => {
+			$area.empty();
+			const group = new frappe.ui.FilterGroup({
+				parent: $('<div class="rt-filter-editor"></div>').appendTo($area),
+				doctype,
+				on_change: () => {
+					// the editor adds its own "hidden" flag as a fifth item: a rule keeps four
+					const filters = group.get_filters().map((f) => f.slice(0, 4));
+					const text = JSON.stringify(filters);
+					if (text !== (frm.doc.filters || "[]")) frm.set_value("filters", text);
+				},
+			});
+			frm._rt_filters = { doctype, docname: frm.doc.name, group };
+			group.add_filters_to_filter_group(rt_studio.ui.stored_filters(frm.doc.filters, doctype));
+			frm.toggle_display("filters_editor", true);
 		});
 	},
 
@@ -147,6 +191,32 @@ frappe.ui.form.on("Realtime Rule", {
 				);
 			});
 		});
+	},
+
+	backtest(frm) {
+		const dialog = new frappe.ui.Dialog({
+			title: __("Backtest {0}", [frm.doc.rule_name]),
+			size: "extra-large",
+			fields: [
+				{
+					fieldtype: "Int",
+					fieldname: "days",
+					label: __("Days of history"),
+					default: 7,
+					description: __("Replays the last days of this DocType's history through the rule as it is now. Nothing is sent."),
+				},
+				{ fieldtype: "HTML", fieldname: "report" },
+			],
+			primary_action_label: __("Run"),
+			primary_action({ days }) {
+				const $report = dialog.fields_dict.report.$wrapper.html(`<p class="text-muted">${__("Replaying...")}</p>`);
+				frappe
+					.xcall("rt_studio.api.backtest", { rule: frm.doc.name, days })
+					.then((report) => $report.html(rt_studio.ui.backtest_html(report)))
+					.catch(() => $report.empty());
+			},
+		});
+		dialog.show();
 	},
 
 	export_rule(frm) {

@@ -41,6 +41,48 @@ class RealtimeStudio {
 		this.page.add_menu_item(__("Import rules"), () => this.import_rules());
 		this.page.add_inner_button(__("Export"), () => this.export_all());
 		this.page.add_inner_button(__("Import"), () => this.import_rules());
+		this.page.add_inner_button(__("Convert a Notification"), () => this.convert_notification());
+	}
+
+	convert_notification() {
+		// Frappe's Notification -> a disabled Realtime Rule, and what it could not carry over
+		const dialog = new frappe.ui.Dialog({
+			title: __("Convert a Notification"),
+			fields: [
+				{
+					fieldtype: "Link",
+					fieldname: "notification",
+					label: __("Notification"),
+					options: "Notification",
+					reqd: 1,
+					description: __("A disabled Realtime Rule is made from it; the Notification stays as it is."),
+				},
+			],
+			primary_action_label: __("Convert"),
+			primary_action: ({ notification }) => {
+				dialog.hide();
+				frappe.xcall("rt_studio.api.convert_notification", { notification }).then((result) => this.converted(result));
+			},
+		});
+		dialog.show();
+	}
+
+	converted(result) {
+		const esc = frappe.utils.escape_html;
+		const list = result.not_carried.length
+			? `<p>${__("Not carried over:")}</p><ul class="rt-not-carried">${result.not_carried.map((t) => `<li>${esc(t)}</li>`).join("")}</ul>`
+			: `<p>${__("Everything was carried over.")}</p>`;
+		const dialog = new frappe.ui.Dialog({
+			title: __("Rule {0} made (disabled)", [esc(result.rule)]),
+			fields: [{ fieldtype: "HTML", fieldname: "out" }],
+			primary_action_label: __("Open the rule"),
+			primary_action: () => {
+				dialog.hide();
+				frappe.set_route("Form", "Realtime Rule", result.rule);
+			},
+		});
+		dialog.fields_dict.out.$wrapper.html(`<div class="rt-converted">${list}</div>`);
+		dialog.show();
 	}
 
 	// ------------------------------------------------------------- preview and test fire
