@@ -27,6 +27,7 @@ IGNORED_DOCTYPES = frozenset(
 		"Realtime Channel Publish Role",
 		"Realtime Mute",
 		"Realtime Rule Due Log",
+		"Realtime Rule Schedule",
 		"Error Log",
 		"Notification Log",
 		"Version",

@@ -31,8 +31,9 @@ from rt_studio.engine.evaluate import Event
 from rt_studio.handler import context_for, fire
 
 LOG_DOCTYPE = "Realtime Rule Due Log"
-#: Where the time of the last completed run is kept (`frappe.db.set_global`).
-LAST_RUN_KEY = "rt_studio_time_rules_last_run"
+#: Where the time of the last completed run is kept: a Single of its own (a global default
+#: would do, but setting one clears the whole site's cache, every minute).
+STATE_DOCTYPE = "Realtime Rule Schedule"
 #: How often hooks.py runs `run_time_rules`: the first run ever looks back this far.
 INTERVAL = timedelta(minutes=1)
 #: Seconds one run may spend before it stops and leaves the rest to the next run: well inside
@@ -60,14 +61,18 @@ def run_time_rules(now: datetime | None = None) -> dict:
 				return {"since": since, "now": now, "sent": handled, "complete": False}
 			handled += send_if_due(rule, name, since, now)
 	if since < now:
-		frappe.db.set_global(LAST_RUN_KEY, now.isoformat(sep=" "))
+		set_last_run(now)
 		frappe.db.commit()
 	return {"since": since, "now": now, "sent": handled, "complete": True}
 
 
 def last_run() -> datetime | None:
-	value = frappe.db.get_global(LAST_RUN_KEY)
+	value = frappe.db.get_single_value(STATE_DOCTYPE, "last_run", cache=False)
 	return get_datetime(value) if value else None
+
+
+def set_last_run(moment: datetime | None) -> None:
+	frappe.db.set_single_value(STATE_DOCTYPE, "last_run", moment, update_modified=False)
 
 
 def candidates(rule, since: datetime, now: datetime) -> list[str]:

@@ -26,13 +26,12 @@ def at(text: str) -> datetime:
 class TestTimeRules(ReaderAndOutsiderTestCase):
 	def setUp(self):
 		super().setUp()
-		kept = frappe.db.get_global(schedule.LAST_RUN_KEY)
-		self.addCleanup(self.restore_last_run, kept)
+		self.addCleanup(self.restore_last_run, schedule.last_run())
 
 	@staticmethod
 	def restore_last_run(value):
 		frappe.db.rollback()
-		frappe.db.set_global(schedule.LAST_RUN_KEY, value)
+		schedule.set_last_run(value)
 		frappe.db.commit()
 
 	def time_rule(self, event="Days Before", **fields):
@@ -50,7 +49,7 @@ class TestTimeRules(ReaderAndOutsiderTestCase):
 	def run_at(self, now: str, last: str | None = None, rule=None) -> list:
 		"""One scheduler run at `now` after a last run at `last`: what it published for `rule`."""
 		if last:
-			frappe.db.set_global(schedule.LAST_RUN_KEY, last)
+			schedule.set_last_run(at(last))
 			frappe.db.commit()
 		with RealtimeListener() as listener:
 			schedule.run_time_rules(at(now))
@@ -164,7 +163,7 @@ class TestTimeRules(ReaderAndOutsiderTestCase):
 		rule = self.time_rule(days_in_advance=2)
 		for _i in range(5):
 			self.order()
-		frappe.db.set_global(schedule.LAST_RUN_KEY, "2031-03-09 23:59")
+		schedule.set_last_run(at("2031-03-09 23:59"))
 		frappe.db.commit()
 		with RealtimeListener() as listener, SiteProcess() as first, SiteProcess() as second:
 			for process in (first, second):
@@ -175,3 +174,11 @@ class TestTimeRules(ReaderAndOutsiderTestCase):
 		self.assertEqual(len(sent), 5)
 		self.assertEqual(len({s.message["docname"] for s in sent}), 5)
 		self.assertEqual(len(self.logs(rule)), 5)
+
+	def test_a_run_keeps_its_clock_without_touching_the_sites_cache(self):
+		frappe.cache.set_value("rt_studio_test_marker", "kept")
+		schedule.run_time_rules(at("2031-03-10 00:01"))
+		self.assertEqual(schedule.last_run(), at("2031-03-10 00:01"))
+		frappe.local.cache = {}
+		self.assertEqual(frappe.cache.get_value("rt_studio_test_marker"), "kept")
+		frappe.cache.delete_value("rt_studio_test_marker")
