@@ -254,10 +254,10 @@ def insert_todo(state: dict, owner: str, label: str, counts: RoundTrips | None =
 	def capture(method, queue=None, enqueue_after_commit=False, job_id=None, on_failure=None, **kwargs):
 		jobs.append(kwargs)  # the method's own arguments, as execute_job passes them
 
-	def timed_run_rules(doc, rules):
+	def timed_run_rules(doc, rules, *method):
 		t = time.perf_counter()
 		with counts.counting() if counts else _nothing():
-			original_run(doc, rules)
+			original_run(doc, rules, *method)
 		calls.update(ms=(time.perf_counter() - t) * 1e3)
 		if counts:
 			calls.update(queries=counts.queries, redis=counts.redis)
