@@ -259,16 +259,14 @@ def _moment(text: str, with_time: bool):
 
 def _due_messages(rule, since: datetime, now: datetime) -> list[tuple]:
 	"""The messages the scheduler would have sent in (since, now], at their send times."""
-	from rt_studio.schedule import candidates
+	from rt_studio.schedule import due_documents
 
 	events = []
-	for name in candidates(rule, since, now)[: MAX_EVENTS + 1]:
+	for name, due_at in due_documents(rule, since, now)[: MAX_EVENTS + 1]:
 		doc = frappe.get_doc(rule.document_type, name)
 		state = doc.as_dict(convert_dates_to_str=False)
-		due_at = due.due_in(rule, state, since, now)
-		if due_at is not None:
-			at = due.send_at(rule, due_at)
-			events.append((at, Event(rule.document_type, name, rule.event, state, None, actor=""), doc))
+		event = Event(rule.document_type, name, rule.event, state, None, actor="")
+		events.append((due.send_at(rule, due_at), event, doc))
 	return events
 
 

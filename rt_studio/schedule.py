@@ -56,10 +56,10 @@ def run_time_rules(now: datetime | None = None) -> dict:
 	deadline = monotonic() + RUN_SECONDS
 	handled = 0
 	for rule in cache.get_index().time_rules():
-		for name in candidates(rule, since, now):
+		for name, due_at in due_documents(rule, since, now):
 			if monotonic() > deadline:
 				return {"since": since, "now": now, "sent": handled, "complete": False}
-			handled += send_if_due(rule, name, since, now)
+			handled += send(rule, name, due_at, now)
 	if since < now:
 		set_last_run(now)
 		frappe.db.commit()
@@ -75,26 +75,29 @@ def set_last_run(moment: datetime | None) -> None:
 	frappe.db.set_single_value(STATE_DOCTYPE, "last_run", moment, update_modified=False)
 
 
-def candidates(rule, since: datetime, now: datetime) -> list[str]:
-	"""Names of the documents whose watched date may bring a message into (since, now]."""
+def due_documents(rule, since: datetime, now: datetime) -> list[tuple[str, datetime]]:
+	"""(name, due time) of the documents whose message is to be sent in (since, now], read from
+	the watched date alone (a document is loaded only when its message is due)."""
 	field = due.watched_field(rule)
 	low, high = due.field_range(rule, since, now)
-	return frappe.get_all(
+	rows = frappe.get_all(
 		rule.document_type,
 		filters=[[field, ">=", low], [field, "<=", high]],
-		pluck="name",
+		fields=["name", field],
 		order_by=f"`{field}` asc",
+		as_list=True,
 	)
+	found = ((name, due.due_in(rule, {field: value}, since, now)) for name, value in rows)
+	return [(name, due_at) for name, due_at in found if due_at is not None]
 
 
-def send_if_due(rule, docname: str, since: datetime, now: datetime) -> int:
-	"""Evaluate and send the document's message if it is due in (since, now] and no run sent it
-	yet; commit. 1 when this run handled it, else 0. A failure is logged and rolled back."""
+def send(rule, docname: str, due_at: datetime, now: datetime) -> int:
+	"""Evaluate and send the document's message unless a run already did; commit. 1 when this
+	run handled it, else 0. A failure is logged and rolled back."""
 	try:
 		doc = frappe.get_doc(rule.document_type, docname)
 		snapshot = doc.as_dict(convert_dates_to_str=False)
-		due_at = due.due_in(rule, snapshot, since, now)
-		if due_at is None or not claim(rule.name, doc.doctype, doc.name, due_at, now):
+		if not claim(rule.name, doc.doctype, doc.name, due_at, now):
 			return 0
 		event = Event(doc.doctype, doc.name, rule.event, snapshot, None, actor="")
 		outcome = fire(rule, event, context_for(doc))
