@@ -182,3 +182,14 @@ class TestTimeRules(ReaderAndOutsiderTestCase):
 		frappe.local.cache = {}
 		self.assertEqual(frappe.cache.get_value("rt_studio_test_marker"), "kept")
 		frappe.cache.delete_value("rt_studio_test_marker")
+
+	def test_the_daily_clean_up_forgets_old_due_logs_only(self):
+		rule = self.time_rule(days_in_advance=2)
+		doc = self.order()
+		old = frappe.utils.add_days(frappe.utils.now_datetime(), -(schedule.KEEP_DAYS + 1))
+		recent = frappe.utils.add_days(frappe.utils.now_datetime(), -1)
+		for due_at in (old, recent):
+			self.assertTrue(schedule.claim(rule.name, ORDER, doc.name, due_at, due_at))
+		self.assertFalse(schedule.claim(rule.name, ORDER, doc.name, recent, recent), "claimed once only")
+		schedule.clean_up()
+		self.assertEqual(self.logs(rule), [recent])
