@@ -26,6 +26,7 @@ What only a site knows (each field's type, the first day of the week) comes from
 without one (offline) a field's type is read from the values themselves.
 """
 
+import functools
 import json
 import re
 import unicodedata
@@ -98,9 +99,13 @@ class FilterError(ValueError):
 	"""A filter that cannot be read; the message says what to write instead."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Filter:
-	"""One filter: `doctype` is the rule's DocType or one of its child table DocTypes."""
+	"""One filter: `doctype` is the rule's DocType or one of its child table DocTypes.
+
+	Compared and hashed by identity (a rule's filters are parsed once): the checker keys its
+	per-evaluation caches on them, once per child row.
+	"""
 
 	doctype: str
 	fieldname: str
@@ -290,6 +295,17 @@ class _Checker:
 		self.meta = meta
 		#: {(filter, kind): the listed values of an `in` filter, cast}: each row looks up a set.
 		self._sets: dict[tuple[Filter, str], frozenset] = {}
+		#: {(filter, kind): the filter's value read as that kind}: read once, not once per row.
+		self._values: dict[tuple[Filter, str], object] = {}
+		#: {filter: its field's kind, "" when only the values tell}: asked once per evaluation.
+		self._kinds: dict[Filter, str] = {}
+
+	def _wanted(self, f: Filter, kind: str):
+		"""The filter's value as values of this kind compare with it (a datetime for dates)."""
+		key = (f, kind)
+		if key not in self._values:
+			self._values[key] = moment_of(f.value) if kind in (DATE, DATETIME) else _cast(kind, f.value)
+		return self._values[key]
 
 	def _listed(self, f: Filter, kind: str) -> frozenset:
 		"""The listed values cast; for numbers without "" (it matches only a missing row)."""
@@ -321,15 +337,18 @@ class _Checker:
 			return found if op == "in" else not found
 		if op in ("between", "timespan"):
 			return self._between(f, kind, value)
-		return _compare(kind, op, value, f.value)
+		return _compare(kind, op, value, self._wanted(f, kind))
 
 	def kind(self, f: Filter, value) -> str:
-		fieldtype = self.meta.fieldtype(f.doctype, f.fieldname)
-		if fieldtype:
-			return KIND_OF_FIELDTYPE.get(fieldtype, TEXT)
-		if f.fieldname in STANDARD_KINDS:
-			return STANDARD_KINDS[f.fieldname]
-		return _inferred_kind(value, f)
+		known = self._kinds.get(f)
+		if known is None:
+			fieldtype = self.meta.fieldtype(f.doctype, f.fieldname)
+			if fieldtype:
+				known = KIND_OF_FIELDTYPE.get(fieldtype, TEXT)
+			else:
+				known = STANDARD_KINDS.get(f.fieldname, "")
+			self._kinds[f] = known  # "" when only the values can tell (offline)
+		return known or _inferred_kind(value, f)
 
 	def _between(self, f: Filter, kind: str, value) -> bool:
 		if f.operator == "timespan":
@@ -400,9 +419,10 @@ def _is_set(kind: str, value) -> bool:
 	return True
 
 
-def _compare(kind: str, op: str, value, wanted) -> bool:
+def _compare(kind: str, op: str, value, other) -> bool:
+	"""`value op other`, `other` being the filter's value already read as `_wanted` reads it."""
 	if kind in (DATE, DATETIME):
-		mine, other = moment_of(value), moment_of(wanted)
+		mine = moment_of(value)
 		if other is None:
 			return False
 		if mine is None:
@@ -411,7 +431,7 @@ def _compare(kind: str, op: str, value, wanted) -> bool:
 		if kind == DATE:
 			mine, other = mine.date(), other.date()
 	else:
-		mine, other = _cast(kind, value), _cast(kind, wanted)
+		mine = _cast(kind, value)
 	if op == "=":
 		return mine == other
 	if op == "!=":
@@ -519,7 +539,8 @@ def sql_like(text: str, pattern: str) -> bool:
 	return len(text) - len(last) >= position and _piece_at(text, len(text) - len(last), last)
 
 
-def _like_pieces(pattern: str) -> list[list[str | None]]:
+@functools.lru_cache(maxsize=256)  # a rule's few patterns, split once and not once per row
+def _like_pieces(pattern: str) -> tuple:
 	"""The pattern split at each `%`; each piece a list of characters (None for `_`).
 
 	No escapes: Frappe doubles every backslash of a filter value before MariaDB sees it, so a
@@ -531,7 +552,7 @@ def _like_pieces(pattern: str) -> list[list[str | None]]:
 			pieces.append([])
 		else:
 			pieces[-1].append(None if char == "_" else char)
-	return pieces
+	return tuple(pieces)
 
 
 def _piece_at(text: str, start: int, piece: list) -> bool:
