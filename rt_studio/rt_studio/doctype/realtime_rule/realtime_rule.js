@@ -103,7 +103,11 @@ frappe.ui.form.on("Realtime Rule", {
 		}
 		if (frm._rt_filters && frm._rt_filters.doctype === doctype && frm._rt_filters.docname === frm.doc.name) return;
 		frappe.model.with_doctype(doctype, () => {
-			$area.empty();
+			$area.html(
+				`<p class="text-muted small">${__("All filters must hold, as in the list view of {0}.", [
+					frappe.utils.escape_html(__(doctype)),
+				])}</p>`
+			);
 			const group = new frappe.ui.FilterGroup({
 				parent: $('<div class="rt-filter-editor"></div>').appendTo($area),
 				doctype,
