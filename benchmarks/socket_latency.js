@@ -24,7 +24,8 @@
 //  3. as Administrator creates N ToDos one after another (POST /api/resource/ToDo; the request
 //     commits before it responds, and RT Studio publishes after the commit) and, for each, times
 //     the `rt_studio` message carrying its docname against the HTTP response (and the request start);
-//  4. deletes the ToDos (control ones too) and the rule it created (the role and the user stay for the next run).
+//  4. deletes the ToDos (control ones too) and the rule it created, and disables the viewer (the role and the
+//     disabled user stay; the next run enables it again with a new random password), also after a failure.
 //  5. control: CONTROL more ToDos that match the rule but are allocated to Administrator, which
 //     the viewer may not read; none of their messages may reach the viewer.
 // It prints min / median / max in ms and how many of the N messages arrived. It never asserts on
@@ -42,7 +43,8 @@ const TIMEOUT_MS = parseInt(process.env.TIMEOUT_MS || "3000", 10);
 const CONTROL = parseInt(process.env.CONTROL || "3", 10);
 
 const VIEWER = "rt.viewer@example.com";
-const VIEWER_PASSWORD = "Rt-Viewer-bench-2026!";
+// a new password every run, and the viewer is disabled at the end: no known login stays open
+const VIEWER_PASSWORD = `${require("crypto").randomBytes(18).toString("base64")}!a1A`;
 const VIEWER_ROLE = "RT Viewer";
 const RULE = "rt-bench-socket";
 const MARK = "rt socket bench";
@@ -172,8 +174,18 @@ async function main() {
 	await setup(admin);
 	console.log(`setup (role, user ${VIEWER}, rule ${RULE}): ${(now() - t).toFixed(0)} ms`);
 
+	try {
+		await measure(admin);
+	} finally {
+		await admin.call("DELETE", resource("Realtime Rule", RULE));
+		await admin.call("PUT", resource("User", VIEWER), { enabled: 0 });
+		console.log(`cleaned up: rule ${RULE} deleted, ${VIEWER} disabled`);
+	}
+}
+
+async function measure(admin) {
 	const viewer = await new Session("viewer").login(VIEWER, VIEWER_PASSWORD);
-	t = now();
+	const t = now();
 	const socket = await connectSocket(viewer.sid);
 	console.log(`viewer logged in; socket.io connected in ${(now() - t).toFixed(0)} ms (id ${socket.id})`);
 
@@ -246,8 +258,7 @@ async function main() {
 	for (const name of created) {
 		await admin.call("DELETE", resource("ToDo", name));
 	}
-	await admin.call("DELETE", resource("Realtime Rule", RULE));
-	console.log(`cleaned up: ${created.length} ToDos and rule ${RULE} deleted`);
+	console.log(`cleaned up: ${created.length} ToDos deleted`);
 }
 
 main().catch((err) => {
