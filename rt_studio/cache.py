@@ -21,7 +21,7 @@ import uuid
 import frappe
 
 from rt_studio.engine.matcher import RuleIndex
-from rt_studio.engine.rules import parse_rule
+from rt_studio.engine.rules import RUNTIME_FIELDS, parse_rule
 
 STATE_KEY = "rt_studio:rules_state"
 
@@ -89,14 +89,10 @@ def load_rule_documents() -> list[dict]:
 	return rules
 
 
-#: Fields that record what happened to a rule, not what it says: they change no version
-#: (nor do Frappe's `_comments`, `_assign` ... columns, written without a cache refresh).
-RUNTIME_FIELDS = frozenset({"last_error", "last_error_on"})
-
-
 def version_of(doc: dict) -> str:
 	"""A hash of everything the rule says, so a change made without touching `modified`
-	(db_set with update_modified=False, SQL) still gives a new version."""
+	(db_set with update_modified=False, SQL) still gives a new version. Runtime fields and
+	Frappe's `_comments`, `_assign` ... columns (written without a cache refresh) are left out."""
 	content = {k: v for k, v in doc.items() if k not in RUNTIME_FIELDS and not k.startswith("_")}
 	return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -16,13 +16,11 @@ from frappe import _
 
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.fixtures import load_documents
-from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
+from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE, RUNTIME_FIELDS
 
 #: Keys `bench export-fixtures` drops from a document and from its child rows.
 FIXTURE_DROP = ("modified_by", "creation", "owner", "idx", "lft", "rgt")
 FIXTURE_DROP_CHILD = (*FIXTURE_DROP, "docstatus", "doctype", "modified", "name")
-#: Keys that describe a rule's runtime state rather than its definition.
-RUNTIME_FIELDS = ("last_error", "last_error_on")
 #: Imports larger than this run in a background job with a progress bar.
 BACKGROUND_IMPORT_AT = 20
 

@@ -30,6 +30,10 @@ from rt_studio.engine.templates import CompiledTemplate
 RULE_DOCTYPE = "Realtime Rule"
 CHANNEL_DOCTYPE = "Realtime Channel"
 
+#: Fields of a Realtime Rule that record what happened to it, not what it says: they change
+#: no version of the rule and travel in no export.
+RUNTIME_FIELDS = ("last_error", "last_error_on")
+
 OWNER, ACTOR, ASSIGNEES, FOLLOWERS = "Owner", "Actor", "Assignees", "Followers"
 USER_FIELD, ROLE, USER, CHANNEL = "User Field", "Role", "User", "Channel"
 DOCUMENT_VIEWERS, EVERYONE = "Document Viewers", "Everyone"
