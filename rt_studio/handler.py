@@ -14,7 +14,7 @@ from rt_studio import cache, delivery, trace
 from rt_studio.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
-from rt_studio.engine.events import events_for_hook
+from rt_studio.engine.events import METHOD, events_for_hook
 
 #: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
 #: as a side effect of other work (a rule on them could feed itself).
@@ -83,7 +83,8 @@ def run_rules(doc, rules, method: str = "") -> None:
 	A rule fires at most once per document and event in a transaction (a save then a submit,
 	or a script saving twice, is one user action): what fired, or was handed to a delivery
 	job, is remembered until the transaction ends. A rule that did not fire is evaluated again
-	at the next save, where its condition or transition may hold.
+	at the next save, where its condition or transition may hold. A Method rule fires for each
+	call of its method: only that method's hook raises it, once per call.
 	"""
 	fired = _fired_this_transaction()
 	before = doc.get_doc_before_save()
@@ -97,7 +98,7 @@ def run_rules(doc, rules, method: str = "") -> None:
 			continue
 		event = Event(doc.doctype, doc.name, rule.event, snapshot, before_snapshot, actor, method)
 		outcome = fire(rule, event, ctx)
-		if outcome.deferred or outcome.fired:
+		if (outcome.deferred or outcome.fired) and rule.event != METHOD:
 			fired.add(key)
 
 

@@ -136,6 +136,13 @@ class TestNoCode(RTTestCase):
 		with self.action() as cancel_free:
 			doc.db_set("remarks", "no validate runs for db_set")
 		self.assertEqual(cancel_free.rules(), {})
+		# two saves in one transaction (a script, an API client) are two calls: two messages
+		with self.action() as twice:
+			doc.qty = 3
+			doc.save()
+			doc.qty = 4
+			doc.save()
+		self.assertEqual(twice.rules(), {rule.name: 2})
 
 	def test_a_method_rule_on_submit_and_on_trash(self):
 		submit = self.rule(event="Method", method="before_submit")
