@@ -22,7 +22,6 @@ traces and rate counters) is deleted at the end, also when the run fails.
 """
 
 import json
-import pickle
 import threading
 import time
 import tracemalloc
@@ -30,7 +29,9 @@ from contextlib import contextmanager
 
 import frappe
 import redis
+from frappe.utils.background_jobs import get_redis_connection_without_auth
 
+from rt_studio.tests.counting import RoundTrips, run_as_work_horse
 from rt_studio.tests.crowd import Member, forget_cached, insert_crowd, remove_crowd
 
 CROWD_PREFIX = "rt-crowd-bench-"
@@ -45,62 +46,6 @@ SUBJECT = "{{ doc.description }} ({{ doc.priority }})"
 MESSAGE = "<b>{{ doc.name }}</b>: {{ doc.description }}, by {{ doc.owner }}"
 #: Seconds to wait for the last message on Redis before giving up.
 WAIT_SECONDS = 120
-
-
-class RoundTrips:
-	"""DB queries and Redis round trips of this process, counted while `on`.
-
-	Patched on the classes, so they also count inside `execute_job`'s own Frappe context.
-	"""
-
-	def __init__(self):
-		self.on = False
-		self.queries = self.redis = 0
-
-	def install(self):
-		import redis.client
-
-		db_class = type(frappe.local.db)
-		self._patched = [
-			(db_class, "sql", db_class.sql),
-			(redis.client.Redis, "execute_command", redis.client.Redis.execute_command),
-			(redis.client.Pipeline, "execute", redis.client.Pipeline.execute),
-		]
-		counts = self
-
-		def sql(db, *args, _original=db_class.sql, **kwargs):
-			if counts.on:
-				counts.queries += 1
-			return _original(db, *args, **kwargs)
-
-		def command(client, *args, _original=redis.client.Redis.execute_command, **kwargs):
-			if counts.on and not isinstance(client, redis.client.Pipeline):
-				counts.redis += 1
-			return _original(client, *args, **kwargs)
-
-		def execute(pipe, *args, _original=redis.client.Pipeline.execute, **kwargs):
-			if counts.on:
-				counts.redis += 1
-			return _original(pipe, *args, **kwargs)
-
-		db_class.sql, redis.client.Redis.execute_command, redis.client.Pipeline.execute = (
-			sql,
-			command,
-			execute,
-		)
-
-	def remove(self):
-		for owner, name, original in self._patched:
-			setattr(owner, name, original)
-
-	@contextmanager
-	def counting(self):
-		self.queries = self.redis = 0
-		self.on = True
-		try:
-			yield self
-		finally:
-			self.on = False
 
 
 class Listener:
@@ -158,11 +103,11 @@ def run(args, owner: str) -> None:
 		print(
 			f"   setup ({len(state['users']):,} users inserted and committed): {time.perf_counter() - t:.1f} s"
 		)
+		get_redis_connection_without_auth()  # as a worker has it open before forking a job
 		counts.install()
 		rows = measure_all(args, state, owner, counts)
 	finally:
-		if hasattr(counts, "_patched"):
-			counts.remove()
+		counts.remove()
 		teardown(state)
 	print_table(rows)
 
@@ -334,21 +279,8 @@ def measure_job_overhead(owner: str, counts: RoundTrips) -> dict:
 
 
 def run_job(job: dict, owner: str, method: str = METHOD) -> float:
-	"""Run the job as an RQ work horse does; its wall time. This process's Frappe context is
-	set up again afterwards."""
-	from frappe.utils.background_jobs import execute_job
-
-	site, sites_path = frappe.local.site, frappe.local.sites_path
-	arguments = pickle.loads(pickle.dumps(job))  # what the worker unpickles
-	forget_process_caches()
-	frappe.destroy()
-	try:
-		t = time.perf_counter()
-		execute_job(site, method, None, method, arguments, owner)
-		return time.perf_counter() - t
-	finally:
-		frappe.init(site=site, sites_path=sites_path, force=True)
-		frappe.connect()
+	"""Run the job as an RQ work horse does; its wall time."""
+	return run_as_work_horse(method, job, owner)
 
 
 def measure_real_worker(size: int, state: dict, owner: str, listener) -> dict:
@@ -361,17 +293,6 @@ def measure_real_worker(size: int, state: dict, owner: str, listener) -> dict:
 		"delivered": len(listener.times) - before,
 		"commit_to_last": None if last is None else last - committed,
 	}
-
-
-def forget_process_caches() -> None:
-	"""What a freshly forked RQ work horse does not have: RT Studio's and Frappe's process caches."""
-	import frappe.utils.caching
-
-	from rt_studio import cache
-
-	cache._process_indexes.clear()
-	cache._compiled.clear()
-	frappe.utils.caching._SITE_CACHE.clear()
 
 
 def clear_rule_state(rule: str) -> None:
