@@ -5,7 +5,8 @@ where every web and background worker shares them, and delivers the summaries. P
 a hash `{count}` and a sorted set of the documents in first-seen order; one site-wide
 sorted set indexes the batches by the moment their window ends. Collecting a chunk of
 recipients and taking the due batches are one Lua call each, so two workers never open two
-batches for one recipient nor both deliver one.
+batches for one recipient nor both deliver one; whose batch is collecting is asked in the rate
+limiter's call (`admit`), so a chunk's limit costs one round trip.
 
 Summaries go out from `deliver_due`, which Frappe's scheduler runs every minute: a summary
 arrives within a minute after its window ends (the scheduler must be enabled on the site).
@@ -18,8 +19,11 @@ from collections.abc import Sequence
 import frappe
 
 from rt_studio import transaction
-from rt_studio.engine.batching import MAX_DOCNAMES, Batch
+from rt_studio.engine.batching import MAX_DOCNAMES, Batch, admit_in_turn
+from rt_studio.engine.interfaces import RateLimiter
+from rt_studio.engine.ratelimit import rule_key
 from rt_studio.engine.summaries import due_summaries
+from rt_studio.rate_limit import RedisRateLimiter
 
 DUE_KEY = "rt_studio:batch_due"
 #: Batches delivered per transaction by `deliver_due`.
@@ -76,6 +80,18 @@ class RedisBatches:
 			return set()
 		scores = frappe.cache.zmscore(self.due_key, [_member(rule, user) for user in users])
 		return {user for user, score in zip(users, scores, strict=True) if score is not None}
+
+	def admit(
+		self, rule: str, users: Sequence[str], limiter: RateLimiter, limit: int, window: int, consume: bool
+	) -> set[str]:
+		"""Whose batch is collecting and who is over the limit, in the rate limiter's one script
+		call (the batches' index is a sorted set of `_member`s)."""
+		if not isinstance(limiter, RedisRateLimiter):
+			return admit_in_turn(self, rule, users, limiter, limit, window, consume)
+		keys = [rule_key(rule, user) for user in users]
+		collecting = (self.due_key, [_member(rule, user) for user in users])
+		allowed = limiter.check_many(keys, limit, window, consume, unless_in=collecting)
+		return {user for user, ok in zip(users, allowed, strict=True) if not ok}
 
 	def collect(self, rule: str, users: Sequence[str], docname: str, window: int) -> None:
 		"""Join the batches when the transaction commits: a save that rolls back sent nothing,

@@ -1,7 +1,8 @@
 """Rate limits on a site: a sliding-window log per counter in a Redis sorted set.
 
 Every recipient of one chunk is checked, and counted, by one Lua script call: atomic, so
-concurrent workers cannot both take the last slot, and one round trip however many recipients.
+concurrent workers cannot both take the last slot, and one round trip however many recipients
+(the same call also skips the recipients whose batch is collecting, see `batches.py`).
 A delivery is counted when it is decided, inside the user's transaction; if that transaction
 rolls back, nothing was sent, and the counts it took are given back (removed from their logs)
 after the rollback. So a save that fails never uses up a recipient's budget.
@@ -18,22 +19,30 @@ from rt_studio import transaction
 #: Where the counters live, before Frappe's site prefix (kept by `bench clear-cache`, see hooks).
 KEY_PREFIX = "rt_studio:rate:"
 
-#: Checks each key's window and, when `consume` is "1", records one hit in each key that has
-#: room. Returns 1 (allowed) or 0 (over the limit) per key, in order.
+#: Checks each counter's window and, when `consume` is "1", records one hit in each counter that
+#: has room. Returns 1 (allowed) or 0 (over the limit) per counter, in order. With `skipping`
+#: "1", the last key is a sorted set and ARGV[7..] hold one member per counter: a counter whose
+#: member is in that set is neither checked nor counted and answers -1 (see `RedisBatches.admit`).
 SCRIPT = """
-local now, window, limit, consume, member = tonumber(ARGV[1]), tonumber(ARGV[2]),
-	tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local now, window, limit, consume, member, skipping = tonumber(ARGV[1]), tonumber(ARGV[2]),
+	tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6] == '1'
+local counters = skipping and #KEYS - 1 or #KEYS
 local allowed = {}
-for i, key in ipairs(KEYS) do
-	redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-	if redis.call('ZCARD', key) >= limit then
-		allowed[i] = 0
+for i = 1, counters do
+	local key = KEYS[i]
+	if skipping and redis.call('ZSCORE', KEYS[#KEYS], ARGV[6 + i]) then
+		allowed[i] = -1
 	else
-		if consume == '1' then
-			redis.call('ZADD', key, now, member .. ':' .. i)
-			redis.call('EXPIRE', key, math.ceil(window) + 1)
+		redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+		if redis.call('ZCARD', key) >= limit then
+			allowed[i] = 0
+		else
+			if consume == '1' then
+				redis.call('ZADD', key, now, member .. ':' .. i)
+				redis.call('EXPIRE', key, math.ceil(window) + 1)
+			end
+			allowed[i] = 1
 		end
-		allowed[i] = 1
 	end
 end
 return allowed
@@ -50,18 +59,32 @@ class RedisRateLimiter:
 		return self.peek_many([key], limit, window)[0]
 
 	def hit_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
-		return self._run(keys, limit, window, consume=True)
+		return self.check_many(keys, limit, window, consume=True)
 
 	def peek_many(self, keys: Sequence[str], limit: int, window: int) -> list[bool]:
-		return self._run(keys, limit, window, consume=False)
+		return self.check_many(keys, limit, window, consume=False)
 
-	def _run(self, keys: Sequence[str], limit: int, window: int, consume: bool) -> list[bool]:
+	def check_many(
+		self,
+		keys: Sequence[str],
+		limit: int,
+		window: int,
+		consume: bool,
+		unless_in: tuple[bytes, Sequence[str]] | None = None,
+	) -> list[bool | None]:
+		"""`hit_many` (`consume`) or `peek_many`, in one script call. With `unless_in` (a sorted
+		set's Redis key, and one member per key), a key whose member is in that set is skipped
+		in the same call: neither checked nor counted, answered None."""
 		if not keys:
 			return []
 		redis_keys = [frappe.cache.make_key(KEY_PREFIX + key) for key in keys]
 		member = uuid.uuid4().hex
-		args = (time.time(), window, limit, "1" if consume else "0", member)
-		allowed = [bool(a) for a in frappe.cache.eval(SCRIPT, len(redis_keys), *redis_keys, *args)]
+		skip_set, members = unless_in or (None, ())
+		flags = ("1" if consume else "0", member, "1" if skip_set else "0")
+		script_keys = [*redis_keys, skip_set] if skip_set else redis_keys
+		args = (time.time(), window, limit, *flags, *members)
+		answers = frappe.cache.eval(SCRIPT, len(script_keys), *script_keys, *args)
+		allowed = [None if a == -1 else bool(a) for a in answers]
 		if consume:
 			_held_until_commit().extend(
 				(key, f"{member}:{i}")

@@ -64,16 +64,30 @@ def apply_rate_limit(
 		return
 	users = [rec for rec in recipients if rec.user and rec.verdict == DELIVER]
 	for chunk in chunks(users):
-		collecting = batches.collecting(rule.name, [rec.user for rec in chunk])
-		free = [rec for rec in chunk if rec.user not in collecting]
-		keys = [rule_key(rule.name, rec.user) for rec in free]
-		allowed = (limiter.hit_many if consume else limiter.peek_many)(keys, limit, window) if keys else []
-		over = {rec.user for rec, ok in zip(free, allowed, strict=True) if not ok}
-		batched = [rec for rec in chunk if rec.user in collecting or rec.user in over]
+		held = batches.admit(rule.name, [rec.user for rec in chunk], limiter, limit, window, consume)
+		batched = [rec for rec in chunk if rec.user in held]
 		for rec in batched:
 			rec.verdict = BATCHED
 		if consume and batched:
 			batches.collect(rule.name, [rec.user for rec in batched], docname, window)
+
+
+def admit_in_turn(
+	batches: Batches,
+	rule: str,
+	users: Sequence[str],
+	limiter: RateLimiter,
+	limit: int,
+	window: int,
+	consume: bool,
+) -> set[str]:
+	"""`Batches.admit` asked as two questions: whose batch is collecting, then the limiter for
+	the others (a collecting batch takes every new message, so those use up no slot)."""
+	collecting = batches.collecting(rule, users)
+	free = [user for user in users if user not in collecting]
+	keys = [rule_key(rule, user) for user in free]
+	allowed = (limiter.hit_many if consume else limiter.peek_many)(keys, limit, window) if keys else []
+	return collecting | {user for user, ok in zip(free, allowed, strict=True) if not ok}
 
 
 def summary_subject(doctype: str, count: int) -> str:
@@ -96,6 +110,11 @@ class InMemoryBatches:
 
 	def collecting(self, rule: str, users: Sequence[str]) -> set[str]:
 		return {user for user in users if (rule, user) in self._open}
+
+	def admit(
+		self, rule: str, users: Sequence[str], limiter: RateLimiter, limit: int, window: int, consume: bool
+	) -> set[str]:
+		return admit_in_turn(self, rule, users, limiter, limit, window, consume)
 
 	def collect(self, rule: str, users: Sequence[str], docname: str, window: int) -> None:
 		for user in users:

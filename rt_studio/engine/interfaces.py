@@ -89,6 +89,14 @@ class Batches(Protocol):
 		"""Add one message about `docname` to each user's batch of `rule`; a batch this opens
 		is due `window` seconds from now."""
 
+	def admit(
+		self, rule: str, users: Sequence[str], limiter: RateLimiter, limit: int, window: int, consume: bool
+	) -> set[str]:
+		"""Those of `users` whose message of `rule` is held back: a batch of theirs is collecting,
+		or they had `limit` messages within `window` seconds (counted in `limiter` under
+		`ratelimit.rule_key`). With `consume` (live firing) each of the others uses up a slot;
+		without it (preview) nothing is recorded. A site answers a chunk in one round trip."""
+
 	def take_due(self, limit: int) -> list["Batch"]:
 		"""Remove and return up to `limit` batches whose window has ended, oldest due first
 		(each batch is taken by one caller only)."""

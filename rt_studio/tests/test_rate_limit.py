@@ -1,6 +1,7 @@
 """Per-recipient rate limits, counted in Redis so every process shares them."""
 
 import json
+import time
 
 import frappe
 
@@ -97,6 +98,33 @@ class TestRateLimits(RTTestCase):
 		finally:
 			frappe.db.rollback()
 		self.assertEqual(limiter.peek_many(keys, 1, 60), [True, True], "given back at the rollback")
+
+	def test_one_call_skips_a_collecting_batch_counts_the_rest_and_gives_back_at_rollback(self):
+		from rt_studio.batches import RedisBatches, _member
+		from rt_studio.engine.ratelimit import rule_key
+		from rt_studio.rate_limit import KEY_PREFIX, RedisRateLimiter
+
+		rule = "rt-test-admit"
+		collecting, free, over = (f"rt-test-admit-{n}@example.com" for n in ("a", "b", "c"))
+		limiter, batches = RedisRateLimiter(), RedisBatches()
+
+		def hits(user: str) -> int:
+			return frappe.cache.zcard(frappe.cache.make_key(KEY_PREFIX + rule_key(rule, user)))
+
+		frappe.cache.zadd(batches.due_key, {_member(rule, collecting): time.time() + 60})
+		try:
+			limiter.hit(rule_key(rule, over), 1, 60)
+			frappe.db.commit()  # the slot `over` used stays taken
+			users = [collecting, free, over]
+			self.assertEqual(batches.admit(rule, users, limiter, 1, 60, consume=False), {collecting, over})
+			self.assertEqual([hits(u) for u in users], [0, 0, 1], "a preview counts nothing")
+			self.assertEqual(batches.admit(rule, users, limiter, 1, 60, consume=True), {collecting, over})
+			self.assertEqual([hits(u) for u in users], [0, 1, 1], "only the one let through counted")
+			frappe.db.rollback()
+			self.assertEqual([hits(u) for u in users], [0, 0, 1], "given back at the rollback")
+		finally:
+			frappe.cache.zrem(batches.due_key, _member(rule, collecting))
+			clear_rate_keys(rule)
 
 	def test_a_save_over_the_limit_that_rolls_back_adds_nothing_to_a_summary(self):
 		from rt_studio.batches import RedisBatches
