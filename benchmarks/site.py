@@ -479,8 +479,7 @@ def delivery_log_costs(message: dict, n: int) -> tuple[float, float]:
 	per_ten = (time.perf_counter() - t) / (n // 10) * 1e6
 	entries = [(u, dict(message)) for u in users]
 	t = time.perf_counter()
-	for start in range(0, len(entries), delivery_log.STAMP_CHUNK):
-		delivery_log.stamp(entries[start : start + delivery_log.STAMP_CHUNK])
+	delivery_log.stamp(entries)
 	per_message = (time.perf_counter() - t) / len(entries) * 1e6
 	for name in [user, *users]:
 		frappe.cache.delete(delivery_log._log_key(name), delivery_log._counter_key(name))

@@ -6,17 +6,18 @@ gets `seq`, an integer that increases per user, and a copy in that user's log in
 `missed(since)` returns the copies with a higher `seq`, oldest first, exactly as published.
 
 A delivery is numbered and logged just before its transaction commits (Frappe's
-`before_commit`, one Lua call per STAMP_CHUNK deliveries) and published after the commit
-(delivery.py's outbox): a transaction that rolls back neither sends nor logs anything, and
-numbers are not skipped (only a failing SQL COMMIT, after the numbering, leaves a logged
-message that was never sent). Two transactions committing at the same instant may publish
-their numbers out of order; the desk runtime keeps the numbers it has shown, not only the
-highest, so neither message is lost or shown twice. If Redis fails at that moment the
-messages go out without a number (shown live, not replayable) and the commit goes on.
+`before_commit`: one Lua call per STAMP_CHUNK deliveries, all sent in one round trip) and
+published after the commit (delivery.py's outbox): a transaction that rolls back neither
+sends nor logs anything, and numbers are not skipped (only a failing SQL COMMIT, after the
+numbering, leaves a logged message that was never sent). Two transactions committing at the
+same instant may publish their numbers out of order; the desk runtime keeps the numbers it
+has shown, not only the highest, so neither message is lost or shown twice. If Redis fails at
+that moment the messages go out without a number (shown live, not replayable) and the commit
+goes on.
 
 A user's counter starts from the clock in milliseconds, so it keeps increasing even when
 Redis loses its data (it then starts again from a later moment). Cost: nothing on a save
-that delivers nothing; one Lua call per committing transaction that does (measured in
+that delivers nothing; one round trip per committing transaction that does (measured in
 benchmarks/site.py).
 """
 
@@ -32,8 +33,8 @@ KEEP_LAST = 200
 KEEP_SECONDS = 24 * 3600
 #: Hard bound per user, so a flood (a rule gone wrong) cannot grow Redis without limit.
 MAX_KEPT = 2000
-#: Deliveries numbered per Lua call: a large audience's commit runs several short scripts
-#: rather than one long one that would hold up every other client of Redis.
+#: Deliveries numbered per Lua call: a large audience's commit runs several short scripts (sent
+#: in one pipeline) rather than one long one that would hold up every other client of Redis.
 STAMP_CHUNK = 500
 #: A log (and counter) nobody wrote to for this long is dropped: Redis holds logs of the
 #: users active in the last week, not of every user the site ever had.
@@ -109,24 +110,38 @@ def stamp_queued() -> None:
 	queue = getattr(frappe.local, "rt_studio_delivery_log", None) or []
 	_forget()
 	try:
-		for start in range(0, len(queue), STAMP_CHUNK):
-			stamp(queue[start : start + STAMP_CHUNK])
+		stamp(queue)
 	except Exception:
 		# an exception here would abort the user's commit: the messages go without a number
 		frappe.log_error(title="RT Studio: could not number deliveries for replay")
 
 
 def stamp(entries: list[tuple[str, dict]]) -> None:
-	"""Give each (user, message) its user's next `seq` (set in the message) and log it."""
-	keys, bodies = [], []
-	for user, message in entries:
-		keys += [_counter_key(user), _log_key(user)]
-		body = {k: v for k, v in message.items() if k != "seq"}
-		bodies.append(json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False))
+	"""Give each (user, message) its user's next `seq` (set in the message) and log it.
+
+	One round trip: a script call per STAMP_CHUNK entries, sent together in one pipeline
+	without MULTI, so Redis runs them one after the other and may serve other clients in
+	between. A call that failed leaves its messages without a number; the others keep theirs.
+	"""
+	pipe = frappe.cache.pipeline(transaction=False)
 	args = (int(time.time() * 1000), KEEP_LAST, KEEP_SECONDS * 1000, MAX_KEPT, IDLE_SECONDS)
-	seqs = frappe.cache.eval(STAMP, len(keys), *keys, *args, *bodies)
-	for (_user, message), seq in zip(entries, seqs, strict=True):
-		message["seq"] = int(seq)
+	parts = [entries[start : start + STAMP_CHUNK] for start in range(0, len(entries), STAMP_CHUNK)]
+	for part in parts:
+		keys, bodies = [], []
+		for user, message in part:
+			keys += [_counter_key(user), _log_key(user)]
+			body = {k: v for k, v in message.items() if k != "seq"}
+			bodies.append(json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False))
+		pipe.eval(STAMP, len(keys), *keys, *args, *bodies)
+	failed = None
+	for part, seqs in zip(parts, pipe.execute(raise_on_error=False) if parts else (), strict=True):
+		if isinstance(seqs, Exception):
+			failed = seqs
+			continue
+		for (_user, message), seq in zip(part, seqs, strict=True):
+			message["seq"] = int(seq)
+	if failed is not None:
+		raise failed
 
 
 def current_seq(user: str) -> int:

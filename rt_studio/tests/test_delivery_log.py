@@ -134,6 +134,27 @@ class TestDeliveryLog(RTTestCase):
 		with self.assertRaises(frappe.PermissionError):
 			missed(0)
 
+	def test_numbering_many_messages_takes_one_round_trip_and_keeps_each_users_order(self):
+		from rt_studio.tests.counting import RoundTrips
+
+		message = {"rule": "r", "subject": "s", "seq": None}
+		entries = [
+			(user, dict(message)) for _i in range(delivery_log.STAMP_CHUNK) for user in self.users.values()
+		]
+		counts = RoundTrips()
+		counts.install()
+		try:
+			with counts.counting():
+				delivery_log.stamp(entries)
+		finally:
+			counts.remove()
+		self.assertGreater(len(entries), delivery_log.STAMP_CHUNK)  # several script calls...
+		self.assertEqual(counts.redis, 1)  # ...sent together
+		for user in self.users.values():
+			seqs = [message["seq"] for name, message in entries if name == user]
+			self.assertEqual(seqs, list(range(seqs[0], seqs[0] + delivery_log.STAMP_CHUNK)))
+			self.assertEqual([m["seq"] for m in delivery_log.read(user, 0)], seqs)
+
 	def test_the_log_keeps_the_last_200_and_the_last_day_within_a_hard_bound(self):
 		user = self.reader
 		message = {"rule": "r", "subject": "s", "seq": None}
