@@ -21,7 +21,7 @@ import uuid
 import frappe
 
 from rt_studio.engine.matcher import RuleIndex
-from rt_studio.engine.rules import RUNTIME_FIELDS, parse_rule
+from rt_studio.engine.rules import RUNTIME_FIELDS, Rule, parse_rule
 
 STATE_KEY = "rt_studio:rules_state"
 
@@ -69,16 +69,24 @@ def _seed_state(digest: str) -> str:
 	return (frappe.cache.get_value(STATE_KEY) or {}).get("token") or ""
 
 
-def load_rule_documents() -> list[dict]:
-	"""Every Realtime Rule as a fixture-shaped dict, audience rows included (two queries).
+def load_rule_documents(name: str | None = None) -> list[dict]:
+	"""Every Realtime Rule (or the one named) as a fixture-shaped dict, audience rows included
+	(two queries).
 
 	Plain SQL: `frappe.get_all` would add a query per DocType in a fresh process (a background
 	job's), to learn whether it is virtual.
 	"""
-	rules = frappe.db.sql("select * from `tabRealtime Rule` order by name", as_dict=True)
+	only = {"name": name} if name is not None else {}
+	rules = frappe.db.sql(
+		f"select * from `tabRealtime Rule` {'where name = %(name)s' if only else ''} order by name",
+		only,
+		as_dict=True,
+	)
 	rows = frappe.db.sql(
-		"""select parent, audience_type, user_field, role, user, channel, `condition`
-		from `tabRealtime Rule Audience` where parenttype = 'Realtime Rule' order by parent, idx""",
+		f"""select parent, audience_type, user_field, role, user, channel, `condition`
+		from `tabRealtime Rule Audience` where parenttype = 'Realtime Rule'
+		{"and parent = %(name)s" if only else ""} order by parent, idx""",
+		only,
 		as_dict=True,
 	)
 	by_rule: dict[str, list] = {}
@@ -87,6 +95,14 @@ def load_rule_documents() -> list[dict]:
 	for rule in rules:
 		rule["audience"] = by_rule.get(rule.name, [])
 	return rules
+
+
+def committed_rule(name: str) -> Rule | None:
+	"""The rule as committed now, compiled (None when it is gone or does not compile), read
+	straight from the database: two queries and no Redis read. For a background job, whose
+	freshly forked process has no index to reuse and would build one from every rule."""
+	documents = load_rule_documents(name)
+	return compile_cached(documents[0])[0] if documents else None
 
 
 def version_of(doc: dict) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import frappe
+from frappe.model.document import get_doc as load_document
 
 from rt_studio import cache, delivery, trace
 from rt_studio.engine.errors import Problem
@@ -28,6 +29,7 @@ from rt_studio.engine.evaluate import Event, Outcome, run_in_chunks
 from rt_studio.engine.events import DELETE
 from rt_studio.engine.verdicts import DELIVER, NO_SUCH_USER
 from rt_studio.readers import Shares, shares_of
+from rt_studio.site import known_time_zone, site_time_zone
 
 #: Audiences larger than this are checked and delivered by a background job after the
 #: commit, so a rule for a big role never slows the user's save.
@@ -74,6 +76,9 @@ def job_arguments(rule: str, event: Event) -> dict:
 		"actor": event.actor,
 		"shares": shares_of(event.doctype, event.docname).as_dict() if event.event == DELETE else None,
 		"job": f"{JOB_PREFIX}{uuid.uuid4().hex}:{rule}",
+		# for the times of its messages and trace, so the job need not read System Settings (an
+		# aware time: `sent_at` names the same instant should the zone change meanwhile)
+		"time_zone": site_time_zone(),
 	}
 
 
@@ -112,23 +117,26 @@ def deliver(
 	actor: str,
 	shares: dict | None = None,
 	job: str | None = None,
+	time_zone: str | None = None,
 ) -> None:
 	"""The job: verdicts for the whole audience, chunk by chunk, each published after its commit
 	(the last one after the commit Frappe's `execute_job` makes when the method returns).
 
 	Evaluates the document as it was at the event (the snapshot), with the rule as it is now;
 	a rule deleted or disabled meanwhile sends nothing. Read access is decided on the document
-	as it is now, or on the snapshot (with the shares it had) when it was deleted.
+	as it is now, or on the snapshot (with the shares it had) when it was deleted. Times are in
+	the site's time zone at the event (`time_zone`; read from System Settings when not given).
 	"""
-	compiled = cache.get_index().rules.get(rule)
+	compiled = cache.committed_rule(rule)
 	if compiled is None or not compiled.enabled:
 		return
-	try:
-		_deliver(compiled, Event(doctype, docname, rule_event, doc, before, actor), shares, job)
-	except Exception:
-		frappe.db.rollback()
-		outcome = failed(Outcome(rule, rule_event), rule, f"failed: {traceback.format_exc(limit=3)}")
-		record_failure(outcome, compiled.version, doctype, docname, job)
+	with known_time_zone(time_zone):
+		try:
+			_deliver(compiled, Event(doctype, docname, rule_event, doc, before, actor), shares, job)
+		except Exception:
+			frappe.db.rollback()
+			outcome = failed(Outcome(rule, rule_event), rule, f"failed: {traceback.format_exc(limit=3)}")
+			record_failure(outcome, compiled.version, doctype, docname, job)
 
 
 def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
@@ -186,10 +194,14 @@ class Tally:
 
 
 def _document(event: Event):
-	"""The document to decide read access on, and whether it was deleted (then its snapshot)."""
+	"""The document to decide read access on, and whether it was deleted (then its snapshot).
+
+	Loaded as `frappe.get_doc` loads it, without its extra Redis round trip to refresh a stale
+	copy in Frappe's document cache: the job only reads the document.
+	"""
 	if event.event != DELETE:
 		try:
-			return frappe.get_doc(event.doctype, event.docname), False
+			return load_document(event.doctype, event.docname), False
 		except frappe.DoesNotExistError:
 			frappe.clear_last_message()
 	return frappe.get_doc(plain(event.doc)), True
@@ -224,7 +236,7 @@ def job_failed(job, connection, exc_type, exc_value, tb) -> None:
 		frappe.init(site=site)
 		frappe.connect()
 	try:
-		compiled = cache.get_index().rules.get(rule)
+		compiled = cache.committed_rule(rule)
 		if compiled is not None:
 			problem = f"the delivery job could not run: {exc_type.__name__}: {exc_value}"
 			outcome = failed(Outcome(rule, compiled.event), rule, problem)

@@ -10,8 +10,10 @@ round trips, so the cost of an audience does not grow with its size (see
 import functools
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import frappe
 from frappe.utils.safe_exec import VALID_UTILS
@@ -52,12 +54,14 @@ def rule_budget_ms() -> float | None:
 
 class FrappeMeta:
 	"""Fieldtypes from the DocTypes' meta and the week's first day from System Settings, for
-	Filters conditions (`engine.filters`), so they compare as the site's list views do."""
+	Filters conditions (`engine.filters`), so they compare as the site's list views do. Read
+	when a condition first asks: most rules never do."""
 
-	def __init__(self):
+	@functools.cached_property
+	def first_day_of_week(self) -> int:
+		"""Monday 0 ... Sunday 6, as Python's `date.weekday()`."""
 		first = frappe.get_system_settings("first_day_of_the_week") or "Sunday"
-		#: Monday 0 ... Sunday 6, as Python's `date.weekday()`.
-		self.first_day_of_week = WEEKDAYS.index(first) if first in WEEKDAYS else 6
+		return WEEKDAYS.index(first) if first in WEEKDAYS else 6
 
 	def fieldtype(self, doctype: str, fieldname: str) -> str | None:
 		field = frappe.get_meta(doctype).get_field(fieldname)
@@ -67,11 +71,26 @@ class FrappeMeta:
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+def site_time_zone() -> str:
+	"""The site's time zone: the one given to this job (`known_time_zone`), else System Settings'."""
+	return getattr(frappe.local, "rt_studio_time_zone", None) or frappe.utils.get_system_timezone()
+
+
+@contextmanager
+def known_time_zone(time_zone: str | None) -> Iterator[None]:
+	"""Within: the site's time zone is `time_zone` (a job's argument, taken from System Settings
+	at the event), so neither the job's messages nor its trace read System Settings again."""
+	previous = getattr(frappe.local, "rt_studio_time_zone", None)
+	frappe.local.rt_studio_time_zone = time_zone or previous
+	try:
+		yield
+	finally:
+		frappe.local.rt_studio_time_zone = previous
+
+
 def site_now() -> datetime:
 	"""Now in the site's time zone, with its offset (so `sent_at` means one instant anywhere)."""
-	from zoneinfo import ZoneInfo
-
-	return frappe.utils.now_datetime().replace(tzinfo=ZoneInfo(frappe.utils.get_system_timezone()))
+	return datetime.now(ZoneInfo(site_time_zone()))
 
 
 class FrappeDirectory:

@@ -69,7 +69,7 @@ def record(
 		"deferred": bool(getattr(outcome, "deferred", 0)),
 	}
 	if progress is not None:
-		entry["progress"] = progress
+		entry["progress"] = {**progress, "time": entry["time"]}
 	transaction.queued("rt_studio_trace", write, write_rolled_back).append(entry)
 
 
@@ -111,12 +111,12 @@ def _progress_key(job: str) -> str:
 
 def progress(job: str, **state) -> None:
 	"""Say how far a delivery job got (written at once: a job calls it after each commit)."""
-	_set_progress(frappe.cache, job, state)
+	_set_progress(frappe.cache, job, {**state, "time": site_now().isoformat()})
 
 
 def _set_progress(client, job: str, state: dict) -> None:
 	key = frappe.cache.make_key(_progress_key(job))
-	client.set(key, json.dumps({**state, "time": site_now().isoformat()}), ex=PROGRESS_SECONDS)
+	client.set(key, json.dumps(state), ex=PROGRESS_SECONDS)
 
 
 def clear(rule: str | None = None) -> None:
