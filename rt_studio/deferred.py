@@ -143,7 +143,7 @@ def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
 	from rt_studio.handler import context_for
 
 	source, deleted = _document(event)
-	ctx = context_for(source, Shares.from_dict(shares) if deleted and shares else None)
+	ctx = context_for(source, Shares.from_dict(shares) if deleted and shares else None, rule)
 	tally = Tally()
 	parts = run_in_chunks(rule, event, ctx, JOB_CHUNK)
 	part = next(parts)

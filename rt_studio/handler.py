@@ -15,6 +15,7 @@ from rt_studio.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
 from rt_studio.engine.events import METHOD, events_for_hook
+from rt_studio.engine.mutes import rule_target
 
 #: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
 #: as a side effect of other work (a rule on them could feed itself).
@@ -121,20 +122,24 @@ def finish(rule, outcome, doctype: str, docname: str) -> None:
 	trace.record(outcome, doctype, docname)
 
 
-def context_for(doc, shares=None) -> Context:
+def context_for(doc, shares=None, rule=None) -> Context:
 	"""The engine context for one event on this site (Frappe's utils, Redis limits, mutes, batches).
 
-	`shares` stands in for a deleted document's shares (see `deferred`).
+	`shares` stands in for a deleted document's shares (see `deferred`). With `rule` (the one
+	rule a delivery job evaluates), its mutes are read with the roles of each chunk of users.
 	"""
 	from rt_studio.batches import RedisBatches
 	from rt_studio.mutes import SiteMutes
 	from rt_studio.rate_limit import RedisRateLimiter
 	from rt_studio.site import FrappeDirectory, FrappeMeta, frappe_utils, rule_budget_ms, site_now
 
+	mutes = SiteMutes()
+	# a critical rule's recipients are never asked for mutes (engine.verdicts.apply_mutes)
+	ahead = mutes.read_ahead(rule_target(rule.name)) if rule is not None and not rule.critical else None
 	return Context(
-		FrappeDirectory(doc, shares),
+		FrappeDirectory(doc, shares, read_along=ahead),
 		RedisRateLimiter(),
-		mutes=SiteMutes(),
+		mutes=mutes,
 		batches=RedisBatches(),
 		utils=frappe_utils(),
 		now=site_now,

@@ -3,9 +3,10 @@
 A mute is a Realtime Mute document (what the desk lists and what survives a restart) and
 an entry in a Redis hash per target, `{user: end in epoch seconds, 0 = until unmuted}`,
 written after the commit. Evaluation asks the hash for a whole chunk of an audience in one
-HMGET, so a mute costs the hot path one Redis round trip per chunk and no query. When Redis
-has lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads every mute
-from the database at once.
+HMGET, so a mute costs the hot path one Redis round trip per chunk and no query (a delivery
+job's chunk none: its HMGET rides with the chunk's roles, see `read_ahead`). When Redis has
+lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads every mute from
+the database at once.
 
 Only the session user's own mutes are changed, through `mute` and `unmute`: the API takes
 no user, and the desk lets System Managers read mutes, never write them (Administrator, as
@@ -46,11 +47,24 @@ def _epoch(until: datetime | None) -> float:
 class SiteMutes:
 	"""The engine's `Mutes`, answered from Redis."""
 
+	def __init__(self):
+		#: {target: {user: end}}: the last chunk's mutes read ahead (`read_ahead`).
+		self._ahead: dict[str, dict[str, bytes | None]] = {}
+
+	def read_ahead(self, target: str) -> "MutesAhead":
+		"""A read of `target`'s mutes to ride with the users' roles (`users.ReadAlong`): a
+		delivery job then asks a chunk's mutes in the round trip that reads the chunk's roles."""
+		return MutesAhead(self, target)
+
 	def muted(self, target: str, users) -> set[str]:
 		if not users:
 			return set()
 		users = list(users)
-		ends = self._ends(_hash(target), users)
+		ahead = self._ahead.get(target, {})
+		if all(user in ahead for user in users):
+			ends = [ahead[user] for user in users]
+		else:
+			ends = self._ends(_hash(target), users)
 		now = time.time()
 		return {
 			user
@@ -71,6 +85,33 @@ class SiteMutes:
 			ends = frappe.cache.hmget(key, users)
 		frappe.local.cache[LOADED_KEY] = True
 		return ends
+
+
+class MutesAhead:
+	"""`SiteMutes._ends` for a chunk of users, queued on another pipeline (`users.ReadAlong`).
+
+	Only the last chunk read is kept; a chunk whose answers are missing (the hashes were lost
+	and must be reloaded first) is asked again by `SiteMutes.muted`, as without a read ahead.
+	"""
+
+	def __init__(self, mutes: SiteMutes, target: str):
+		self.mutes, self.target = mutes, target
+
+	def add(self, pipe, users: list[str]) -> int:
+		asked = 1
+		if not frappe.local.cache.get(LOADED_KEY):
+			pipe.exists(frappe.cache.make_key(LOADED_KEY))
+			asked = 2
+		pipe.hmget(_hash(self.target), users)
+		return asked
+
+	def take(self, users: list[str], answers: list) -> None:
+		*loaded, ends = answers
+		if loaded and not loaded[0]:
+			self.mutes._ahead.pop(self.target, None)
+			return
+		frappe.local.cache[LOADED_KEY] = True
+		self.mutes._ahead[self.target] = dict(zip(users, ends, strict=True))
 
 
 def _ensure_loaded() -> None:

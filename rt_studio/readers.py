@@ -59,17 +59,23 @@ def shares_of(doctype: str, docname: str) -> Shares:
 
 
 def readers(
-	doc, users: Sequence[str], *, shares: Shares | None = None, user_types: dict[str, str] | None = None
+	doc,
+	users: Sequence[str],
+	*,
+	shares: Shares | None = None,
+	user_types: dict[str, str] | None = None,
+	read_along: user_facts.ReadAlong | None = None,
 ) -> set[str]:
 	"""The users (canonical names) among `users` who may read `doc`, a Document.
 
 	`shares` replaces the shares read from the database: a deleted document has lost its
-	DocShare rows, so a job working from its snapshot passes the shares it had.
+	DocShare rows, so a job working from its snapshot passes the shares it had. `read_along`
+	rides in the round trip that reads the users' roles (`users.prime`).
 	"""
 	if doc.meta.istable:
 		# rules never trigger on child rows; kept exact all the same
 		return {u for u in users if frappe.has_permission(doc.doctype, READ, doc, u)}
-	user_facts.prime(users, user_types)
+	user_facts.prime(users, user_types, read_along)
 	decision = _Decision(doc)
 	allowed = set()
 	for user in users:

@@ -23,7 +23,7 @@ from rt_studio.engine.budget import SITE_CONFIG_KEY
 from rt_studio.engine.rules import Channel, parse_channel
 from rt_studio.readers import Shares
 from rt_studio.readers import readers as read_access
-from rt_studio.users import UserRecord, find_users, forget_local_user_facts
+from rt_studio.users import ReadAlong, UserRecord, find_users, forget_local_user_facts
 
 #: Roles every (desk) user has without a Has Role row: their audience is Everyone.
 AUTOMATIC_ROLES = {"All", "Desk User"}
@@ -96,12 +96,15 @@ def site_now() -> datetime:
 class FrappeDirectory:
 	"""Users, roles, permissions and relations read from the site, memoised for one event."""
 
-	def __init__(self, source_doc=None, shares: Shares | None = None):
+	def __init__(self, source_doc=None, shares: Shares | None = None, read_along: ReadAlong | None = None):
 		#: The real Document of the event: permission checks use it instead of reloading it.
 		#: For a deleted document, a Document built from its snapshot.
 		self.source_doc = source_doc
 		#: The document's shares when it no longer has them (deleted): see `readers.readers`.
 		self.shares = shares
+		#: Read along with the roles of each chunk of users whose read access is decided (a
+		#: delivery job's mutes: `mutes.SiteMutes.read_ahead`).
+		self.read_along = read_along
 		#: {user_key: UserRecord or None}: every user this event looked up or listed.
 		self._users: dict[str, UserRecord | None] = {}
 		#: Read verdicts of this event, shared by every rule that matched it.
@@ -175,7 +178,7 @@ class FrappeDirectory:
 		records = self._records(users)
 		types = {u: r.user_type for u in users if (r := records.get(user_key(u))) is not None}
 		shares = self.shares if target is self.source_doc else None
-		return read_access(target, users, shares=shares, user_types=types)
+		return read_access(target, users, shares=shares, user_types=types, read_along=self.read_along)
 
 	def forget(self, users: Sequence[str]) -> None:
 		"""Drop what was looked up about these users (for a job done with a chunk of them), here and

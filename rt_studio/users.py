@@ -7,7 +7,8 @@ users, one query per table computes the rest exactly as Frappe's own generators 
 result is written back to Frappe's caches and put into this request's copy of them
 (`frappe.local.cache`). Frappe's own code that runs afterwards (permission checks, controller
 `has_permission` hooks) then finds every user's roles and User Permissions in memory. Per chunk of
-users the cost is at most two Redis round trips and three queries, whatever the chunk's size.
+users the cost is at most two Redis round trips and three queries, whatever the chunk's size; a
+caller may have another per-user read ride in the first round trip (`ReadAlong`).
 """
 
 import pickle
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import islice
+from typing import Protocol
 
 import frappe
 import redis
@@ -30,6 +32,16 @@ USER_PERMISSIONS = "user_permissions"
 
 #: Users Frappe answers for without its caches (all roles; no User Permissions).
 UNCACHED_USERS = frozenset({"Administrator", "Guest"})
+
+
+class ReadAlong(Protocol):
+	"""Another per-user read that rides in the round trip `prime` makes for a chunk of users."""
+
+	def add(self, pipe, users: list[str]) -> int:
+		"""Queue its commands about `users` on the pipeline; how many it queued."""
+
+	def take(self, users: list[str], answers: list) -> None:
+		"""The answers to those commands, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +76,16 @@ def find_users(values: Iterable[str]) -> dict[str, UserRecord]:
 	return found
 
 
-def prime(users: Sequence[str], user_types: dict[str, str] | None = None) -> None:
+def prime(
+	users: Sequence[str], user_types: dict[str, str] | None = None, read_along: ReadAlong | None = None
+) -> None:
 	"""Put the roles and User Permissions of `users` (canonical names) into this request's cache.
 
 	`user_types` ({user: user_type}, when the caller has read them already) saves a query.
+	`read_along` reads something else about each chunk of the users in the same round trip.
 	"""
-	for chunk in chunks([u for u in dict.fromkeys(users) if u not in UNCACHED_USERS]):
-		_prime_chunk(chunk, user_types or {})
+	for chunk in chunks(list(dict.fromkeys(users))):
+		_prime_chunk(chunk, user_types or {}, read_along)
 
 
 def primed_roles() -> dict[str, list[str]]:
@@ -90,13 +105,14 @@ def _local(name: str) -> dict:
 	return frappe.local.cache.setdefault(frappe.cache.make_key(name), {})
 
 
-def _prime_chunk(users: list[str], user_types: dict[str, str]) -> None:
+def _prime_chunk(users: list[str], user_types: dict[str, str], read_along: ReadAlong | None) -> None:
 	roles, perms = _local(ROLES), _local(USER_PERMISSIONS)
-	need_roles = [u for u in users if u not in roles]
-	need_perms = [u for u in users if u not in perms]
-	if not need_roles and not need_perms:
+	cached = [u for u in users if u not in UNCACHED_USERS]
+	need_roles = [u for u in cached if u not in roles]
+	need_perms = [u for u in cached if u not in perms]
+	if not need_roles and not need_perms and read_along is None:
 		return
-	_read_cached(need_roles, need_perms)
+	_read_cached(need_roles, need_perms, read_along, users)
 	computed_roles = _roles_from_db([u for u in need_roles if u not in roles], user_types)
 	computed_perms = _user_permissions_from_db([u for u in need_perms if u not in perms])
 	roles.update(computed_roles)
@@ -104,17 +120,23 @@ def _prime_chunk(users: list[str], user_types: dict[str, str]) -> None:
 	_write_back(computed_roles, computed_perms)
 
 
-def _read_cached(need_roles: list[str], need_perms: list[str]) -> None:
-	"""What Frappe has cached in Redis for these users, in one round trip."""
+def _read_cached(
+	need_roles: list[str], need_perms: list[str], read_along: ReadAlong | None, chunk: list[str]
+) -> None:
+	"""What Frappe has cached in Redis for these users, and what `read_along` reads about the
+	chunk, in one round trip."""
 	pipe = frappe.cache.pipeline()
 	asked = []
 	for name, users in ((ROLES, need_roles), (USER_PERMISSIONS, need_perms)):
 		if users:
 			pipe.hmget(frappe.cache.make_key(name), users)
 			asked.append((name, users))
+	riding = read_along.add(pipe, chunk) if read_along is not None else 0
 	values = []
 	with suppress(redis.exceptions.ConnectionError):
 		values = pipe.execute()
+	if riding and values:
+		read_along.take(chunk, values[len(asked) :])
 	for (name, users), answers in zip(asked, values, strict=False):
 		local = _local(name)
 		for user, raw in zip(users, answers, strict=True):
