@@ -5,6 +5,7 @@ arguments pickled and unpickled as in production) and listen on Redis for what w
 they remove what they committed.
 """
 
+import base64
 import pickle
 import time
 from unittest.mock import patch
@@ -14,9 +15,12 @@ from frappe.share import add_docshare
 
 import rt_studio.handler as handler
 from rt_studio import deferred, trace
+from rt_studio import mutes as site_mutes
+from rt_studio.api import mute
 from rt_studio.engine.evaluate import Event, Outcome
+from rt_studio.engine.ratelimit import rule_key
 from rt_studio.tests.counting import QueriesIn
-from rt_studio.tests.crowd import make_crowd, sweep_crowds
+from rt_studio.tests.crowd import forget_cached, make_crowd, sweep_crowds
 from rt_studio.tests.factories import (
 	BYSTANDER,
 	ORDER,
@@ -24,16 +28,29 @@ from rt_studio.tests.factories import (
 	WAIT_SECONDS,
 	RealtimeListener,
 	RTTestCase,
+	SiteProcess,
+	clear_rate_keys,
 	make_rule,
 	make_users,
 	new_order,
 	purge_order,
 	run_background_jobs,
 )
+from rt_studio.tests.test_mutes import as_user, drop_mutes
 
 #: Above deferred.LARGE_AUDIENCE, as in the report that found deferred jobs failing.
 CROWD = 105
 SALES = "Sales User"  # a role Frappe creates on every site; may read Contacts
+
+#: Redis round trips of a delivery job on an RT Test Order, besides Frappe's job machinery (what
+#: an empty job costs): once per job, the metas of the DocType and of its child table, and
+#: whether the custom DocType is virtual (Frappe's, on loading the document)...
+ROUND_TRIPS_PER_JOB = 3
+#: ...and per chunk, cold (nobody's roles cached), for a rule with a rate limit that a recipient
+#: muted: the chunk's roles, User Permissions and mutes; writing back the roles and User
+#: Permissions it computed; the rate limit with the batches; numbering for `missed`; publishing;
+#: the progress in the trace (the last chunk: the trace).
+ROUND_TRIPS_PER_CHUNK = 6
 
 
 class Unpicklable:
@@ -232,6 +249,122 @@ class TestDeferredDelivery(RTTestCase):
 		self.assertEqual((entry["recipients"], entry["job"]), (len(expected), arguments["job"]))
 		self.assertEqual(entry["progress"]["delivered"], len(expected))
 		self.assertTrue(entry["progress"]["done"])
+
+	def test_redis_a_job_costs_a_bounded_number_of_round_trips_per_chunk_and_keeps_every_promise(self):
+		from rt_studio.rate_limit import KEY_PREFIX
+		from rt_studio.site import FrappeDirectory
+
+		muted = self.users["reader"]
+		order = new_order().insert()  # before the rule: the job below is the only one
+		rule = self.enterContext(
+			make_rule(
+				[{"audience_type": "Role", "role": TESTER}],
+				event="New",
+				rate_limit_count=5,
+				rate_limit_seconds=60,
+				commit=True,
+			)
+		)
+		clear_rate_keys(rule.name)
+		as_user(muted, mute, rule=rule.name)
+		self.addCleanup(drop_mutes, muted)
+		event = Event(
+			ORDER, order.name, "New", order.as_dict(convert_dates_to_str=False), None, "Administrator"
+		)
+		arguments = base64.b64encode(pickle.dumps(deferred.job_arguments(rule.name, event))).decode()
+		frappe.db.commit()
+		audience = FrappeDirectory().users_with_role(TESTER)
+		expected = self.readers_of(order, TESTER) - {muted}
+		chunk = 60
+		chunks = -(-len(audience) // chunk)
+		forget_cached(audience)  # cold: nobody's roles nor User Permissions cached
+		frappe.local.cache.pop(site_mutes.LOADED_KEY, None)
+		site_mutes._ensure_loaded()  # Redis holds the mutes, as it does but after a restart
+		try:
+			with RealtimeListener() as listener, SiteProcess() as process:
+				empty = process.ask("run_job", method="frappe.ping")
+				job = process.ask("run_job", method=deferred.METHOD, arguments=arguments, job_chunk=chunk)
+				received = listener.received(rule=rule.name, count=len(expected))
+		finally:
+			purge_order(order.name)
+			frappe.db.commit()
+		self.assertGreaterEqual(chunks, 2)
+		bound = ROUND_TRIPS_PER_JOB + ROUND_TRIPS_PER_CHUNK * chunks
+		self.assertLessEqual(job["redis"] - empty["redis"], bound, (job, empty, chunks))
+		# ... with every promise kept: the muted reader gets nothing, every other reader one
+		# numbered message, the trace says so, and only what was sent used up the rate limit
+		self.assertIn(muted, self.readers_of(order, TESTER))
+		self.assertEqual(sorted(s.user for s in received), sorted(expected))
+		self.assertTrue(all(isinstance(s.message["seq"], int) for s in received), received[:3])
+		[entry] = trace.read(rule.name)
+		self.assertEqual((entry["recipients"], entry["muted"]), (len(expected), 1))
+		self.assertEqual((entry["progress"]["delivered"], entry["progress"]["done"]), (len(expected), True))
+		counted = {
+			user: frappe.cache.zcard(frappe.cache.make_key(KEY_PREFIX + rule_key(rule.name, user)))
+			for user in audience
+		}
+		self.assertEqual({user for user, hits in counted.items() if hits}, expected)
+		self.assertEqual(set(counted.values()), {0, 1})
+
+	def job_for(self, rule: str, order) -> dict:
+		"""The job's arguments for a New of `order`, as the worker gets them: through pickle."""
+		event = Event(
+			ORDER, order.name, "New", order.as_dict(convert_dates_to_str=False), None, "Administrator"
+		)
+		return pickle.loads(pickle.dumps(deferred.job_arguments(rule, event)))
+
+	def run_here(self, arguments: dict, rule: str, count: int) -> list:
+		"""Run the job in this process, commit as `execute_job` does; what it published."""
+		with RealtimeListener() as listener:
+			deferred.deliver(**arguments)
+			frappe.db.commit()
+			return listener.received(rule=rule, count=count)
+
+	def test_redis_a_job_sends_the_rule_as_it_is_when_the_job_runs(self):
+		order = new_order().insert()  # before the rule: only the jobs below deliver
+		rule = self.enterContext(
+			make_rule([{"audience_type": "Role", "role": TESTER}], event="New", commit=True)
+		)
+		arguments = self.job_for(rule.name, order)
+		try:
+			rule.subject = "edited: {{ doc.name }}"
+			rule.save()
+			frappe.db.commit()
+			expected = self.readers_of(order, TESTER)
+			edited = self.run_here(arguments, rule.name, len(expected))
+			rule.enabled = 0
+			rule.save()
+			frappe.db.commit()
+			disabled = self.run_here(arguments, rule.name, 0)
+		finally:
+			purge_order(order.name)
+			frappe.db.commit()
+		self.assertEqual(sorted(s.user for s in edited), sorted(expected))
+		self.assertEqual({s.message["subject"] for s in edited}, {f"edited: {order.name}"})
+		self.assertEqual(disabled, [])
+
+	def test_redis_a_job_honours_mutes_redis_has_lost(self):
+		muted = self.users["reader"]
+		order = new_order().insert()
+		rule = self.enterContext(
+			make_rule([{"audience_type": "Role", "role": TESTER}], event="New", commit=True)
+		)
+		as_user(muted, mute, rule=rule.name)
+		self.addCleanup(drop_mutes, muted)
+		arguments = self.job_for(rule.name, order)
+		for key in frappe.cache.keys(frappe.cache.make_key("rt_studio:mutes*")):
+			frappe.cache.delete(key)  # a restart of Redis, or `bench clear-cache`
+		frappe.local.cache.pop(site_mutes.LOADED_KEY, None)
+		try:
+			expected = self.readers_of(order, TESTER) - {muted}
+			received = self.run_here(arguments, rule.name, len(expected))
+		finally:
+			purge_order(order.name)
+			frappe.db.commit()
+		self.assertIn(muted, self.readers_of(order, TESTER))
+		self.assertEqual(sorted(s.user for s in received), sorted(expected))
+		[entry] = trace.read(rule.name)
+		self.assertEqual(entry["muted"], 1)
 
 	def test_the_save_costs_the_same_for_a_large_audience_as_for_a_small_one(self):
 		crowd = self.enterContext(make_rule([{"audience_type": "Role", "role": TESTER}], event="New"))

@@ -3,7 +3,8 @@
 Run as `python -m rt_studio.tests.worker SITE SITES_PATH`. Reads one JSON command per line on
 stdin and answers one line starting with ANSWER on stdout. Every command starts like a new
 web request (fresh transaction, empty request cache); RT Studio's per-process rule cache
-survives between commands, as it does in a real worker.
+survives between commands, as it does in a real worker, except in `run_job`, which runs a
+background job as a freshly forked work horse would.
 """
 
 import json
@@ -60,7 +61,32 @@ def run_time_rules(now: str) -> dict:
 	return {"sent": schedule.run_time_rules(datetime.fromisoformat(now))["sent"]}
 
 
-COMMANDS = {"rules": rules, "save": save, "run_time_rules": run_time_rules}
+def run_job(method: str, arguments: str = "", user: str = "Administrator", job_chunk: int = 0) -> dict:
+	"""Run one job as a freshly forked RQ work horse runs it, counting its DB queries and Redis
+	round trips. `arguments`: the job's keyword arguments pickled and base64-encoded (as RQ keeps
+	them); `job_chunk`: the delivery job's chunk size, when not its own."""
+	import base64
+	import pickle
+	from unittest.mock import patch
+
+	from frappe.utils.background_jobs import get_redis_connection_without_auth
+
+	from rt_studio import deferred
+	from rt_studio.tests.counting import RoundTrips, run_as_work_horse
+
+	kwargs = pickle.loads(base64.b64decode(arguments)) if arguments else {}
+	get_redis_connection_without_auth()  # the worker opened it before forking the work horse
+	counts = RoundTrips()
+	counts.install()
+	try:
+		with counts.counting(), patch.object(deferred, "JOB_CHUNK", job_chunk or deferred.JOB_CHUNK):
+			run_as_work_horse(method, kwargs, user)
+	finally:
+		counts.remove()
+	return {"queries": counts.queries, "redis": counts.redis}
+
+
+COMMANDS = {"rules": rules, "save": save, "run_time_rules": run_time_rules, "run_job": run_job}
 BUILDS = {"count": 0}
 
 
