@@ -14,7 +14,9 @@ from rt_studio.engine.due import CATCH_UP, why_not_due
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import Context, Event, evaluate
 from rt_studio.engine.events import (
+	ACTION_METHODS,
 	EVENTS,
+	HOOKS,
 	METHOD,
 	METHOD_FOR_EVENT,
 	TIME_EVENTS,
@@ -97,12 +99,12 @@ def simulate(args, out=None) -> int:
 	last run was at --last-run, by default CATCH_UP earlier) would send them.
 	"""
 	out = out or sys.stdout
-	labels, methods = _events_of(args.event)
 	fixture, invalid = Fixture(), []
 	for path in args.rules:
 		part = _load(path)
 		fixture.merge(part)
 		invalid += _invalid(part.problems, path)
+	labels, methods = _events_of(args.event, fixture)
 	doc = _document(args.doc, "document")
 	before = _document(args.before, "document before the change") if args.before else None
 	doctype = doc.get("doctype")
@@ -142,11 +144,15 @@ def simulate(args, out=None) -> int:
 	return 1 if broken else 0
 
 
-def _events_of(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-	"""(labels, document methods) that --event stands for."""
+def _events_of(name: str, fixture: Fixture) -> tuple[tuple[str, ...], tuple[str, ...]]:
+	"""(labels, document methods) that --event stands for. A method name must be one a site
+	runs (HOOKS and each action's methods) or one that a Method rule in the files names:
+	anything else (`on_sneeze`) is a typo that would otherwise match nothing, silently."""
 	if normalize_event(name) == METHOD:
 		raise UsageError("--event Method: name the method instead, such as --event validate")
 	labels, methods = events_for_action(name), methods_for_action(name)
+	if not labels and methods and methods[0] not in _known_methods(fixture):
+		methods = ()
 	if not labels and not methods:
 		hooks = ", ".join(METHOD_FOR_EVENT.values())
 		raise UsageError(
@@ -154,6 +160,11 @@ def _events_of(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 			f"or a document method such as {hooks}, validate"
 		)
 	return labels, methods
+
+
+def _known_methods(fixture: Fixture) -> set[str]:
+	known = set(HOOKS).union(*ACTION_METHODS.values())
+	return known | {rule.method for rule in fixture.rules if rule.event == METHOD and rule.method}
 
 
 def _moment(text: str | None, option: str) -> datetime | None:

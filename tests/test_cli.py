@@ -509,3 +509,28 @@ def test_simulate_usage_errors_of_the_new_options(capsys, section_8_rules, extra
 	assert usage_error(capsys, "simulate", "--rules", section_8_rules, "--doc", TODO, *extra) == (
 		f"rt-studio: error: {text}"
 	)
+
+
+def test_simulate_unknown_method_is_a_usage_error(capsys, section_8_rules):
+	"""A method no site runs and no rule names is a typo: exit 2 naming it, not an empty result."""
+	line = usage_error(capsys, "simulate", "--rules", section_8_rules, "--doc", TODO, "--event", "on_sneeze")
+	assert line == f"rt-studio: error: --event 'on_sneeze' is not an event: {EVENTS_HINT}"
+
+
+def test_simulate_method_named_by_a_rule_is_an_event(capsys, tmp_path):
+	"""An app's own method (doc_events in its hooks) is simulated when a Method rule names it."""
+	rules = write_json(
+		tmp_path / "rules.json",
+		[
+			rule_dict(
+				rule_name="On sneeze",
+				event="Method",
+				method="on_sneeze",
+				audience=[{"audience_type": "User", "user": "ben@example.com"}],
+			)
+		],
+	)
+	result = simulate(
+		capsys, "--rules", rules, "--doc", TODO, "--event", "on_sneeze", "--directory", DIRECTORY
+	)
+	assert result["matched"] == ["On sneeze"]
