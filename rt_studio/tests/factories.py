@@ -39,6 +39,8 @@ TEST_ROLES = (TESTER, SECRET_READER, BYSTANDER, PUBLISHER)
 
 #: Every test rule's name starts with this, so leftovers are easy to spot and clean.
 RULE_PREFIX = "rt-test-"
+#: What TestLivedInSite makes to stand for a site's own rules, channels: not the suite's.
+LIVED_PREFIX = "rt-lived-"
 WIRE_KEYS = set(engine_wire_keys)
 
 _created_rules: set[str] = set()
@@ -149,9 +151,10 @@ def sweep_leftovers() -> None:
 	"""
 	with developer_mode():  # standard test rules too
 		for doctype in ("Realtime Rule", "Realtime Channel"):
-			for name in frappe.get_all(doctype, filters={"name": ["like", f"{RULE_PREFIX}%"]}, pluck="name"):
-				frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
-				clear_rate_keys(name)
+			for prefix in (RULE_PREFIX, LIVED_PREFIX):
+				for name in frappe.get_all(doctype, filters={"name": ["like", f"{prefix}%"]}, pluck="name"):
+					frappe.delete_doc(doctype, name, force=True, ignore_permissions=True)
+					clear_rate_keys(name)
 	for folder in glob.glob(shipped_rule_folder(RULE_PREFIX + "*")):
 		remove_shipped_rule(folder)
 	for name in frappe.get_all(ORDER, pluck="name"):
@@ -212,12 +215,23 @@ class Sent:
 	def from_rt_studio(self) -> bool:
 		return isinstance(self.message, dict) and "sent_at" in self.message and "rule" in self.message
 
+	@property
+	def from_this_suite(self) -> bool:
+		"""Sent for a rule or channel the suite made: a lived-in site has rules of its own (on
+		ToDo, on Note, to Everyone) that fire on the suite's documents too, and they are not
+		what a test asserts about."""
+		if not self.from_rt_studio:
+			return False
+		name = self.rule or self.message.get("channel") or ""
+		return name.startswith(RULE_PREFIX)
+
 
 def queued(rule: str | None = None) -> list[Sent]:
-	"""RT Studio deliveries waiting in its after-commit outbox (what a commit would publish)."""
+	"""The suite's deliveries waiting in RT Studio's after-commit outbox (what a commit would
+	publish), of its own rules and channels only (see Sent.from_this_suite)."""
 	log = getattr(frappe.local, "rt_studio_outbox", None) or []
 	entries = [Sent(event, room, message) for event, message, room in log]
-	return [s for s in entries if s.from_rt_studio and (rule is None or s.rule == rule)]
+	return [s for s in entries if s.from_this_suite and (rule is None or s.rule == rule)]
 
 
 def new_request() -> None:
@@ -316,7 +330,7 @@ class RealtimeListener:
 	@staticmethod
 	def _matches(sent: Sent, rule: str | None, channel: str | None) -> bool:
 		if rule is None and channel is None:
-			return sent.from_rt_studio
+			return sent.from_this_suite
 		return (rule is not None and sent.rule == rule) or (
 			channel is not None and sent.message.get("channel") == channel
 		)
@@ -631,26 +645,30 @@ class SiteProcess:
 
 
 def run_background_jobs(queues: str = "short,default,long") -> str:
-	"""Run the jobs queued on this bench in a real RQ worker, as Frappe's own tests do
-	(`bench worker --burst`): jobs are pickled, unpickled and run in another process.
+	"""Run this site's queued jobs in a real RQ work horse (see rt_studio/tests/job_runner.py):
+	jobs are pickled, unpickled and run in another process, as in `bench worker`, and jobs of
+	other sites of the bench (their schedulers, their tests) are left alone.
 
-	The worker stops when the queues are empty; it is killed after WAIT_SECONDS. Returns the
-	worker's log (stderr), for assertion messages.
+	Returns the runner's log (stderr), for assertion messages; raises TimeoutError when a job
+	of this site is still queued or running after WAIT_SECONDS.
 	"""
 	sites_path = os.path.abspath(frappe.local.sites_path)
-	command = [sys.executable, "-m", "frappe.utils.bench_helper", "frappe", "worker", "--burst"]
+	command = [
+		sys.executable,
+		"-m",
+		"rt_studio.tests.job_runner",
+		frappe.local.site,
+		queues,
+		str(WAIT_SECONDS),
+	]
 	try:
 		done = subprocess.run(
-			[*command, "--queue", queues],
-			cwd=sites_path,
-			capture_output=True,
-			text=True,
-			timeout=WAIT_SECONDS,
+			command, cwd=sites_path, capture_output=True, text=True, timeout=WAIT_SECONDS + 30
 		)
 	except subprocess.TimeoutExpired as timeout:
 		raise TimeoutError(f"background jobs still running after {WAIT_SECONDS} s: {timeout.stderr}")
 	if done.returncode:
-		raise RuntimeError(f"background worker failed ({done.returncode}): {done.stderr[-3000:]}")
+		raise RuntimeError(f"background jobs did not finish ({done.returncode}): {done.stderr[-3000:]}")
 	return done.stderr
 
 
