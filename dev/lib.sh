@@ -1,0 +1,113 @@
+# Shared by dev/bench-up, dev/bench-down, dev/proc and dev/test (sourced, not run).
+# Where things live, progress and error lines, and the background processes dev/bench-up
+# starts: each runs in its own session, its pid in $RT_RUN/<name>.pid, its output in
+# $RT_RUN/<name>.log, so that dev/bench-down stops exactly those and nothing else.
+
+RT_CHECKOUT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RT_HOME="${RT_HOME:-$HOME/.rt-studio}"           # everything dev/bench-up makes lives here
+RT_BENCH="$RT_HOME/bench"                        # the Frappe bench
+RT_RUN="$RT_HOME/run"                            # pid and log files
+RT_STATE="$RT_HOME/state.env"                    # site, users and passwords (kept between runs)
+RT_SITE="${RT_SITE:-rt.localhost}"
+FRAPPE_REPO="${FRAPPE_REPO:-https://github.com/frappe/frappe}"
+FRAPPE_BRANCH="${FRAPPE_BRANCH:-version-15}"
+DB_ROOT_PASSWORD="${DB_ROOT_PASSWORD:-root}"
+RT_WEB_PORT=8000 RT_SOCKETIO_PORT=9000 RT_REDIS_CACHE_PORT=13000 RT_REDIS_QUEUE_PORT=11000
+export BENCH_DISABLE_UV=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+_t0=$SECONDS
+step() { printf '[%4ss] %s\n' "$((SECONDS - _t0))" "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run as root, or through sudo when we are not.
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo "$@"
+	else die "'$*' needs root: run as root or give this user password-less sudo"
+	fi
+}
+
+# bench itself calls `bench` (e.g. to build after get-app): its CLI goes first on PATH
+bench_cmd() { (cd "$RT_BENCH" && PATH="$RT_HOME/cli/bin:$PATH" bench "$@"); }
+
+# True when something listens on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The pid of our process NAME when it runs, else nothing.
+proc_pid() {
+	local f="$RT_RUN/$1.pid" pid
+	[ -f "$f" ] || return 1
+	pid="$(cat "$f")"
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	# a pid reused by another program after a reboot is not ours
+	[ "$(cat "$RT_RUN/$1.cmd" 2>/dev/null)" = "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" ] || return 1
+	echo "$pid"
+}
+
+# proc_start NAME DIR PORT CMD...: start CMD in DIR in the background unless it runs already;
+# wait for PORT (0 = none) to open. A port held by a process that is not ours is an error.
+proc_start() {
+	local name="$1" dir="$2" port="$3" pid i
+	shift 3
+	mkdir -p "$RT_RUN"
+	if proc_pid "$name" >/dev/null; then return 0; fi
+	if [ "$port" != 0 ] && port_open "$port"; then
+		die "port $port ($name) is taken by another program; stop it (e.g. a 'bench start' of this bench) and run again"
+	fi
+	(cd "$dir" && exec setsid "$@" >>"$RT_RUN/$name.log" 2>&1 </dev/null) &
+	pid=$!
+	echo "$pid" >"$RT_RUN/$name.pid"
+	for i in $(seq 50); do
+		[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" >"$RT_RUN/$name.cmd" && break
+		sleep 0.1
+	done
+	sleep 0.3
+	tr '\0' ' ' <"/proc/$pid/cmdline" >"$RT_RUN/$name.cmd" 2>/dev/null
+	if [ "$port" != 0 ]; then
+		for i in $(seq 120); do
+			port_open "$port" && return 0
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		die "$name did not start listening on 127.0.0.1:$port; its log: $RT_RUN/$name.log ($(tail -n 1 "$RT_RUN/$name.log" 2>/dev/null))"
+	fi
+	kill -0 "$pid" 2>/dev/null || die "$name exited at once; its log: $RT_RUN/$name.log ($(tail -n 1 "$RT_RUN/$name.log"))"
+}
+
+# Stop our process NAME (its whole process group), if it runs.
+proc_stop() {
+	local pid i
+	pid="$(proc_pid "$1")" || { rm -f "$RT_RUN/$1.pid" "$RT_RUN/$1.cmd"; return 0; }
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.2
+	done
+	kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
+	rm -f "$RT_RUN/$1.pid" "$RT_RUN/$1.cmd"
+}
+
+# The application processes, in start order (MariaDB and Redis come first, separately).
+RT_APP_PROCS="web socketio worker scheduler"
+
+# Start one application process of the bench.
+start_app_proc() {
+	local py="$RT_BENCH/env/bin/python"
+	case "$1" in
+	web)
+		proc_start web "$RT_BENCH/sites" "$RT_WEB_PORT" env DEV_SERVER=1 RT_DEFAULT_SITE="$RT_SITE" \
+			"$RT_BENCH/env/bin/gunicorn" --bind "127.0.0.1:$RT_WEB_PORT" --workers 2 --threads 4 \
+			--timeout 120 --pythonpath "$RT_CHECKOUT/dev" rt_dev_wsgi:application ;;
+	socketio)
+		proc_start socketio "$RT_BENCH" "$RT_SOCKETIO_PORT" node --require "$RT_CHECKOUT/dev/loopback.js" \
+			apps/frappe/socketio.js ;;
+	worker)
+		proc_start worker "$RT_BENCH/sites" 0 "$py" -m frappe.utils.bench_helper frappe worker \
+			--queue short,default,long ;;
+	scheduler)
+		proc_start scheduler "$RT_BENCH/sites" 0 "$py" -m frappe.utils.bench_helper frappe schedule ;;
+	*) die "unknown process '$1' (one of: $RT_APP_PROCS)" ;;
+	esac
+}
+
+load_state() { [ -f "$RT_STATE" ] && . "$RT_STATE"; return 0; }
