@@ -15,6 +15,7 @@ from frappe.realtime import get_user_room
 from rt_studio import backtest as history
 from rt_studio import delivery, delivery_log, idempotency, rule_files
 from rt_studio import trace as trace_log
+from rt_studio.deferred import LARGE_AUDIENCE
 from rt_studio.delivery_log import missed
 from rt_studio.engine.audience import channel_members
 from rt_studio.engine.backtest import replay
@@ -107,26 +108,29 @@ def _due(rule, event: Event) -> dict | None:
 
 
 @frappe.whitelist(methods=["POST"])
-def test_fire(rule: str, docname: str, to: str = "me", background: bool = False) -> dict:
+def test_fire(rule: str, docname: str, to: str = "me", background: bool | None = None) -> dict:
 	"""Send the rule's message for a document now, whatever the condition says.
 
 	`to="me"` sends to the caller only; `to="audience"` to the rule's real audience, with
-	every permission verdict applied. Rate limits are neither applied nor used up. With
-	`background`, a large audience is handled by a worker that reports progress.
+	every permission verdict applied. Rate limits are neither applied nor used up. An
+	audience of more than LARGE_AUDIENCE users is handed to a worker that reports progress,
+	as a live save hands it to the delivery job: the server decides, `background` (sent by
+	earlier desk code) is ignored.
 	"""
 	if to not in ("me", "audience"):
 		frappe.throw(_("to must be 'me' or 'audience'"))
 	compiled = _compiled(rule)
 	target = _target(compiled, docname)
-	if to == "audience" and frappe.utils.cint(background):
+	result = _test_fire(compiled, target, to, defer_above=LARGE_AUDIENCE)
+	if result.get("deferred"):
 		frappe.enqueue(
 			"rt_studio.api.test_fire_job", queue="long", rule=rule, docname=docname, enqueue_after_commit=True
 		)
-		return {"queued": True}
-	return _test_fire(compiled, target, to)
+		return {"queued": True, "recipients": result["deferred"]}
+	return result
 
 
-def _test_fire(compiled, target, to: str, progress=None) -> dict:
+def _test_fire(compiled, target, to: str, progress=None, defer_above: int | None = None) -> dict:
 	ev = _event_for(compiled, target, None)
 	ctx = context_for(target)
 	ctx.limiter = UnlimitedRateLimiter()
@@ -135,7 +139,9 @@ def _test_fire(compiled, target, to: str, progress=None) -> dict:
 		compiled = dataclasses.replace(compiled, exclude_actor=False)
 		outcome = evaluate(compiled, ev, ctx, check_condition=False, only_users=[frappe.session.user])
 	else:
-		outcome = evaluate(compiled, ev, ctx, check_condition=False)
+		outcome = evaluate(compiled, ev, ctx, check_condition=False, defer_above=defer_above)
+		if outcome.deferred:
+			return {"deferred": outcome.deferred}
 	if outcome.error is None:
 		delivery.publish(outcome)
 	trace_log.record(outcome, target.doctype, target.name, test=True)
@@ -297,14 +303,6 @@ def trace(rule: str | None = None, limit: int = 50) -> list[dict]:
 	"""The last evaluations of one rule (or of all rules), newest first."""
 	frappe.only_for(MANAGER)
 	return trace_log.read(rule, limit=min(int(limit), trace_log.ALL_RULES))
-
-
-@frappe.whitelist()
-def rule_status() -> dict:
-	"""{rule: "ok" | "error"} for the list view and the studio page."""
-	frappe.only_for(MANAGER)
-	rows = frappe.get_all(RULE_DOCTYPE, fields=["name", "enabled", "last_error"], limit_page_length=0)
-	return {r.name: ("error" if r.last_error else "ok" if r.enabled else "disabled") for r in rows}
 
 
 @frappe.whitelist(methods=["POST"])
