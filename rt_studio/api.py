@@ -31,6 +31,7 @@ from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
 from rt_studio.notifications import convert_notification
 from rt_studio.permissions import MANAGER, is_manager, member_of
 from rt_studio.rate_limit import RedisRateLimiter, UnlimitedRateLimiter
+from rt_studio.rule_checks import split_field, throw_problems
 from rt_studio.site import FrappeDirectory, load_channel, site_now
 
 
@@ -38,10 +39,9 @@ def _compiled(rule_name: str):
 	frappe.only_for(MANAGER)
 	doc = frappe.get_doc(RULE_DOCTYPE, rule_name)
 	rule, problems = parse_rule(doc.as_dict())
-	if problems:
-		frappe.throw(
-			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems), title=_("Rule does not compile")
-		)
+	throw_problems(
+		problems, _("Rule {0} does not compile:").format(frappe.bold(rule_name)), _("Rule does not compile")
+	)
 	return rule
 
 
@@ -89,8 +89,8 @@ def _simulated(rule, event: Event) -> dict | None:
 	"""The watched value the preview pretended the document had before (per row for table.field)."""
 	if event.before is None:
 		return None
-	table, _dot, field = rule.value_changed.partition(".")
-	if not field:
+	table, field = split_field(rule.value_changed)
+	if field is None:
 		return {table: event.before.get(table)}
 	return {rule.value_changed: [row.get(field) for row in event.before.get(table) or ()]}
 
@@ -285,11 +285,11 @@ def import_rules(data: str | list) -> dict:
 	frappe.only_for(MANAGER)
 	documents = rule_files.read_documents(data)
 	problems = rule_files.problems_of(documents)
-	if problems:
-		frappe.throw(
-			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems),
-			title=_("Nothing imported: {0} problem(s)").format(len(problems)),
-		)
+	throw_problems(
+		problems,
+		_("Nothing was imported:"),
+		_("Nothing imported: {0} problem(s)").format(len(problems)),
+	)
 	if len(documents) > rule_files.BACKGROUND_IMPORT_AT:
 		frappe.enqueue(
 			"rt_studio.rule_files.import_job", queue="long", documents=documents, enqueue_after_commit=True
