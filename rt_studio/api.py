@@ -10,20 +10,17 @@ import json
 
 import frappe
 from frappe import _
-from frappe.realtime import get_user_room
 
 from rt_studio import backtest as history
-from rt_studio import delivery, delivery_log, idempotency, rule_files
+from rt_studio import delivery, idempotency, rule_files
 from rt_studio import trace as trace_log
 from rt_studio.deferred import LARGE_AUDIENCE
 from rt_studio.delivery_log import missed
-from rt_studio.engine.audience import channel_members
 from rt_studio.engine.backtest import replay
 from rt_studio.engine.changes import simulated_before
 from rt_studio.engine.due import due_at, send_at
-from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
+from rt_studio.engine.evaluate import DELIVER, MUTED, Context, Event, channel_post, evaluate
 from rt_studio.engine.events import METHOD, TIME_EVENTS, VALUE_CHANGE, normalize_event
-from rt_studio.engine.mutes import channel_target
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import RULE_DOCTYPE, event_name_problem, parse_rule
 from rt_studio.handler import context_for
@@ -226,29 +223,16 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 	text = frappe.utils.escape_html(message or "").strip()
 	if not text:
 		frappe.throw(_("The message is empty"))
-	payload = channel_message(found.name, text, user, site_now())
-	enabled = _enabled_members(found)
-	muted = SiteMutes().muted(channel_target(found.name), enabled)
-	recipients = [m for m in enabled if m not in muted]
-	result = {"channel": found.name, "sent": len(recipients), "muted": len(muted)}
+	ctx = Context(FrappeDirectory(), UnlimitedRateLimiter(), mutes=SiteMutes(), now=site_now)
+	outcome = channel_post(found, text, user, event or found.event_name, ctx)
+	muted = sum(1 for rec in outcome.recipients if rec.verdict == MUTED)
+	result = {"channel": found.name, "sent": len(outcome.deliveries), "muted": muted}
 	if idempotency_key:
 		earlier = idempotency.claim(user, found.name, idempotency_key, result)
 		if earlier is not None:
 			return earlier
-	event_name = event or found.event_name
-	delivery.pending().extend(
-		(event_name, delivery_log.record(member, payload), get_user_room(member)) for member in recipients
-	)
+	delivery.publish(outcome)
 	return result
-
-
-def _enabled_members(channel) -> list[str]:
-	"""The channel's enabled members now, each once and named as the site spells them."""
-	directory = FrappeDirectory()
-	members = channel_members(channel, directory)
-	names = directory.canonical_users(members)
-	enabled = directory.enabled_users([n for n in names.values() if n])
-	return list(dict.fromkeys(n for n in names.values() if n in enabled))
 
 
 def _may_publish(channel, user: str) -> bool:
