@@ -10,19 +10,17 @@ import json
 
 import frappe
 from frappe import _
-from frappe.realtime import get_user_room
 
 from rt_studio import backtest as history
-from rt_studio import delivery, delivery_log, idempotency, rule_files
+from rt_studio import delivery, idempotency, rule_files
 from rt_studio import trace as trace_log
+from rt_studio.deferred import LARGE_AUDIENCE
 from rt_studio.delivery_log import missed
-from rt_studio.engine.audience import channel_members
 from rt_studio.engine.backtest import replay
 from rt_studio.engine.changes import simulated_before
 from rt_studio.engine.due import due_at, send_at
-from rt_studio.engine.evaluate import DELIVER, Event, channel_message, evaluate
+from rt_studio.engine.evaluate import DELIVER, MUTED, Context, Event, channel_post, evaluate
 from rt_studio.engine.events import METHOD, TIME_EVENTS, VALUE_CHANGE, normalize_event
-from rt_studio.engine.mutes import channel_target
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import RULE_DOCTYPE, event_name_problem, parse_rule
 from rt_studio.handler import context_for
@@ -30,6 +28,7 @@ from rt_studio.mutes import SiteMutes, mute, my_notifications, unmute
 from rt_studio.notifications import convert_notification
 from rt_studio.permissions import MANAGER, is_manager, member_of
 from rt_studio.rate_limit import RedisRateLimiter, UnlimitedRateLimiter
+from rt_studio.rule_checks import split_field, throw_problems
 from rt_studio.site import FrappeDirectory, load_channel, site_now
 
 
@@ -37,10 +36,9 @@ def _compiled(rule_name: str):
 	frappe.only_for(MANAGER)
 	doc = frappe.get_doc(RULE_DOCTYPE, rule_name)
 	rule, problems = parse_rule(doc.as_dict())
-	if problems:
-		frappe.throw(
-			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems), title=_("Rule does not compile")
-		)
+	throw_problems(
+		problems, _("Rule {0} does not compile:").format(frappe.bold(rule_name)), _("Rule does not compile")
+	)
 	return rule
 
 
@@ -88,8 +86,8 @@ def _simulated(rule, event: Event) -> dict | None:
 	"""The watched value the preview pretended the document had before (per row for table.field)."""
 	if event.before is None:
 		return None
-	table, _dot, field = rule.value_changed.partition(".")
-	if not field:
+	table, field = split_field(rule.value_changed)
+	if field is None:
 		return {table: event.before.get(table)}
 	return {rule.value_changed: [row.get(field) for row in event.before.get(table) or ()]}
 
@@ -107,26 +105,29 @@ def _due(rule, event: Event) -> dict | None:
 
 
 @frappe.whitelist(methods=["POST"])
-def test_fire(rule: str, docname: str, to: str = "me", background: bool = False) -> dict:
+def test_fire(rule: str, docname: str, to: str = "me", background: bool | None = None) -> dict:
 	"""Send the rule's message for a document now, whatever the condition says.
 
 	`to="me"` sends to the caller only; `to="audience"` to the rule's real audience, with
-	every permission verdict applied. Rate limits are neither applied nor used up. With
-	`background`, a large audience is handled by a worker that reports progress.
+	every permission verdict applied. Rate limits are neither applied nor used up. An
+	audience of more than LARGE_AUDIENCE users is handed to a worker that reports progress,
+	as a live save hands it to the delivery job: the server decides, `background` (sent by
+	earlier desk code) is ignored.
 	"""
 	if to not in ("me", "audience"):
 		frappe.throw(_("to must be 'me' or 'audience'"))
 	compiled = _compiled(rule)
 	target = _target(compiled, docname)
-	if to == "audience" and frappe.utils.cint(background):
+	result = _test_fire(compiled, target, to, defer_above=LARGE_AUDIENCE)
+	if result.get("deferred"):
 		frappe.enqueue(
 			"rt_studio.api.test_fire_job", queue="long", rule=rule, docname=docname, enqueue_after_commit=True
 		)
-		return {"queued": True}
-	return _test_fire(compiled, target, to)
+		return {"queued": True, "recipients": result["deferred"]}
+	return result
 
 
-def _test_fire(compiled, target, to: str, progress=None) -> dict:
+def _test_fire(compiled, target, to: str, progress=None, defer_above: int | None = None) -> dict:
 	ev = _event_for(compiled, target, None)
 	ctx = context_for(target)
 	ctx.limiter = UnlimitedRateLimiter()
@@ -135,7 +136,9 @@ def _test_fire(compiled, target, to: str, progress=None) -> dict:
 		compiled = dataclasses.replace(compiled, exclude_actor=False)
 		outcome = evaluate(compiled, ev, ctx, check_condition=False, only_users=[frappe.session.user])
 	else:
-		outcome = evaluate(compiled, ev, ctx, check_condition=False)
+		outcome = evaluate(compiled, ev, ctx, check_condition=False, defer_above=defer_above)
+		if outcome.deferred:
+			return {"deferred": outcome.deferred}
 	if outcome.error is None:
 		delivery.publish(outcome)
 	trace_log.record(outcome, target.doctype, target.name, test=True)
@@ -220,29 +223,16 @@ def publish(channel: str, message: str, event: str | None = None, idempotency_ke
 	text = frappe.utils.escape_html(message or "").strip()
 	if not text:
 		frappe.throw(_("The message is empty"))
-	payload = channel_message(found.name, text, user, site_now())
-	enabled = _enabled_members(found)
-	muted = SiteMutes().muted(channel_target(found.name), enabled)
-	recipients = [m for m in enabled if m not in muted]
-	result = {"channel": found.name, "sent": len(recipients), "muted": len(muted)}
+	ctx = Context(FrappeDirectory(), UnlimitedRateLimiter(), mutes=SiteMutes(), now=site_now)
+	outcome = channel_post(found, text, user, event or found.event_name, ctx)
+	muted = sum(1 for rec in outcome.recipients if rec.verdict == MUTED)
+	result = {"channel": found.name, "sent": len(outcome.deliveries), "muted": muted}
 	if idempotency_key:
 		earlier = idempotency.claim(user, found.name, idempotency_key, result)
 		if earlier is not None:
 			return earlier
-	event_name = event or found.event_name
-	delivery.pending().extend(
-		(event_name, delivery_log.record(member, payload), get_user_room(member)) for member in recipients
-	)
+	delivery.publish(outcome)
 	return result
-
-
-def _enabled_members(channel) -> list[str]:
-	"""The channel's enabled members now, each once and named as the site spells them."""
-	directory = FrappeDirectory()
-	members = channel_members(channel, directory)
-	names = directory.canonical_users(members)
-	enabled = directory.enabled_users([n for n in names.values() if n])
-	return list(dict.fromkeys(n for n in names.values() if n in enabled))
 
 
 def _may_publish(channel, user: str) -> bool:
@@ -279,11 +269,11 @@ def import_rules(data: str | list) -> dict:
 	frappe.only_for(MANAGER)
 	documents = rule_files.read_documents(data)
 	problems = rule_files.problems_of(documents)
-	if problems:
-		frappe.throw(
-			"<br>".join(frappe.utils.escape_html(str(p)) for p in problems),
-			title=_("Nothing imported: {0} problem(s)").format(len(problems)),
-		)
+	throw_problems(
+		problems,
+		_("Nothing was imported:"),
+		_("Nothing imported: {0} problem(s)").format(len(problems)),
+	)
 	if len(documents) > rule_files.BACKGROUND_IMPORT_AT:
 		frappe.enqueue(
 			"rt_studio.rule_files.import_job", queue="long", documents=documents, enqueue_after_commit=True
@@ -297,14 +287,6 @@ def trace(rule: str | None = None, limit: int = 50) -> list[dict]:
 	"""The last evaluations of one rule (or of all rules), newest first."""
 	frappe.only_for(MANAGER)
 	return trace_log.read(rule, limit=min(int(limit), trace_log.ALL_RULES))
-
-
-@frappe.whitelist()
-def rule_status() -> dict:
-	"""{rule: "ok" | "error"} for the list view and the studio page."""
-	frappe.only_for(MANAGER)
-	rows = frappe.get_all(RULE_DOCTYPE, fields=["name", "enabled", "last_error"], limit_page_length=0)
-	return {r.name: ("error" if r.last_error else "ok" if r.enabled else "disabled") for r in rows}
 
 
 @frappe.whitelist(methods=["POST"])

@@ -48,7 +48,6 @@ MAX_EVENTS = 1000
 #: request that asks for it should answer well within a web worker's timeout.
 MAX_SECONDS = 30
 
-VERSION_EVENTS = (SAVE, SUBMIT, CANCEL, UPDATE_AFTER_SUBMIT, VALUE_CHANGE)
 NUMBER_TYPES = ("Int", "Float", "Currency", "Percent", "Check", "Rating", "Duration")
 
 

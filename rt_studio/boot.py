@@ -1,4 +1,12 @@
-"""What the desk runtime needs at boot: the socket event names rules and channels use."""
+"""What the desk runtime needs at boot: the socket event names rules and channels use, and the
+user's latest `seq` (replay starts after it).
+
+Hooked as `extend_bootinfo`, not `boot_session`: Frappe caches a user's boot info and runs
+`boot_session` only when it builds it, while `extend_bootinfo` runs on every page load after
+the cache is read. A reloaded desk so starts from the number current at its load and never
+shows again what the page before it showed (tests/browser/replay_reload.js,
+test_delivery_log.py).
+"""
 
 import frappe
 

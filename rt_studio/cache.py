@@ -20,6 +20,7 @@ import uuid
 
 import frappe
 
+from rt_studio import transaction
 from rt_studio.engine.matcher import RuleIndex
 from rt_studio.engine.rules import RUNTIME_FIELDS, Rule, parse_rule
 
@@ -146,21 +147,21 @@ def invalidate() -> None:
 	"""Called whenever a rule changes: new token now, and again once the change commits."""
 	_set_state(None)
 	frappe.local.rt_studio_index = None
-	frappe.db.after_commit.add(_after_commit)
-	frappe.db.after_rollback.add(_after_rollback)
+	# once per transaction however many rules it changes
+	transaction.state("rt_studio_rules_changed", on_commit=_after_commit, on_rollback=_after_rollback)
 
 
 def _set_state(digest: str | None) -> None:
 	frappe.cache.set_value(STATE_KEY, {"token": uuid.uuid4().hex, "digest": digest})
 
 
-def _after_commit() -> None:
+def _after_commit(_changed=None) -> None:
 	"""Publish the committed rules' digest; every process rebuilds and can verify against it."""
 	frappe.local.rt_studio_index = None
 	_set_state(digest_of(load_rule_documents()))
 
 
-def _after_rollback() -> None:
+def _after_rollback(_changed=None) -> None:
 	"""The rules are back to their committed state: publish its digest, as after a commit
 	(a digest of None would keep every process rebuilding on every request)."""
 	_after_commit()

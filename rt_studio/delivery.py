@@ -88,7 +88,7 @@ def record_error(outcome: Outcome, version: str) -> None:
 	shown = frappe.cache.make_key(f"rt_studio:error:shown:{digest}")
 	if frappe.cache.set(shown, 1, ex=ERROR_SEEN_SECONDS, nx=True):
 		# last_error rolls back with the user's transaction: then show it again next time
-		frappe.db.after_rollback.add(lambda: frappe.cache.delete(shown))
+		transaction.after_rollback(lambda: frappe.cache.delete(shown))
 		frappe.db.set_value(
 			"Realtime Rule",
 			problem.rule,

@@ -26,6 +26,8 @@ import time
 
 import frappe
 
+from rt_studio import transaction
+
 #: The deliveries each user's log keeps whatever their age: a desk back from a long break
 #: still gets the last screenful.
 KEEP_LAST = 200
@@ -93,22 +95,11 @@ def record(user: str, message: dict) -> dict:
 
 
 def _queue() -> list:
-	queue = getattr(frappe.local, "rt_studio_delivery_log", None)
-	if queue is None:
-		queue = frappe.local.rt_studio_delivery_log = []
-		frappe.db.before_commit.add(stamp_queued)
-		frappe.db.after_rollback.add(_forget)
-	return queue
+	return transaction.state("rt_studio_delivery_log", list, before_commit=stamp_queued)
 
 
-def _forget() -> None:
-	frappe.local.rt_studio_delivery_log = None
-
-
-def stamp_queued() -> None:
+def stamp_queued(queue: list) -> None:
 	"""Number and log every delivery queued in this transaction (runs just before the commit)."""
-	queue = getattr(frappe.local, "rt_studio_delivery_log", None) or []
-	_forget()
 	try:
 		stamp(queue)
 	except Exception:

@@ -10,7 +10,7 @@ is written to the Error Log, not raised into the save.
 
 import frappe
 
-from rt_studio import cache, delivery, trace
+from rt_studio import cache, delivery, trace, transaction
 from rt_studio.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
@@ -149,13 +149,4 @@ def context_for(doc, shares=None, rule=None) -> Context:
 
 
 def _fired_this_transaction() -> set:
-	done = getattr(frappe.local, "rt_studio_fired", None)
-	if done is None:
-		done = frappe.local.rt_studio_fired = set()
-		frappe.db.after_commit.add(_reset_fired)
-		frappe.db.after_rollback.add(_reset_fired)
-	return done
-
-
-def _reset_fired() -> None:
-	frappe.local.rt_studio_fired = None
+	return transaction.state("rt_studio_fired", set)

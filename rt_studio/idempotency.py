@@ -13,6 +13,8 @@ import json
 import frappe
 from frappe import _
 
+from rt_studio import transaction
+
 #: How long a key is remembered: longer than any client keeps retrying.
 KEEP_SECONDS = 24 * 3600
 #: Longest accepted key (a UUID is 36 characters; longer keys are a client bug).
@@ -43,6 +45,6 @@ def claim(user: str, channel: str, key: str, result: dict) -> dict | None:
 	"""Store this post's result under the key; None if it was first, else the first one's result."""
 	redis_key = _key(user, channel, key)
 	if frappe.cache.set(redis_key, json.dumps(result, default=str), nx=True, ex=KEEP_SECONDS):
-		frappe.db.after_rollback.add(lambda: frappe.cache.delete(redis_key))
+		transaction.after_rollback(lambda: frappe.cache.delete(redis_key))
 		return None
 	return earlier_result(user, channel, key)

@@ -16,6 +16,7 @@ from rt_studio.engine.errors import Problem
 from rt_studio.engine.events import DAY_EVENTS, EVENTS, METHOD, SAVE, VALUE_CHANGE
 from rt_studio.engine.rules import RULE_DOCTYPE
 from rt_studio.permissions import MANAGER
+from rt_studio.rule_checks import split_field, throw_problems
 
 #: Notification channels, and the display a converted rule uses for each.
 DISPLAY_FOR_CHANNEL = {"System Notification": "Notification Log"}
@@ -119,8 +120,8 @@ def _user_field(field: str) -> str:
 
 
 def _holds_users(meta, path: str) -> bool:
-	table, _dot, field = path.partition(".")
-	if field:
+	table, field = split_field(path)
+	if field is not None:
 		table_df = meta.get_field(table)
 		meta = frappe.get_meta(table_df.options) if table_df and table_df.options else None
 		table = field
@@ -180,10 +181,4 @@ def _valid(data: dict) -> tuple[dict, list[str]]:
 
 
 def _refuse(data: dict, problems: list[Problem]) -> None:
-	lines = "".join(
-		f"<li>{frappe.bold(p.field)}: {frappe.utils.escape_html(p.problem)}</li>" for p in problems
-	)
-	frappe.throw(
-		_("The Notification cannot become a Realtime Rule:") + f"<ul>{lines}</ul>",
-		title=_("Not converted"),
-	)
+	throw_problems(problems, _("The Notification cannot become a Realtime Rule:"), _("Not converted"))

@@ -7,8 +7,10 @@ users, one query per table computes the rest exactly as Frappe's own generators 
 result is written back to Frappe's caches and put into this request's copy of them
 (`frappe.local.cache`). Frappe's own code that runs afterwards (permission checks, controller
 `has_permission` hooks) then finds every user's roles and User Permissions in memory. Per chunk of
-users the cost is at most two Redis round trips and three queries, whatever the chunk's size; a
-caller may have another per-user read ride in the first round trip (`ReadAlong`).
+users the cost is at most two Redis round trips and three queries, whatever the chunk's size,
+and one query more for each tree DocType whose values the chunk's User Permissions name (for
+the values' descendants); a caller may have another per-user read ride in the first round
+trip (`ReadAlong`).
 """
 
 import pickle

@@ -51,12 +51,6 @@ def _rows_reason(rule, table: str, field: str, doc: Mapping, before: Mapping) ->
 	return None, wanted
 
 
-def row_changes(table: str, field: str, doc: Mapping, before: Mapping) -> tuple[ReadOnlyDoc, ...]:
-	"""Every row of `table` added, removed, or with `field` changed, in the document's order
-	(removed rows last): each `{change, row, idx, old, new}`, values as text."""
-	return tuple(_change(*pair) for pair in _row_pairs(table, field, doc, before))
-
-
 def _row_pairs(table: str, field: str, doc: Mapping, before: Mapping) -> list[tuple]:
 	"""(change, row, old value, new value) of each changed row, the values as the rows hold them."""
 	old_rows = _rows_by_key(before.get(table))

@@ -64,9 +64,6 @@ class SendWindow:
 			yield midnight, end
 			yield start, midnight + timedelta(days=1)
 
-	def is_open(self, moment: datetime) -> bool:
-		return any(start <= moment < end for start, end in self.intervals(moment.date()))
-
 	def next_open(self, moment: datetime) -> datetime | None:
 		"""The first moment at or after `moment` when the window is open."""
 		for offset in range(LONGEST_HOLD.days + 1):

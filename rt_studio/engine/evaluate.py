@@ -14,7 +14,7 @@ from datetime import datetime
 
 from rt_studio.engine import budget, values
 from rt_studio.engine import rules as r
-from rt_studio.engine.audience import doc_room, row_users, user_key
+from rt_studio.engine.audience import channel_members, doc_room, row_users, user_key
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.budget import Budget, BudgetExceeded
 from rt_studio.engine.changes import value_change
@@ -24,7 +24,7 @@ from rt_studio.engine.events import METHOD, VALUE_CHANGE
 from rt_studio.engine.filters import OfflineMeta, failing_filter
 from rt_studio.engine.interfaces import Batches, Directory, Meta, Mutes, RateLimiter
 from rt_studio.engine.messages import WIRE_KEYS, channel_message, rule_message
-from rt_studio.engine.mutes import InMemoryMutes, rule_target
+from rt_studio.engine.mutes import InMemoryMutes, channel_target, rule_target
 from rt_studio.engine.sandbox import SandboxError, base_globals, condition_namespace, evaluate_condition
 from rt_studio.engine.verdicts import (
 	ACTOR_EXCLUDED,
@@ -38,6 +38,7 @@ from rt_studio.engine.verdicts import (
 	Audit,
 	Recipient,
 	apply_mutes,
+	chunks,
 	give_verdicts,
 )
 
@@ -58,6 +59,7 @@ __all__ = [
 	"Outcome",
 	"Recipient",
 	"channel_message",
+	"channel_post",
 	"evaluate",
 	"preview",
 	"run",
@@ -514,6 +516,36 @@ def deliveries_for(
 def _fields(rule: r.Rule, event: Event, blind: frozenset | None) -> dict:
 	blind = blind or NOTHING_HIDDEN
 	return {f: to_json_value(event.doc.get(f)) for f in rule.fields if f not in blind}
+
+
+#: The `event` of a channel post's outcome and message.
+CHANNEL_EVENT = "Channel"
+
+
+def channel_post(channel: r.Channel, text: str, actor: str, event_name: str, ctx: Context) -> Outcome:
+	"""A post to a channel, decided as a rule's audience is: the members now, named as the site
+	spells them (a value that names no user: "no such user"), each enabled member who did not
+	mute the channel gets the message. `text` must already be HTML-escaped. The caller
+	publishes the outcome's deliveries as any rule's (rt_studio.delivery.publish)."""
+	outcome = Outcome(rule=channel.name, event=CHANNEL_EVENT)
+	named = dict.fromkeys(channel_members(channel, ctx.directory), "Channel")
+	outcome.recipients = _named_users(named, ctx)
+	users = [rec for rec in outcome.recipients if rec.verdict == DELIVER]
+	for chunk in chunks(users):
+		enabled = ctx.directory.enabled_users([rec.user for rec in chunk])
+		for rec in chunk:
+			if rec.user not in enabled:
+				rec.verdict = DISABLED
+	apply_mutes(outcome.recipients, channel_target(channel.name), False, ctx.mutes)
+	message = channel_message(channel.name, text, actor, ctx.now())
+	outcome.deliveries = [
+		Delivery("", event_name, rec.user, None, message)
+		for rec in outcome.recipients
+		if rec.verdict == DELIVER
+	]
+	outcome.fired = bool(outcome.deliveries)
+	outcome.reason = count_reason(outcome.recipients)
+	return outcome
 
 
 def preview(rule: r.Rule, event: Event, ctx: Context) -> Outcome:

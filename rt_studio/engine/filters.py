@@ -91,8 +91,6 @@ KIND_OF_FIELDTYPE = {
 #: Fields every document has, with their kind.
 STANDARD_KINDS = {"docstatus": NUMBER, "idx": NUMBER, "creation": DATETIME, "modified": DATETIME}
 FIELDNAME = re.compile(r"^[a-z_][a-z0-9_]*$", re.IGNORECASE)
-#: The earliest date: what SQL compares an empty date as (`ifnull(date, '0001-01-01')`).
-EARLIEST = datetime(1, 1, 1)
 
 
 class FilterError(ValueError):

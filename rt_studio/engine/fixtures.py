@@ -2,7 +2,7 @@
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rt_studio.engine.errors import Problem
@@ -130,11 +130,3 @@ def load_file(path: str) -> Fixture:
 		return load_documents(read_json(path), path)
 	except EmptyFile:
 		return Fixture(problems=[EMPTY_FILE])
-
-
-def load_files(paths: Iterable[str]) -> Fixture:
-	"""All rules and channels of several fixture files, in order (a name twice is a problem)."""
-	merged = Fixture()
-	for path in paths:
-		merged.merge(load_file(path))
-	return merged

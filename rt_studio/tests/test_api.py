@@ -2,10 +2,13 @@
 
 import json
 from contextlib import contextmanager
+from unittest.mock import patch
 
 import frappe
 
 from rt_studio import api
+from rt_studio.deferred import LARGE_AUDIENCE
+from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (
 	BYSTANDER,
 	ORDER,
@@ -106,6 +109,21 @@ class TestAPI(RTTestCase):
 			self.assertEqual(result["sent"], 1)
 		self.assertEqual([s.user for s in queued(rule.name)], [self.reader, self.reader])
 		self.assertEqual(rate_counters(rule.name), 0)
+
+	def test_the_server_sends_a_large_test_fire_to_the_background(self):
+		"""No client flag: more than LARGE_AUDIENCE users go to a job, as a live save's would."""
+		doc = new_order(qty=2).insert()
+		small = self.rule()
+		self.assertEqual(api.test_fire(small.name, doc.name, to="audience")["sent"], 1)
+		with make_crowd(LARGE_AUDIENCE + 1, (TESTER,), commit=False):
+			large = self.enterContext(make_rule([{"audience_type": "Role", "role": TESTER}]))
+			with patch.object(frappe, "enqueue") as enqueue:
+				result = api.test_fire(large.name, doc.name, to="audience", background=0)
+		self.assertTrue(result["queued"])
+		self.assertGreater(result["recipients"], LARGE_AUDIENCE)
+		self.assertEqual(queued(large.name), [])
+		self.assertEqual(enqueue.call_args.args, ("rt_studio.api.test_fire_job",))
+		self.assertEqual(enqueue.call_args.kwargs["rule"], large.name)
 
 	def test_export_import_round_trip(self):
 		channel = self.enterContext(make_channel([{"member_type": "User", "user": self.reader}]))

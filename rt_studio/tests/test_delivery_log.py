@@ -129,6 +129,20 @@ class TestDeliveryLog(RTTestCase):
 		# a counter that starts (or starts again after Redis lost it) starts from the clock
 		self.assertGreater(bootinfo.rt_studio["seq"], (time.time() - 60) * 1000)
 
+	def test_a_reloaded_desk_starts_from_the_current_number_not_the_cached_boot(self):
+		"""Frappe caches a user's boot info (`frappe.sessions.get`): RT Studio's number is added
+		by the `extend_bootinfo` hook, which runs on every page load after the cache is read."""
+		frappe.set_user(self.reader)
+		frappe.cache.hdel("bootinfo", self.reader)
+		first = frappe.sessions.get()
+		self.assertIsNotNone(frappe.cache.hget("bootinfo", self.reader), "the boot info is cached")
+		delivery_log.stamp([(self.reader, {"rule": "x", "subject": "while the page was open"})])
+		again = frappe.sessions.get()
+		frappe.set_user("Administrator")
+		self.assertEqual(again.get("from_cache"), 1)
+		self.assertEqual(again.rt_studio["seq"], first.rt_studio["seq"] + 1)
+		self.assertEqual(again.rt_studio["seq"], delivery_log.current_seq(self.reader))
+
 	def test_guest_has_no_log(self):
 		frappe.set_user("Guest")
 		with self.assertRaises(frappe.PermissionError):

@@ -3,8 +3,6 @@ import { describe } from "./runtime/logic.js";
 // Desk helpers shared by the rule form, the channel form and the Realtime Studio page.
 
 export const ui = {
-	// Test fires to more recipients than this run in the background with a progress bar.
-	BACKGROUND_AT: 50,
 
 	field_options(doctype) {
 		const esc = frappe.utils.escape_html;
@@ -133,7 +131,7 @@ export const ui = {
 
 	show_preview(result) {
 		const dialog = new frappe.ui.Dialog({
-			title: __("Preview of {0}", [result.rule]),
+			title: __("Preview of {0}", [frappe.utils.escape_html(result.rule)]),
 			size: "extra-large",
 			fields: [{ fieldtype: "HTML", fieldname: "out" }],
 		});

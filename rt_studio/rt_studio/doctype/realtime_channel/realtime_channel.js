@@ -9,7 +9,7 @@ frappe.ui.form.on("Realtime Channel", {
 
 	post_message(frm) {
 		const dialog = new frappe.ui.Dialog({
-			title: __("Post to {0}", [frm.doc.channel_name]),
+			title: __("Post to {0}", [frappe.utils.escape_html(frm.doc.channel_name)]),
 			fields: [{ fieldtype: "Small Text", fieldname: "message", label: __("Message"), reqd: 1 }],
 			primary_action_label: __("Post"),
 			primary_action({ message }) {

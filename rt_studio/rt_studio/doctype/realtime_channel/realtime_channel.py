@@ -40,16 +40,13 @@ class RealtimeChannel(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		problems = self.collect_problems()
-		if problems:
-			lines = "".join(
-				f"<li>{frappe.bold(p.field)}: {frappe.utils.escape_html(p.problem)}</li>" for p in problems
-			)
-			frappe.throw(
-				_("Channel {0} cannot be saved:").format(frappe.bold(self.channel_name))
-				+ f"<ul>{lines}</ul>",
-				title=_("Invalid Realtime Channel"),
-			)
+		from rt_studio.rule_checks import throw_problems
+
+		throw_problems(
+			self.collect_problems(),
+			_("Channel {0} cannot be saved:").format(frappe.bold(self.channel_name)),
+			_("Invalid Realtime Channel"),
+		)
 
 	def collect_problems(self) -> list[Problem]:
 		"""Every problem at once (also used by import)."""

@@ -159,7 +159,7 @@ frappe.ui.form.on("Realtime Rule", {
 	},
 
 	preview(frm) {
-		frm.events.pick_document(frm, __("Preview {0}", [frm.doc.rule_name]), __("Preview"), (docname) => {
+		frm.events.pick_document(frm, __("Preview {0}", [frappe.utils.escape_html(frm.doc.rule_name)]), __("Preview"), (docname) => {
 			frappe
 				.xcall("rt_studio.api.preview", { rule: frm.doc.name, docname })
 				.then((result) => rt_studio.ui.show_preview(result));
@@ -189,7 +189,6 @@ frappe.ui.form.on("Realtime Rule", {
 								rule: frm.doc.name,
 								docname,
 								to: "audience",
-								background: size.total > rt_studio.ui.BACKGROUND_AT ? 1 : 0,
 							})
 							.then((result) => rt_studio.ui.fired_alert(result))
 				);
@@ -199,7 +198,7 @@ frappe.ui.form.on("Realtime Rule", {
 
 	backtest(frm) {
 		const dialog = new frappe.ui.Dialog({
-			title: __("Backtest {0}", [frm.doc.rule_name]),
+			title: __("Backtest {0}", [frappe.utils.escape_html(frm.doc.rule_name)]),
 			size: "extra-large",
 			fields: [
 				{

@@ -156,7 +156,7 @@ class RealtimeStudio {
 		const args = this.selection();
 		if (!args) return;
 		const fire = () =>
-			frappe.xcall("rt_studio.api.test_fire", { ...args, to, background: background ? 1 : 0 }).then((result) => {
+			frappe.xcall("rt_studio.api.test_fire", { ...args, to }).then((result) => {
 				rt_studio.ui.fired_alert(result);
 				// test_fire's result names no document (preview's does): add it for the summary line.
 				if (!result.queued) {
@@ -164,10 +164,8 @@ class RealtimeStudio {
 				}
 				setTimeout(() => this.refresh_evaluations(), 500);
 			});
-		let background = false;
 		if (to === "me") return fire();
 		frappe.xcall("rt_studio.api.audience_size", args).then((size) => {
-			background = size.total > rt_studio.ui.BACKGROUND_AT;
 			frappe.confirm(__("Send to {0} people now? ({1} in the audience are skipped)", [size.deliver, size.total - size.deliver]), fire);
 		});
 	}
