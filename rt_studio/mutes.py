@@ -4,9 +4,23 @@ A mute is a Realtime Mute document (what the desk lists and what survives a rest
 an entry in a Redis hash per target, `{user: end in epoch seconds, 0 = until unmuted}`,
 written after the commit. Evaluation asks the hash for a whole chunk of an audience in one
 HMGET, so a mute costs the hot path one Redis round trip per chunk and no query (a delivery
-job's chunk none: its HMGET rides with the chunk's roles, see `read_ahead`). When Redis has
-lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads every mute from
-the database at once.
+job's chunk none: its HMGET rides with the chunk's roles, see `read_ahead`).
+
+An unmute never deletes its entry: after its commit it writes a tombstone, minus the moment
+of removal (negative, so never "in force").
+
+When Redis has lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads
+every mute from the database, exactly, whatever mutes and unmutes run meanwhile:
+- it reads the rows with a locking read, which sees every committed row, not its transaction's
+  older snapshot: a change committed before the read is in it (the read waits for mutes being
+  written and holds shared locks on the rows until its transaction ends: once per Redis loss);
+- a change committed after the read writes its entry after its commit: if that is before the
+  fill, the fill leaves it alone (HSETNX fills only missing entries, and an unmute leaves a
+  tombstone, not a hole); if after, it overwrites what the fill wrote;
+- the reload registers a token (a key with a RELOAD_SECONDS expiry) before reading and fills
+  the hashes in one script only while its token is still there: if Redis loses its data
+  again meanwhile (entries written since the read gone with it), the fill is dropped and the
+  evaluation reloads once more.
 
 Only the session user's own mutes are changed, through `mute` and `unmute`: the API takes
 no user, and the desk lets System Managers read mutes, never write them (Administrator, as
@@ -27,6 +41,11 @@ from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
 MUTE_DOCTYPE = "Realtime Mute"
 #: Set when the hashes hold every mute of the database; missing after Redis lost them.
 LOADED_KEY = "rt_studio:mutes_loaded"
+#: A reload in flight: one key per reload, `<prefix><token>`, gone when Redis loses its data.
+RELOAD_PREFIX = "rt_studio:mutes_reload:"
+#: A reload not done by then is dropped (its token expired): far longer than reading the
+#: mutes and filling the hashes takes.
+RELOAD_SECONDS = 300
 #: The longest timed mute (a year); anything longer is "until unmuted".
 MAX_MINUTES = 366 * 24 * 60
 #: The durations the desk offers, in minutes (None: until unmuted).
@@ -80,10 +99,11 @@ class SiteMutes:
 		pipe.exists(frappe.cache.make_key(LOADED_KEY))
 		pipe.hmget(key, users)
 		loaded, ends = pipe.execute()
-		if not loaded:
+		if loaded:
+			frappe.local.cache[LOADED_KEY] = True
+		else:
 			_ensure_loaded()
 			ends = frappe.cache.hmget(key, users)
-		frappe.local.cache[LOADED_KEY] = True
 		return ends
 
 
@@ -119,14 +139,51 @@ def _ensure_loaded() -> None:
 	if frappe.local.cache.get(LOADED_KEY):
 		return
 	marker = frappe.cache.make_key(LOADED_KEY)
-	if not frappe.cache.execute_command("EXISTS", marker):
-		rows = frappe.get_all(MUTE_DOCTYPE, fields=["user", "rule", "channel", "until"], limit_page_length=0)
-		pipe = frappe.cache.pipeline()
-		for row in rows:
-			pipe.hset(_hash(_target(row.rule, row.channel)), row.user, _epoch(row.until))
-		pipe.set(marker, 1)
-		pipe.execute()
-	frappe.local.cache[LOADED_KEY] = True
+	for _attempt in range(2):  # a second time only if Redis lost its data during the first
+		if frappe.cache.execute_command("EXISTS", marker) or _fill(_begin_reload(), _rows_in_database()):
+			frappe.local.cache[LOADED_KEY] = True
+			return
+
+
+def _begin_reload() -> bytes:
+	"""Register a reload before it reads the database: its token (see the module docstring)."""
+	token = frappe.cache.make_key(RELOAD_PREFIX + frappe.generate_hash(length=16))
+	frappe.cache.execute_command("SET", token, 1, "EX", RELOAD_SECONDS)
+	return token
+
+
+def _rows_in_database() -> list[dict]:
+	"""Every mute, by a locking read: the latest committed rows, not this transaction's snapshot."""
+	lock = "for share" if frappe.db.db_type == "postgres" else "lock in share mode"
+	return frappe.db.sql(f"select user, rule, channel, `until` from `tab{MUTE_DOCTYPE}` {lock}", as_dict=True)
+
+
+# KEYS: the reload's token, the loaded-marker, then one hash per ARGV pair (user, end). Fill only
+# entries that are missing, and only if the token survived; then mark the hashes loaded.
+FILL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return 0
+end
+for i = 3, #KEYS do
+	redis.call('HSETNX', KEYS[i], ARGV[2 * i - 5], ARGV[2 * i - 4])
+end
+redis.call('SET', KEYS[2], 1)
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def _fill(token: bytes, rows: list[dict]) -> bool:
+	"""Fill the hashes from `rows` (read after `token` was registered); False if it was dropped."""
+	keys = [_hash(_target(row["rule"], row["channel"])) for row in rows]
+	ends = [value for row in rows for value in (row["user"], _epoch(row["until"]))]
+	marker = frappe.cache.make_key(LOADED_KEY)
+	return bool(frappe.cache.eval(FILL, 2 + len(keys), token, marker, *keys, *ends))
+
+
+def _tombstone() -> float:
+	"""The entry of a removed mute: minus the moment of removal, never in force."""
+	return -time.time()
 
 
 def _target(rule: str | None, channel: str | None) -> str:
@@ -134,14 +191,11 @@ def _target(rule: str | None, channel: str | None) -> str:
 
 
 def _apply_after_commit(user: str, target: str, end: float | None) -> None:
-	"""Write the hash once the change is committed (`end` None: unmuted)."""
+	"""Write the hash once the change is committed (`end` None: unmuted, a tombstone)."""
 
 	def write():
 		pipe = frappe.cache.pipeline()  # the plain Redis commands (RedisWrapper's pickle values)
-		if end is None:
-			pipe.hdel(_hash(target), user)
-		else:
-			pipe.hset(_hash(target), user, end)
+		pipe.hset(_hash(target), user, _tombstone() if end is None else end)
 		pipe.execute()
 
 	frappe.db.after_commit.add(write)

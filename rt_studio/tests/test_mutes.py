@@ -33,6 +33,21 @@ def as_user(user: str, fn, *args, **kwargs):
 		frappe.set_user("Administrator")
 
 
+def lose_mutes_in_redis() -> None:
+	"""What a Redis restart or `bench clear-cache` does to the mutes' hashes and markers."""
+	for key in frappe.cache.keys(frappe.cache.make_key("rt_studio:mutes*")):
+		frappe.cache.delete(key)
+	new_request()
+
+
+def second_connection():
+	"""A connection of its own to the site's database, as another web worker has."""
+	from frappe.database import get_db
+
+	conf = frappe.conf
+	return get_db(conf.db_host, conf.db_name, conf.db_password, conf.db_port, conf.db_name)
+
+
 def drop_mutes(*users: str) -> None:
 	for user in users:
 		for row in frappe.get_all("Realtime Mute", filters={"user": user}, fields=["rule", "channel"]):
@@ -152,10 +167,60 @@ class TestMutes(RTTestCase):
 		rule = self.rule_to_both()
 		order = self.enterContext(make_order(commit=True))
 		as_user(self.reader, mute, rule=rule.name)
-		for key in frappe.cache.keys(frappe.cache.make_key("rt_studio:mutes*")):
-			frappe.cache.delete(key)
-		new_request()
+		lose_mutes_in_redis()
 		self.assertEqual(set(self.save(order, rule)), {self.other})
+
+	def test_a_reload_that_read_a_mute_before_its_unmute_does_not_bring_it_back(self):
+		# Redis lost the hashes; a reload reads the rows (the mute is among them); the user
+		# unmutes (committed, Redis written); only then does the reload fill the hashes.
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		as_user(self.reader, mute, rule=rule.name)
+		lose_mutes_in_redis()
+		token = site_mutes._begin_reload()
+		read_before_the_unmute = site_mutes._rows_in_database()
+		self.assertIn(self.reader, [row.user for row in read_before_the_unmute if row.rule == rule.name])
+		as_user(self.reader, unmute, rule=rule.name)
+		self.assertTrue(site_mutes._fill(token, read_before_the_unmute))
+		new_request()
+		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
+
+	def test_a_reload_reads_the_mutes_committed_since_its_transaction_began(self):
+		# its transaction's snapshot would miss the mute committed meanwhile by another connection
+		rule = self.rule_to_both()
+		frappe.db.commit()
+		frappe.db.sql("select name from `tabRealtime Mute` limit 1")  # the snapshot is taken here
+		another = second_connection()
+		try:
+			another.sql(
+				"insert into `tabRealtime Mute` (name, user, rule, creation, modified, owner, modified_by)"
+				" values (%(name)s, %(user)s, %(rule)s, now(), now(), %(user)s, %(user)s)",
+				{"name": frappe.generate_hash(length=10), "user": self.reader, "rule": rule.name},
+			)
+			another.commit()
+			self.assertEqual(frappe.get_all("Realtime Mute", filters={"rule": rule.name}), [])
+			rows = site_mutes._rows_in_database()
+			self.assertIn(self.reader, [row.user for row in rows if row.rule == rule.name])
+		finally:
+			frappe.db.rollback()
+			another.sql("delete from `tabRealtime Mute` where rule = %s", rule.name)
+			another.commit()
+			another.close()
+
+	def test_a_reload_during_which_redis_lost_its_data_again_is_dropped(self):
+		# as above, but Redis loses the unmute's entry before the reload fills the hashes: the
+		# fill is dropped and the next evaluation reads the database again
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		as_user(self.reader, mute, rule=rule.name)
+		lose_mutes_in_redis()
+		token = site_mutes._begin_reload()
+		read_before_the_unmute = site_mutes._rows_in_database()
+		as_user(self.reader, unmute, rule=rule.name)
+		lose_mutes_in_redis()
+		self.assertFalse(site_mutes._fill(token, read_before_the_unmute))
+		self.assertEqual(frappe.cache.hgetall(site_mutes._hash(f"rule:{rule.name}")), {})
+		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
 
 	def test_my_notifications_lists_recent_senders_and_mutes(self):
 		rule = self.rule_to_both(subject="Order {{ doc.qty }}")
