@@ -6,8 +6,13 @@ written after the commit. Evaluation asks the hash for a whole chunk of an audie
 HMGET, so a mute costs the hot path one Redis round trip per chunk and no query (a delivery
 job's chunk none: its HMGET rides with the chunk's roles, see `read_ahead`).
 
-An unmute never deletes its entry: after its commit it writes a tombstone, minus the moment
-of removal (negative, so never "in force").
+Removing a mute never deletes its entry: an unmute, the deletion of its rule or channel and
+the clean-up of ended mutes each write a tombstone after their commit, minus the moment of
+removal (negative, so never "in force"); the daily clean-up sweeps tombstones, and entries that
+ended, after TOMBSTONE_SECONDS. Deleting a rule or channel also drops whatever else its hash
+held, so a rule made again under the same name (a fixture, a standard rule) mutes nobody. The
+clean-up changes only the entries that still hold the end of a row it deletes: a mute made
+again meanwhile keeps its own.
 
 When Redis has lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads
 every mute from the database, exactly, whatever mutes and unmutes run meanwhile:
@@ -44,8 +49,11 @@ LOADED_KEY = "rt_studio:mutes_loaded"
 #: A reload in flight: one key per reload, `<prefix><token>`, gone when Redis loses its data.
 RELOAD_PREFIX = "rt_studio:mutes_reload:"
 #: A reload not done by then is dropped (its token expired): far longer than reading the
-#: mutes and filling the hashes takes.
+#: mutes and filling the hashes takes, and far shorter than a tombstone lives.
 RELOAD_SECONDS = 300
+#: How long a tombstone (and an entry that ended) stays: it must outlive every reload that
+#: may have read the row before it was removed (RELOAD_SECONDS); the daily clean-up sweeps it.
+TOMBSTONE_SECONDS = 24 * 3600
 #: The longest timed mute (a year); anything longer is "until unmuted".
 MAX_MINUTES = 366 * 24 * 60
 #: The durations the desk offers, in minutes (None: until unmuted).
@@ -296,16 +304,79 @@ def own_mutes(user: str) -> list[dict]:
 	]
 
 
+def forget_target(rule: str | None = None, channel: str | None = None) -> None:
+	"""On the deletion of a rule or channel: its mutes go with it, the rows now and the hash after
+	the commit (left as it was if the deletion rolls back)."""
+	field, name = ("rule", rule) if rule else ("channel", channel)
+	users = frappe.get_all(MUTE_DOCTYPE, filters={field: name}, pluck="user")
+	frappe.db.delete(MUTE_DOCTYPE, {field: name})
+	key = _hash(_target(rule, channel))
+
+	def write():
+		pipe = frappe.cache.pipeline()  # MULTI: nobody sees the hash between the two
+		pipe.delete(key)
+		for user in users:  # tombstones: a reload that read these rows does not bring them back
+			pipe.hset(key, user, _tombstone())
+		pipe.execute()
+
+	frappe.db.after_commit.add(write)
+
+
+# KEYS[1] a hash, ARGV[1] a user, ARGV[2] the end of the row deleted, ARGV[3] the tombstone:
+# replace the entry only if it still holds that row's end (not a mute made again since).
+TOMBSTONE_IF_UNCHANGED = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+	redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+	return 1
+end
+return 0
+"""
+
+# KEYS[1] a hash, ARGV[1] a moment: drop the tombstones and ended entries older than it.
+SWEEP = """
+local entries, swept = redis.call('HGETALL', KEYS[1]), 0
+for i = 1, #entries, 2 do
+	local value = tonumber(entries[i + 1])
+	if value and value ~= 0 and math.abs(value) < tonumber(ARGV[1]) then
+		redis.call('HDEL', KEYS[1], entries[i])
+		swept = swept + 1
+	end
+end
+return swept
+"""
+
+
 def clean_up() -> None:
-	"""Delete mutes that ended and mutes of rules or channels that no longer exist (daily)."""
-	rows = frappe.get_all(MUTE_DOCTYPE, fields=["name", "rule", "channel", "until"], limit_page_length=0)
+	"""Delete mutes that ended and mutes of rules or channels that no longer exist, with their
+	Redis entries; sweep old tombstones (daily)."""
+	rows = frappe.get_all(
+		MUTE_DOCTYPE, fields=["name", "user", "rule", "channel", "until"], limit_page_length=0
+	)
+	rules = set(frappe.get_all(RULE_DOCTYPE, pluck="name"))
+	channels = set(frappe.get_all(CHANNEL_DOCTYPE, pluck="name"))
 	now = now_datetime()
-	for row in rows:
-		gone = (row.rule and not frappe.db.exists(RULE_DOCTYPE, row.rule)) or (
-			row.channel and not frappe.db.exists(CHANNEL_DOCTYPE, row.channel)
-		)
-		if gone or (row.until and row.until <= now):
-			frappe.delete_doc(MUTE_DOCTYPE, row.name, ignore_permissions=True, force=True)
+	ended = [
+		row
+		for row in rows
+		if (row.until and row.until <= now)
+		or (row.rule and row.rule not in rules)
+		or (row.channel and row.channel not in channels)
+	]
+	if ended:
+		frappe.db.delete(MUTE_DOCTYPE, {"name": ("in", [row.name for row in ended])})
+
+	def write():
+		pipe = frappe.cache.pipeline(transaction=False)
+		tombstone = _tombstone()
+		for row in ended:
+			key = _hash(_target(row.rule, row.channel))
+			pipe.eval(TOMBSTONE_IF_UNCHANGED, 1, key, row.user, _epoch(row.until), tombstone)
+		cutoff = time.time() - TOMBSTONE_SECONDS
+		for key in frappe.cache.scan_iter(match=frappe.cache.make_key("rt_studio:mutes:*")):
+			pipe.eval(SWEEP, 1, key, cutoff)
+		pipe.execute()
+
+	frappe.db.after_commit.add(write)
 	frappe.db.commit()
 
 

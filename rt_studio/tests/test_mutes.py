@@ -1,5 +1,7 @@
 """Mutes: each user mutes rules and channels for themselves; critical rules cannot be muted."""
 
+import time
+
 import frappe
 from frappe.utils import add_to_date, now_datetime
 
@@ -38,6 +40,11 @@ def lose_mutes_in_redis() -> None:
 	for key in frappe.cache.keys(frappe.cache.make_key("rt_studio:mutes*")):
 		frappe.cache.delete(key)
 	new_request()
+
+
+def entries(key: bytes) -> dict[bytes, bytes]:
+	"""A mutes hash as Redis holds it: {user: end}."""
+	return frappe.cache.pipeline().hgetall(key).execute()[0]
 
 
 def second_connection():
@@ -163,6 +170,98 @@ class TestMutes(RTTestCase):
 		self.assertEqual((result["sent"], result["muted"]), (1, 1))
 		self.assertEqual([sent.user for sent in received], [self.other])
 
+	def test_a_rule_made_again_under_a_deleted_rules_name_reaches_who_muted_the_first(self):
+		rule = self.rule_to_both()
+		as_user(self.reader, mute, rule=rule.name)
+		frappe.delete_doc("Realtime Rule", rule.name)
+		frappe.db.commit()
+		self.assertEqual(frappe.get_all("Realtime Mute", filters={"rule": rule.name}), [])
+		again = self.rule_to_both(rule_name=rule.name)
+		order = self.enterContext(make_order(commit=True))
+		self.assertEqual(set(self.save(order, again)), {self.reader, self.other})
+		verdicts = {r["user"]: r["verdict"] for r in preview(again.name, order.name)["recipients"]}
+		self.assertEqual(verdicts, {self.reader: "deliver", self.other: "deliver"})
+
+	def test_a_rule_deletion_that_rolls_back_keeps_its_mutes(self):
+		rule = self.rule_to_both()
+		order = self.enterContext(make_order(commit=True))
+		as_user(self.reader, mute, rule=rule.name)
+		frappe.delete_doc("Realtime Rule", rule.name)
+		frappe.db.rollback()
+		new_request()
+		self.assertEqual(set(self.save(order, rule)), {self.other})
+		self.assertEqual(
+			frappe.get_all("Realtime Mute", filters={"rule": rule.name}, pluck="user"), [self.reader]
+		)
+
+	def test_a_channel_made_again_under_a_deleted_channels_name_reaches_who_muted_the_first(self):
+		members = [{"member_type": "User", "user": user} for user in (self.reader, self.other)]
+		channel = self.enterContext(make_channel(members, commit=True))
+		as_user(self.reader, mute, channel=channel.name)
+		frappe.delete_doc("Realtime Channel", channel.name)
+		frappe.db.commit()
+		again = self.enterContext(make_channel(members, commit=True, channel_name=channel.name))
+		with RealtimeListener() as listener:
+			result = publish(again.name, "deploy at five")
+			frappe.db.commit()
+			received = listener.received(channel=again.name, count=2)
+		self.assertEqual((result["sent"], result["muted"]), (2, 0))
+		self.assertEqual({sent.user for sent in received}, {self.reader, self.other})
+
+	def test_the_clean_up_removes_the_redis_entries_of_the_mutes_it_deletes(self):
+		# a rule deleted without its mutes (before they went with it, or straight from the
+		# database): the clean-up deletes the mute, and a rule made again mutes nobody
+		rule = self.rule_to_both()
+		as_user(self.reader, mute, rule=rule.name)
+		frappe.db.delete("Realtime Rule Audience", {"parent": rule.name})
+		frappe.db.delete("Realtime Rule", rule.name)
+		frappe.db.commit()
+		site_mutes.clean_up()
+		self.assertEqual(frappe.get_all("Realtime Mute", filters={"rule": rule.name}), [])
+		again = self.rule_to_both(rule_name=rule.name)
+		order = self.enterContext(make_order(commit=True))
+		new_request()
+		self.assertEqual(set(self.save(order, again)), {self.reader, self.other})
+
+	def test_the_clean_up_leaves_mutes_in_force_and_a_mute_made_again_alone(self):
+		rule = self.rule_to_both()
+		as_user(self.reader, mute, rule=rule.name, minutes=60)
+		as_user(self.other, mute, rule=rule.name)
+		key = site_mutes._hash(f"rule:{rule.name}")
+		# the reader's mute ended, in the database; in Redis a mute made again since holds its end
+		past = add_to_date(now_datetime(), minutes=-1)
+		frappe.db.set_value("Realtime Mute", {"user": self.reader, "rule": rule.name}, "until", past)
+		frappe.db.commit()
+		made_again = entries(key).get(self.reader.encode())
+		site_mutes.clean_up()
+		self.assertEqual(
+			frappe.get_all("Realtime Mute", filters={"rule": rule.name}, pluck="user"), [self.other]
+		)
+		self.assertEqual(entries(key).get(self.reader.encode()), made_again)
+		self.assertEqual(
+			site_mutes.SiteMutes().muted(f"rule:{rule.name}", [self.reader, self.other]),
+			{self.reader, self.other},
+		)
+		# and without a mute made again, the ended row's entry becomes a tombstone
+		frappe.cache.pipeline().hset(key, self.reader, site_mutes._epoch(past)).execute()
+		as_user(self.reader, mute, rule=rule.name, minutes=60)
+		frappe.db.set_value("Realtime Mute", {"user": self.reader, "rule": rule.name}, "until", past)
+		frappe.db.commit()
+		frappe.cache.pipeline().hset(key, self.reader, site_mutes._epoch(past)).execute()
+		site_mutes.clean_up()
+		self.assertLess(float(entries(key).get(self.reader.encode())), 0)
+		self.assertEqual(float(entries(key).get(self.other.encode())), 0)
+
+	def test_the_clean_up_sweeps_old_tombstones_and_ended_entries(self):
+		key = site_mutes._hash("rule:rt-test-swept")
+		now = time.time()
+		old = now - site_mutes.TOMBSTONE_SECONDS - 60
+		written = {"old-tomb": -old, "old-end": old, "new-tomb": -now, "for-ever": 0, "later": now + 3600}
+		frappe.cache.pipeline().hset(key, mapping=written).execute()
+		self.addCleanup(frappe.cache.delete, key)
+		site_mutes.clean_up()
+		self.assertEqual(sorted(entries(key)), [b"for-ever", b"later", b"new-tomb"])
+
 	def test_mutes_survive_redis_losing_them(self):
 		rule = self.rule_to_both()
 		order = self.enterContext(make_order(commit=True))
@@ -219,7 +318,7 @@ class TestMutes(RTTestCase):
 		as_user(self.reader, unmute, rule=rule.name)
 		lose_mutes_in_redis()
 		self.assertFalse(site_mutes._fill(token, read_before_the_unmute))
-		self.assertEqual(frappe.cache.hgetall(site_mutes._hash(f"rule:{rule.name}")), {})
+		self.assertEqual(entries(site_mutes._hash(f"rule:{rule.name}")), {})
 		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
 
 	def test_my_notifications_lists_recent_senders_and_mutes(self):
