@@ -29,7 +29,11 @@ every mute from the database, exactly, whatever mutes and unmutes run meanwhile:
 
 Only the session user's own mutes are changed, through `mute` and `unmute`: the API takes
 no user, and the desk lets System Managers read mutes, never write them (Administrator, as
-everywhere in Frappe, is not bound by permissions). A `critical` rule cannot be muted.
+everywhere in Frappe, is not bound by permissions). A `critical` rule cannot be muted. A user
+mutes only what reached them (a message in their delivery log), a channel they are a member
+of, or, if they may read Realtime Rules (System Managers), any rule: anyone else naming a rule
+or channel gets one and the same answer, so `mute` tells nobody which rules exist or which are
+critical (`_concerns`).
 """
 
 import time
@@ -216,10 +220,17 @@ def _session_user() -> str:
 	return user
 
 
-def _checked_target(rule: str | None, channel: str | None) -> tuple[str | None, str | None]:
-	"""The rule or channel named, after checking it exists, may be muted and concerns the user."""
+def _checked_target(user: str, rule: str | None, channel: str | None) -> tuple[str | None, str | None]:
+	"""The rule or channel named, after checking it concerns the user, exists and may be muted."""
 	if bool(rule) == bool(channel):
 		frappe.throw(_("Name one rule or one channel to mute"), title=_("Mute"))
+	if not _concerns(user, rule, channel):
+		frappe.throw(
+			_("You have received nothing from {0} to mute: mute it from one of its messages").format(
+				frappe.bold(rule or channel)
+			),
+			title=_("Mute"),
+		)
 	if rule:
 		critical = frappe.db.get_value(RULE_DOCTYPE, rule, "critical")
 		if critical is None:
@@ -231,14 +242,29 @@ def _checked_target(rule: str | None, channel: str | None) -> tuple[str | None, 
 				)
 			)
 		return rule, None
+	if not frappe.db.exists(CHANNEL_DOCTYPE, channel):
+		frappe.throw(_("Realtime Channel {0} does not exist").format(frappe.bold(channel)))
+	return None, channel
+
+
+def _concerns(user: str, rule: str | None, channel: str | None) -> bool:
+	"""Whether the user may mute `rule` or `channel`, without telling anyone else it exists.
+
+	A rule: if a message of it is in the user's delivery log (what the desk's alerts and "My
+	realtime notifications" offer to mute), or if the user may read Realtime Rules (System
+	Managers: they list every rule anyway, and may mute one before it sends them anything). A
+	channel: if a post of it is in the log, or if the user may read it (a member, or a System
+	Manager). Anyone else learns nothing from the answer: not whether it exists, nor whether it
+	is critical.
+	"""
+	from rt_studio.delivery_log import received_from
 	from rt_studio.permissions import is_manager, is_member
 
-	user = frappe.session.user
-	if not frappe.db.exists(CHANNEL_DOCTYPE, channel) or not (is_manager(user) or is_member(channel, user)):
-		frappe.throw(
-			_("Realtime Channel {0} does not exist or you are not a member").format(frappe.bold(channel))
-		)
-	return None, channel
+	if rule:
+		return frappe.has_permission(RULE_DOCTYPE, "read", user=user) or received_from(user, rule=rule)
+	if is_manager(user) or (frappe.db.exists(CHANNEL_DOCTYPE, channel) and is_member(channel, user)):
+		return True
+	return received_from(user, channel=channel)
 
 
 def _minutes(minutes) -> int | None:
@@ -256,7 +282,7 @@ def _minutes(minutes) -> int | None:
 def mute(rule: str | None = None, channel: str | None = None, minutes: int | None = None) -> dict:
 	"""Mute a rule or a channel for the session user: for `minutes`, or until unmuted (None)."""
 	user = _session_user()
-	rule, channel = _checked_target(rule, channel)
+	rule, channel = _checked_target(user, rule, channel)
 	minutes = _minutes(minutes)
 	_delete_own(user, rule, channel)
 	until = add_to_date(now_datetime(), minutes=minutes) if minutes else None
@@ -269,11 +295,19 @@ def mute(rule: str | None = None, channel: str | None = None, minutes: int | Non
 
 @frappe.whitelist(methods=["POST"])
 def unmute(rule: str | None = None, channel: str | None = None) -> dict:
-	"""Undo the session user's mute of a rule or a channel (nothing happens when there is none)."""
+	"""Undo the session user's mute of a rule or a channel (nothing happens when there is none).
+
+	Accepted for what the user has muted, or may mute (`_concerns`); anything else gets one
+	answer, whether it exists or not."""
 	user = _session_user()
 	if bool(rule) == bool(channel):
 		frappe.throw(_("Name one rule or one channel to unmute"), title=_("Unmute"))
 	removed = _delete_own(user, rule, channel)
+	if not removed and not _concerns(user, rule, channel):
+		frappe.throw(
+			_("You have not muted {0}: there is nothing to unmute").format(frappe.bold(rule or channel)),
+			title=_("Unmute"),
+		)
 	_apply_after_commit(user, _target(rule, channel), None)
 	return {"rule": rule, "channel": channel, "unmuted": removed}
 

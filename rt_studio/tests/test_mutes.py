@@ -5,8 +5,8 @@ import time
 import frappe
 from frappe.utils import add_to_date, now_datetime
 
+from rt_studio import delivery_log, trace
 from rt_studio import mutes as site_mutes
-from rt_studio import trace
 from rt_studio.api import mute, my_notifications, preview, publish, unmute
 from rt_studio.tests.factories import (
 	MANAGER,
@@ -33,6 +33,12 @@ def as_user(user: str, fn, *args, **kwargs):
 		return result
 	finally:
 		frappe.set_user("Administrator")
+
+
+def as_if_delivered(user: str, rule: str | None = None, channel: str | None = None) -> None:
+	"""What a delivery of `rule` (or a post of `channel`) leaves in the user's delivery log, from
+	which `mute` accepts a rule: the desk offers to mute only what reached the user."""
+	delivery_log.stamp([(user, {"rule": rule, "channel": channel, "subject": "as if delivered"})])
 
 
 def lose_mutes_in_redis() -> None:
@@ -74,11 +80,17 @@ class TestMutes(RTTestCase):
 		super().setUp()
 		drop_mutes(self.reader, self.other)
 		clear_log(self.reader)
+		clear_log(self.other)
 		self.addCleanup(drop_mutes, self.reader, self.other)
 
-	def rule_to_both(self, **fields):
+	def rule_to_both(self, delivered: bool = True, **fields):
+		"""A rule to the reader and the other, which (as their delivery logs tell) reached both
+		unless `delivered` is False."""
 		audience = [{"audience_type": "User", "user": user} for user in (self.reader, self.other)]
-		return self.enterContext(make_rule(audience, commit=True, **fields))
+		rule = self.enterContext(make_rule(audience, commit=True, **fields))
+		for user in (self.reader, self.other) if delivered else ():
+			as_if_delivered(user, rule=rule.name)
+		return rule
 
 	def save(self, order, rule) -> dict[str, str]:
 		"""Save and commit; {user: subject} of what was really published for `rule`."""
@@ -151,13 +163,62 @@ class TestMutes(RTTestCase):
 		for kwargs, text in (
 			({}, "Name one rule or one channel"),
 			({"rule": rule.name, "channel": "x"}, "Name one rule or one channel"),
-			({"rule": "no such rule"}, "does not exist"),
-			({"channel": "no such channel"}, "does not exist or you are not a member"),
+			({"rule": "no such rule"}, "You have received nothing from"),
+			({"channel": "no such channel"}, "You have received nothing from"),
 			({"rule": rule.name, "minutes": 0}, "minutes must be between 1 and"),
 			({"rule": rule.name, "minutes": 10**7}, "minutes must be between 1 and"),
 		):
 			with self.subTest(kwargs), self.assertRaisesRegex(frappe.ValidationError, text):
 				as_user(self.reader, mute, **kwargs)
+
+	def test_a_user_mutes_only_what_reached_them_and_learns_nothing_else(self):
+		to_reader = [{"audience_type": "User", "user": self.reader}]
+		quiet = self.enterContext(make_rule(to_reader, commit=True))
+		critical = self.enterContext(make_rule(to_reader, commit=True, critical=1))
+		channel = self.enterContext(make_channel([{"member_type": "User", "user": self.other}], commit=True))
+		answers = set()
+		for kwargs in (
+			{"rule": quiet.name},
+			{"rule": critical.name},
+			{"rule": "rt-test-no such rule"},
+			{"channel": channel.name},  # the reader is no member
+			{"channel": "rt-test-no such channel"},
+		):
+			name = kwargs.get("rule") or kwargs.get("channel")
+			for call in (mute, unmute):
+				with (
+					self.subTest(call=call.__name__, **kwargs),
+					self.assertRaises(frappe.ValidationError) as caught,
+				):
+					as_user(self.reader, call, **kwargs)
+				answers.add(str(caught.exception).replace(name, "NAME"))
+		self.assertEqual(
+			answers,
+			{
+				"You have received nothing from <strong>NAME</strong> to mute: mute it from one of its messages",
+				"You have not muted <strong>NAME</strong>: there is nothing to unmute",
+			},
+		)
+		self.assertEqual(frappe.get_all("Realtime Mute", filters={"user": self.reader}), [])
+		# once a message of the rule has reached them, they may mute it
+		order = self.enterContext(make_order(commit=True))
+		self.assertEqual(set(self.save(order, quiet)), {self.reader})
+		as_user(self.reader, mute, rule=quiet.name)
+		self.assertEqual(self.save(order, quiet), {})
+		self.assertEqual(set(self.save(order, critical)), {self.reader})
+		with self.assertRaisesRegex(frappe.ValidationError, "is critical"):
+			as_user(self.reader, mute, rule=critical.name)
+
+	def test_a_system_manager_may_mute_any_rule_and_is_told_what_is_wrong(self):
+		manager = test_user_email(MANAGER)
+		self.addCleanup(drop_mutes, manager)
+		to_reader = [{"audience_type": "User", "user": self.reader}]
+		quiet = self.enterContext(make_rule(to_reader, commit=True))
+		critical = self.enterContext(make_rule(to_reader, commit=True, critical=1))
+		self.assertEqual(as_user(manager, mute, rule=quiet.name, minutes=60)["rule"], quiet.name)
+		for name, text in ((critical.name, "is critical"), ("rt-test-no such rule", "does not exist")):
+			with self.subTest(name), self.assertRaisesRegex(frappe.ValidationError, text):
+				as_user(manager, mute, rule=name)
 
 	def test_a_muted_channel_member_gets_no_post(self):
 		members = [{"member_type": "User", "user": user} for user in (self.reader, self.other)]
@@ -322,7 +383,7 @@ class TestMutes(RTTestCase):
 		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
 
 	def test_my_notifications_lists_recent_senders_and_mutes(self):
-		rule = self.rule_to_both(subject="Order {{ doc.qty }}")
+		rule = self.rule_to_both(delivered=False, subject="Order {{ doc.qty }}")
 		order = self.enterContext(make_order(commit=True, qty=1))
 		self.save(order, rule)
 		self.save(order, rule)
