@@ -11,8 +11,8 @@ the clean-up of ended mutes each write a tombstone after their commit, minus the
 removal (negative, so never "in force"); the daily clean-up sweeps tombstones, and entries that
 ended, after TOMBSTONE_SECONDS. Deleting a rule or channel also drops whatever else its hash
 held, so a rule made again under the same name (a fixture, a standard rule) mutes nobody. The
-clean-up changes only the entries that still hold the end of a row it deletes: a mute made
-again meanwhile keeps its own.
+clean-up changes only the entries that still hold the end of a row it deletes, or are missing:
+a mute made again meanwhile keeps its own.
 
 When Redis has lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads
 every mute from the database, exactly, whatever mutes and unmutes run meanwhile:
@@ -357,9 +357,11 @@ def forget_target(rule: str | None = None, channel: str | None = None) -> None:
 
 
 # KEYS[1] a hash, ARGV[1] a user, ARGV[2] the end of the row deleted, ARGV[3] the tombstone:
-# replace the entry only if it still holds that row's end (not a mute made again since).
+# write it if the entry still holds that row's end (not a mute made again since) or is missing
+# (Redis lost it: a reload that read the row before its deletion must not fill it back).
 TOMBSTONE_IF_UNCHANGED = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value or value == ARGV[2] then
 	redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 	return 1
 end

@@ -312,6 +312,13 @@ class TestMutes(RTTestCase):
 		site_mutes.clean_up()
 		self.assertLess(float(entries(key).get(self.reader.encode())), 0)
 		self.assertEqual(float(entries(key).get(self.other.encode())), 0)
+		# and so does a missing one (Redis lost it), which a reload under way must not fill back
+		as_user(self.reader, mute, rule=rule.name, minutes=60)
+		frappe.db.set_value("Realtime Mute", {"user": self.reader, "rule": rule.name}, "until", past)
+		frappe.db.commit()
+		frappe.cache.pipeline().hdel(key, self.reader).execute()
+		site_mutes.clean_up()
+		self.assertLess(float(entries(key).get(self.reader.encode())), 0)
 
 	def test_the_clean_up_sweeps_old_tombstones_and_ended_entries(self):
 		key = site_mutes._hash("rule:rt-test-swept")
