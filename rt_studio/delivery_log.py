@@ -148,6 +148,17 @@ def read(user: str, since: int) -> list[dict]:
 	return [json.loads(entry.split(b"|", 1)[1]) for entry in entries]
 
 
+def received_from(user: str, rule: str | None = None, channel: str | None = None) -> bool:
+	"""Whether the user's log still holds a message of `rule` (or of `channel`, a post).
+
+	One read of the log; only entries that contain the name are parsed.
+	"""
+	key, name = ("rule", rule) if rule else ("channel", channel)
+	needle = json.dumps(name, ensure_ascii=False).encode()
+	entries = frappe.cache.zrangebyscore(_log_key(user), "-inf", "+inf", start=0, num=MAX_KEPT)
+	return any(needle in entry and json.loads(entry.split(b"|", 1)[1]).get(key) == name for entry in entries)
+
+
 @frappe.whitelist()
 def missed(since: int = 0) -> list[dict]:
 	"""The session user's deliveries with `seq` above `since` still kept, oldest first.

@@ -55,8 +55,9 @@ persistent_cache_keys = [
 	"rt_studio:publish_key:*",
 ]
 
-# Mutes and due logs do not stop a rule or channel from being deleted: the daily clean-up
-# removes mutes, and a rule takes its due logs with it (Realtime Rule.on_trash).
+# Mutes and due logs do not stop a rule or channel from being deleted: a rule or channel takes
+# its mutes (rows and Redis entries) and a rule its due logs with it (their on_trash); the daily
+# clean-up removes the mutes of rules or channels deleted otherwise.
 ignore_links_on_delete = ["Realtime Mute", "Realtime Rule Due Log"]
 
 scheduler_events = {

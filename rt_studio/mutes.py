@@ -4,13 +4,36 @@ A mute is a Realtime Mute document (what the desk lists and what survives a rest
 an entry in a Redis hash per target, `{user: end in epoch seconds, 0 = until unmuted}`,
 written after the commit. Evaluation asks the hash for a whole chunk of an audience in one
 HMGET, so a mute costs the hot path one Redis round trip per chunk and no query (a delivery
-job's chunk none: its HMGET rides with the chunk's roles, see `read_ahead`). When Redis has
-lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads every mute from
-the database at once.
+job's chunk none: its HMGET rides with the chunk's roles, see `read_ahead`).
+
+Removing a mute never deletes its entry: an unmute, the deletion of its rule or channel and
+the clean-up of ended mutes each write a tombstone after their commit, minus the moment of
+removal (negative, so never "in force"); the daily clean-up sweeps tombstones, and entries that
+ended, after TOMBSTONE_SECONDS. Deleting a rule or channel also drops whatever else its hash
+held, so a rule made again under the same name (a fixture, a standard rule) mutes nobody. The
+clean-up changes only the entries that still hold the end of a row it deletes, or are missing:
+a mute made again meanwhile keeps its own.
+
+When Redis has lost the hashes (a restart, `bench clear-cache`) the first evaluation reloads
+every mute from the database, exactly, whatever mutes and unmutes run meanwhile:
+- it reads the rows with a locking read, which sees every committed row, not its transaction's
+  older snapshot: a change committed before the read is in it (the read waits for mutes being
+  written and holds shared locks on the rows until its transaction ends: once per Redis loss);
+- a change committed after the read writes its entry after its commit: if that is before the
+  fill, the fill leaves it alone (HSETNX fills only missing entries, and an unmute leaves a
+  tombstone, not a hole); if after, it overwrites what the fill wrote;
+- the reload registers a token (a key with a RELOAD_SECONDS expiry) before reading and fills
+  the hashes in one script only while its token is still there: if Redis loses its data
+  again meanwhile (entries written since the read gone with it), the fill is dropped and the
+  evaluation reloads once more.
 
 Only the session user's own mutes are changed, through `mute` and `unmute`: the API takes
 no user, and the desk lets System Managers read mutes, never write them (Administrator, as
-everywhere in Frappe, is not bound by permissions). A `critical` rule cannot be muted.
+everywhere in Frappe, is not bound by permissions). A `critical` rule cannot be muted. A user
+mutes only what reached them (a message in their delivery log), a channel they are a member
+of, or, if they may read Realtime Rules (System Managers), any rule: anyone else naming a rule
+or channel gets one and the same answer, so `mute` tells nobody which rules exist or which are
+critical (`_concerns`).
 """
 
 import time
@@ -27,6 +50,14 @@ from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
 MUTE_DOCTYPE = "Realtime Mute"
 #: Set when the hashes hold every mute of the database; missing after Redis lost them.
 LOADED_KEY = "rt_studio:mutes_loaded"
+#: A reload in flight: one key per reload, `<prefix><token>`, gone when Redis loses its data.
+RELOAD_PREFIX = "rt_studio:mutes_reload:"
+#: A reload not done by then is dropped (its token expired): far longer than reading the
+#: mutes and filling the hashes takes, and far shorter than a tombstone lives.
+RELOAD_SECONDS = 300
+#: How long a tombstone (and an entry that ended) stays: it must outlive every reload that
+#: may have read the row before it was removed (RELOAD_SECONDS); the daily clean-up sweeps it.
+TOMBSTONE_SECONDS = 24 * 3600
 #: The longest timed mute (a year); anything longer is "until unmuted".
 MAX_MINUTES = 366 * 24 * 60
 #: The durations the desk offers, in minutes (None: until unmuted).
@@ -80,10 +111,11 @@ class SiteMutes:
 		pipe.exists(frappe.cache.make_key(LOADED_KEY))
 		pipe.hmget(key, users)
 		loaded, ends = pipe.execute()
-		if not loaded:
+		if loaded:
+			frappe.local.cache[LOADED_KEY] = True
+		else:
 			_ensure_loaded()
 			ends = frappe.cache.hmget(key, users)
-		frappe.local.cache[LOADED_KEY] = True
 		return ends
 
 
@@ -119,14 +151,51 @@ def _ensure_loaded() -> None:
 	if frappe.local.cache.get(LOADED_KEY):
 		return
 	marker = frappe.cache.make_key(LOADED_KEY)
-	if not frappe.cache.execute_command("EXISTS", marker):
-		rows = frappe.get_all(MUTE_DOCTYPE, fields=["user", "rule", "channel", "until"], limit_page_length=0)
-		pipe = frappe.cache.pipeline()
-		for row in rows:
-			pipe.hset(_hash(_target(row.rule, row.channel)), row.user, _epoch(row.until))
-		pipe.set(marker, 1)
-		pipe.execute()
-	frappe.local.cache[LOADED_KEY] = True
+	for _attempt in range(2):  # a second time only if Redis lost its data during the first
+		if frappe.cache.execute_command("EXISTS", marker) or _fill(_begin_reload(), _rows_in_database()):
+			frappe.local.cache[LOADED_KEY] = True
+			return
+
+
+def _begin_reload() -> bytes:
+	"""Register a reload before it reads the database: its token (see the module docstring)."""
+	token = frappe.cache.make_key(RELOAD_PREFIX + frappe.generate_hash(length=16))
+	frappe.cache.execute_command("SET", token, 1, "EX", RELOAD_SECONDS)
+	return token
+
+
+def _rows_in_database() -> list[dict]:
+	"""Every mute, by a locking read: the latest committed rows, not this transaction's snapshot."""
+	lock = "for share" if frappe.db.db_type == "postgres" else "lock in share mode"
+	return frappe.db.sql(f"select user, rule, channel, `until` from `tab{MUTE_DOCTYPE}` {lock}", as_dict=True)
+
+
+# KEYS: the reload's token, the loaded-marker, then one hash per ARGV pair (user, end). Fill only
+# entries that are missing, and only if the token survived; then mark the hashes loaded.
+FILL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return 0
+end
+for i = 3, #KEYS do
+	redis.call('HSETNX', KEYS[i], ARGV[2 * i - 5], ARGV[2 * i - 4])
+end
+redis.call('SET', KEYS[2], 1)
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def _fill(token: bytes, rows: list[dict]) -> bool:
+	"""Fill the hashes from `rows` (read after `token` was registered); False if it was dropped."""
+	keys = [_hash(_target(row["rule"], row["channel"])) for row in rows]
+	ends = [value for row in rows for value in (row["user"], _epoch(row["until"]))]
+	marker = frappe.cache.make_key(LOADED_KEY)
+	return bool(frappe.cache.eval(FILL, 2 + len(keys), token, marker, *keys, *ends))
+
+
+def _tombstone() -> float:
+	"""The entry of a removed mute: minus the moment of removal, never in force."""
+	return -time.time()
 
 
 def _target(rule: str | None, channel: str | None) -> str:
@@ -134,14 +203,11 @@ def _target(rule: str | None, channel: str | None) -> str:
 
 
 def _apply_after_commit(user: str, target: str, end: float | None) -> None:
-	"""Write the hash once the change is committed (`end` None: unmuted)."""
+	"""Write the hash once the change is committed (`end` None: unmuted, a tombstone)."""
 
 	def write():
 		pipe = frappe.cache.pipeline()  # the plain Redis commands (RedisWrapper's pickle values)
-		if end is None:
-			pipe.hdel(_hash(target), user)
-		else:
-			pipe.hset(_hash(target), user, end)
+		pipe.hset(_hash(target), user, _tombstone() if end is None else end)
 		pipe.execute()
 
 	frappe.db.after_commit.add(write)
@@ -154,10 +220,17 @@ def _session_user() -> str:
 	return user
 
 
-def _checked_target(rule: str | None, channel: str | None) -> tuple[str | None, str | None]:
-	"""The rule or channel named, after checking it exists, may be muted and concerns the user."""
+def _checked_target(user: str, rule: str | None, channel: str | None) -> tuple[str | None, str | None]:
+	"""The rule or channel named, after checking it concerns the user, exists and may be muted."""
 	if bool(rule) == bool(channel):
 		frappe.throw(_("Name one rule or one channel to mute"), title=_("Mute"))
+	if not _concerns(user, rule, channel):
+		frappe.throw(
+			_("You have received nothing from {0} to mute: mute it from one of its messages").format(
+				frappe.bold(rule or channel)
+			),
+			title=_("Mute"),
+		)
 	if rule:
 		critical = frappe.db.get_value(RULE_DOCTYPE, rule, "critical")
 		if critical is None:
@@ -169,14 +242,29 @@ def _checked_target(rule: str | None, channel: str | None) -> tuple[str | None, 
 				)
 			)
 		return rule, None
+	if not frappe.db.exists(CHANNEL_DOCTYPE, channel):
+		frappe.throw(_("Realtime Channel {0} does not exist").format(frappe.bold(channel)))
+	return None, channel
+
+
+def _concerns(user: str, rule: str | None, channel: str | None) -> bool:
+	"""Whether the user may mute `rule` or `channel`, without telling anyone else it exists.
+
+	A rule: if a message of it is in the user's delivery log (what the desk's alerts and "My
+	realtime notifications" offer to mute), or if the user may read Realtime Rules (System
+	Managers: they list every rule anyway, and may mute one before it sends them anything). A
+	channel: if a post of it is in the log, or if the user may read it (a member, or a System
+	Manager). Anyone else learns nothing from the answer: not whether it exists, nor whether it
+	is critical.
+	"""
+	from rt_studio.delivery_log import received_from
 	from rt_studio.permissions import is_manager, is_member
 
-	user = frappe.session.user
-	if not frappe.db.exists(CHANNEL_DOCTYPE, channel) or not (is_manager(user) or is_member(channel, user)):
-		frappe.throw(
-			_("Realtime Channel {0} does not exist or you are not a member").format(frappe.bold(channel))
-		)
-	return None, channel
+	if rule:
+		return frappe.has_permission(RULE_DOCTYPE, "read", user=user) or received_from(user, rule=rule)
+	if is_manager(user) or (frappe.db.exists(CHANNEL_DOCTYPE, channel) and is_member(channel, user)):
+		return True
+	return received_from(user, channel=channel)
 
 
 def _minutes(minutes) -> int | None:
@@ -194,7 +282,7 @@ def _minutes(minutes) -> int | None:
 def mute(rule: str | None = None, channel: str | None = None, minutes: int | None = None) -> dict:
 	"""Mute a rule or a channel for the session user: for `minutes`, or until unmuted (None)."""
 	user = _session_user()
-	rule, channel = _checked_target(rule, channel)
+	rule, channel = _checked_target(user, rule, channel)
 	minutes = _minutes(minutes)
 	_delete_own(user, rule, channel)
 	until = add_to_date(now_datetime(), minutes=minutes) if minutes else None
@@ -207,11 +295,19 @@ def mute(rule: str | None = None, channel: str | None = None, minutes: int | Non
 
 @frappe.whitelist(methods=["POST"])
 def unmute(rule: str | None = None, channel: str | None = None) -> dict:
-	"""Undo the session user's mute of a rule or a channel (nothing happens when there is none)."""
+	"""Undo the session user's mute of a rule or a channel (nothing happens when there is none).
+
+	Accepted for what the user has muted, or may mute (`_concerns`); anything else gets one
+	answer, whether it exists or not."""
 	user = _session_user()
 	if bool(rule) == bool(channel):
 		frappe.throw(_("Name one rule or one channel to unmute"), title=_("Unmute"))
 	removed = _delete_own(user, rule, channel)
+	if not removed and not _concerns(user, rule, channel):
+		frappe.throw(
+			_("You have not muted {0}: there is nothing to unmute").format(frappe.bold(rule or channel)),
+			title=_("Unmute"),
+		)
 	_apply_after_commit(user, _target(rule, channel), None)
 	return {"rule": rule, "channel": channel, "unmuted": removed}
 
@@ -242,16 +338,81 @@ def own_mutes(user: str) -> list[dict]:
 	]
 
 
+def forget_target(rule: str | None = None, channel: str | None = None) -> None:
+	"""On the deletion of a rule or channel: its mutes go with it, the rows now and the hash after
+	the commit (left as it was if the deletion rolls back)."""
+	field, name = ("rule", rule) if rule else ("channel", channel)
+	users = frappe.get_all(MUTE_DOCTYPE, filters={field: name}, pluck="user")
+	frappe.db.delete(MUTE_DOCTYPE, {field: name})
+	key = _hash(_target(rule, channel))
+
+	def write():
+		pipe = frappe.cache.pipeline()  # MULTI: nobody sees the hash between the two
+		pipe.delete(key)
+		for user in users:  # tombstones: a reload that read these rows does not bring them back
+			pipe.hset(key, user, _tombstone())
+		pipe.execute()
+
+	frappe.db.after_commit.add(write)
+
+
+# KEYS[1] a hash, ARGV[1] a user, ARGV[2] the end of the row deleted, ARGV[3] the tombstone:
+# write it if the entry still holds that row's end (not a mute made again since) or is missing
+# (Redis lost it: a reload that read the row before its deletion must not fill it back).
+TOMBSTONE_IF_UNCHANGED = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value or value == ARGV[2] then
+	redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+	return 1
+end
+return 0
+"""
+
+# KEYS[1] a hash, ARGV[1] a moment: drop the tombstones and ended entries older than it.
+SWEEP = """
+local entries, swept = redis.call('HGETALL', KEYS[1]), 0
+for i = 1, #entries, 2 do
+	local value = tonumber(entries[i + 1])
+	if value and value ~= 0 and math.abs(value) < tonumber(ARGV[1]) then
+		redis.call('HDEL', KEYS[1], entries[i])
+		swept = swept + 1
+	end
+end
+return swept
+"""
+
+
 def clean_up() -> None:
-	"""Delete mutes that ended and mutes of rules or channels that no longer exist (daily)."""
-	rows = frappe.get_all(MUTE_DOCTYPE, fields=["name", "rule", "channel", "until"], limit_page_length=0)
+	"""Delete mutes that ended and mutes of rules or channels that no longer exist, with their
+	Redis entries; sweep old tombstones (daily)."""
+	rows = frappe.get_all(
+		MUTE_DOCTYPE, fields=["name", "user", "rule", "channel", "until"], limit_page_length=0
+	)
+	rules = set(frappe.get_all(RULE_DOCTYPE, pluck="name"))
+	channels = set(frappe.get_all(CHANNEL_DOCTYPE, pluck="name"))
 	now = now_datetime()
-	for row in rows:
-		gone = (row.rule and not frappe.db.exists(RULE_DOCTYPE, row.rule)) or (
-			row.channel and not frappe.db.exists(CHANNEL_DOCTYPE, row.channel)
-		)
-		if gone or (row.until and row.until <= now):
-			frappe.delete_doc(MUTE_DOCTYPE, row.name, ignore_permissions=True, force=True)
+	ended = [
+		row
+		for row in rows
+		if (row.until and row.until <= now)
+		or (row.rule and row.rule not in rules)
+		or (row.channel and row.channel not in channels)
+	]
+	if ended:
+		frappe.db.delete(MUTE_DOCTYPE, {"name": ("in", [row.name for row in ended])})
+
+	def write():
+		pipe = frappe.cache.pipeline(transaction=False)
+		tombstone = _tombstone()
+		for row in ended:
+			key = _hash(_target(row.rule, row.channel))
+			pipe.eval(TOMBSTONE_IF_UNCHANGED, 1, key, row.user, _epoch(row.until), tombstone)
+		cutoff = time.time() - TOMBSTONE_SECONDS
+		for key in frappe.cache.scan_iter(match=frappe.cache.make_key("rt_studio:mutes:*")):
+			pipe.eval(SWEEP, 1, key, cutoff)
+		pipe.execute()
+
+	frappe.db.after_commit.add(write)
 	frappe.db.commit()
 
 

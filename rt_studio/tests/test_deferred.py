@@ -36,7 +36,7 @@ from rt_studio.tests.factories import (
 	purge_order,
 	run_background_jobs,
 )
-from rt_studio.tests.test_mutes import as_user, drop_mutes
+from rt_studio.tests.test_mutes import as_if_delivered, as_user, drop_mutes
 
 #: Above deferred.LARGE_AUDIENCE, as in the report that found deferred jobs failing.
 CROWD = 105
@@ -266,6 +266,7 @@ class TestDeferredDelivery(RTTestCase):
 			)
 		)
 		clear_rate_keys(rule.name)
+		as_if_delivered(muted, rule=rule.name)
 		as_user(muted, mute, rule=rule.name)
 		self.addCleanup(drop_mutes, muted)
 		event = Event(
@@ -349,6 +350,7 @@ class TestDeferredDelivery(RTTestCase):
 		rule = self.enterContext(
 			make_rule([{"audience_type": "Role", "role": TESTER}], event="New", commit=True)
 		)
+		as_if_delivered(muted, rule=rule.name)
 		as_user(muted, mute, rule=rule.name)
 		self.addCleanup(drop_mutes, muted)
 		arguments = self.job_for(rule.name, order)

@@ -112,12 +112,13 @@ test("connecting again backs off up to 30 seconds", () => {
 });
 
 test("mute is offered for rules and channels, never for a critical rule", () => {
-	assert.deepEqual(muteTargetOf({ rule: "R" }), { rule: "R", label: "Mute this rule" });
-	assert.deepEqual(muteTargetOf({ channel: "ops" }), { channel: "ops", label: "Mute this channel" });
-	assert.equal(muteTargetOf({ rule: "R", critical: true }), null);
-	assert.equal(muteTargetOf({}), null);
-	assert.equal(muteLinks({ rule: "R", critical: true }), "");
-	const links = muteLinks({ rule: "<b>R</b>" });
+	assert.deepEqual(muteTargetOf({ rule: "R", seq: 7 }), { rule: "R", label: "Mute this rule" });
+	assert.deepEqual(muteTargetOf({ channel: "ops", seq: 7 }), { channel: "ops", label: "Mute this channel" });
+	assert.equal(muteTargetOf({ rule: "R", seq: 7, critical: true }), null);
+	assert.equal(muteTargetOf({ seq: 7 }), null);
+	assert.equal(muteTargetOf({ rule: "R", seq: null }), null, "a room's message (document viewers): no mute holds it back");
+	assert.equal(muteLinks({ rule: "R", seq: 7, critical: true }), "");
+	const links = muteLinks({ rule: "<b>R</b>", seq: 7 });
 	assert.ok(links.startsWith('<span class="rt-studio-mute text-muted small">Mute this rule: '));
 	assert.equal((links.match(/data-action="rt_mute_\d"/g) || []).length, MUTE_CHOICES.length);
 	assert.ok(!links.includes("<b>R</b>"), "the rule's name is not in the markup");

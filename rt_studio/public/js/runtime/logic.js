@@ -329,10 +329,12 @@ export const MUTE_CHOICES = [
 
 /**
  * What the recipient of a message may mute: {rule} or {channel} with a label, or null
- * (a critical rule, or a message that names neither).
+ * (a critical rule, a message that names neither, or one without `seq`: sent to a room such
+ * as a document's viewers, which a mute does not hold back, or not kept in the user's
+ * delivery log, from which the server accepts a mute).
  */
 export function muteTargetOf(message) {
-	if (!message || message.critical) return null;
+	if (!message || message.critical || message.seq == null) return null;
 	if (message.rule) return { rule: message.rule, label: "Mute this rule" };
 	if (message.channel) return { channel: message.channel, label: "Mute this channel" };
 	return null;

@@ -48,6 +48,12 @@ class RealtimeChannel(Document):
 			_("Invalid Realtime Channel"),
 		)
 
+	def on_trash(self):
+		from rt_studio import mutes
+
+		# nobody has muted a channel made again under this name
+		mutes.forget_target(channel=self.name)
+
 	def collect_problems(self) -> list[Problem]:
 		"""Every problem at once (also used by import)."""
 		_channel, problems = parse_channel(self.as_dict())

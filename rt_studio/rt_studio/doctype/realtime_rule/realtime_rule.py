@@ -103,10 +103,12 @@ class RealtimeRule(Document):
 		standard_rules.before_export(export)
 
 	def on_trash(self):
-		from rt_studio import trace
+		from rt_studio import mutes, trace
 
 		standard_rules.on_trash(self)
 		trace.clear(self.name)
+		# nobody has muted a rule made again under this name
+		mutes.forget_target(rule=self.name)
 		# a rule made again under this name sends its time messages again
 		frappe.db.delete("Realtime Rule Due Log", {"rule": self.name})
 
