@@ -21,10 +21,13 @@ takes them over and delivers them.
 So a summary is delivered at least once, not exactly once. Twice when a run committed but
 died (or lost Redis) before deleting its claims, or, if a run outlived CLAIM_SECONDS, when
 both runs deliver it. It is lost only when it keeps failing until its claim expires
-(STALE_SECONDS), or as any realtime message is: pub/sub keeps nothing for a desk that is
-offline, which catches up through `missed` (the summary is logged before the commit). A
-summary delivered by a later run may arrive after newer messages of its rule.
-Cost per run: one round trip to take up to DUE_PER_COMMIT batches and one to release them.
+(STALE_SECONDS), when Redis loses its data, or as any realtime message is: pub/sub keeps
+nothing for a desk that is offline, which catches up through `missed` (the summary is logged
+before the commit). A summary delivered by a later run may arrive after newer messages of its
+rule. A summary that fails every time takes the other batches of its run's transaction down
+with it on every retry, delaying them CLAIM_SECONDS each time, until its claim expires.
+Claims cost per DUE_PER_COMMIT batches the round trip that takes them (as deleting them at
+once did) and one more, after the commit, that deletes them.
 """
 
 import json
