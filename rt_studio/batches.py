@@ -4,16 +4,35 @@ The engine decides what is batched (`engine/batching.py`); this module keeps the
 where every web and background worker shares them, and delivers the summaries. Per batch:
 a hash `{count}` and a sorted set of the documents in first-seen order; one site-wide
 sorted set indexes the batches by the moment their window ends. Collecting a chunk of
-recipients and taking the due batches are one Lua call each, so two workers never open two
-batches for one recipient nor both deliver one; whose batch is collecting is asked in the rate
-limiter's call (`admit`), so a chunk's limit costs one round trip.
+recipients is one Lua call, so two workers never open two batches for one recipient; whose
+batch is collecting is asked in the rate limiter's call (`admit`), so a chunk's limit costs
+one round trip.
 
 Summaries go out from `deliver_due`, which Frappe's scheduler runs every minute: a summary
 arrives within a minute after its window ends (the scheduler must be enabled on the site).
+A run takes the due batches as RQ's StartedJobRegistry takes jobs: one Lua call moves each
+out of the due index into a claim (its keys renamed, the claim time in a second sorted set),
+so of two runs at once only one gets a batch, and a new message opens a new batch. The claim
+is deleted only after the transaction that published the summary has committed and handed
+its messages to Redis. A run that fails (an exception and its rollback, a killed worker, Redis
+or the database unreachable) leaves its claims; CLAIM_SECONDS after claiming, a later run
+takes them over and delivers them.
+
+So a summary is delivered at least once, not exactly once. Twice when a run committed but
+died (or lost Redis) before deleting its claims, or, if a run outlived CLAIM_SECONDS, when
+both runs deliver it. It is lost only when it keeps failing until its claim expires
+(STALE_SECONDS), when Redis loses its data, or as any realtime message is: pub/sub keeps
+nothing for a desk that is offline, which catches up through `missed` (the summary is logged
+before the commit). A summary delivered by a later run may arrive after newer messages of its
+rule. A summary that fails every time takes the other batches of its run's transaction down
+with it on every retry, delaying them CLAIM_SECONDS each time, until its claim expires.
+Claims cost per DUE_PER_COMMIT batches the round trip that takes them (as deleting them at
+once did) and one more, after the commit, that deletes them.
 """
 
 import json
 import time
+import uuid
 from collections.abc import Sequence
 
 import frappe
@@ -26,11 +45,17 @@ from rt_studio.engine.summaries import due_summaries
 from rt_studio.rate_limit import RedisRateLimiter
 
 DUE_KEY = "rt_studio:batch_due"
+#: The claimed batches' ids, scored by when they were claimed.
+CLAIMED_KEY = "rt_studio:batch_claimed"
 #: Batches delivered per transaction by `deliver_due`.
 DUE_PER_COMMIT = 200
 #: A batch still not delivered this long after its window ended is dropped from Redis:
 #: only a site whose scheduler has been off for a week gets there.
 STALE_SECONDS = 7 * 24 * 3600
+#: A claim this old belongs to a run that ended without delivering: twice the 300 seconds RQ
+#: lets a job of the default queue run (where Frappe's scheduler puts `deliver_due`) before
+#: stopping it, so a run still alive is never taken over under Frappe's default timeouts.
+CLAIM_SECONDS = 600
 
 COLLECT = """
 local due_key, now, window, docname, max_docs, prefix, keep = KEYS[1], tonumber(ARGV[1]),
@@ -50,15 +75,47 @@ end
 return 1
 """
 
+#: Claims up to ARGV[2] batches: first those whose claim is older than ARGV[4] (a run that
+#: failed took them; this run takes them over), then the due ones, each moved out of the due
+#: index into `<prefix>claim:<id>` (+ `:docs`) with its member and due time, and its id scored
+#: with the claim time in KEYS[2]. Returns {id, member, count, due, docnames} per batch.
 TAKE_DUE = """
-local due_key, now, limit, prefix = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local due_key, claimed_key = KEYS[1], KEYS[2]
+local now, limit, prefix, stale_before, token, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3],
+	tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local out = {}
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT', 0, limit)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed_key, '-inf', stale_before, 'LIMIT', 0, limit)) do
+	local claim = prefix .. 'claim:' .. id
+	local fields = redis.call('HMGET', claim, 'member', 'count', 'due')
+	if fields[1] then
+		redis.call('ZADD', claimed_key, now, id)
+		table.insert(out, {id, fields[1], fields[2], fields[3], redis.call('ZRANGE', claim .. ':docs', 0, -1)})
+	else
+		redis.call('ZREM', claimed_key, id)
+	end
+end
+if #out >= limit then return out end
+for i, member in ipairs(redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT', 0, limit - #out)) do
 	local key, docs = prefix .. member, prefix .. member .. ':docs'
-	local score = redis.call('ZSCORE', due_key, member)
-	table.insert(out, {member, redis.call('HGET', key, 'count') or '0', score, redis.call('ZRANGE', docs, 0, -1)})
-	redis.call('DEL', key, docs)
+	local due = redis.call('ZSCORE', due_key, member)
 	redis.call('ZREM', due_key, member)
+	if tonumber(redis.call('HGET', key, 'count') or '0') > 0 then
+		local id = token .. ':' .. i
+		local claim = prefix .. 'claim:' .. id
+		redis.call('RENAME', key, claim)
+		redis.call('HSET', claim, 'member', member, 'due', due)
+		redis.call('EXPIRE', claim, keep)
+		local names = {}
+		if redis.call('EXISTS', docs) == 1 then
+			redis.call('RENAME', docs, claim .. ':docs')
+			redis.call('EXPIRE', claim .. ':docs', keep)
+			names = redis.call('ZRANGE', claim .. ':docs', 0, -1)
+		end
+		redis.call('ZADD', claimed_key, now, id)
+		table.insert(out, {id, member, redis.call('HGET', claim, 'count'), due, names})
+	else
+		redis.call('DEL', key, docs)
+	end
 end
 return out
 """
@@ -73,7 +130,10 @@ class RedisBatches:
 
 	def __init__(self):
 		self.due_key = frappe.cache.make_key(DUE_KEY)
+		self.claimed_key = frappe.cache.make_key(CLAIMED_KEY)
 		self.prefix = frappe.cache.make_key("rt_studio:batch:")
+		#: Ids of the batches `take_due` claimed and `release_on_commit` has not yet been asked for.
+		self.claims: list[str] = []
 
 	def collecting(self, rule: str, users: Sequence[str]) -> set[str]:
 		if not users:
@@ -109,25 +169,50 @@ class RedisBatches:
 		pipe.execute()
 
 	def take_due(self, limit: int) -> list[Batch]:
-		taken = frappe.cache.eval(TAKE_DUE, 1, self.due_key, time.time(), limit, self.prefix)
+		"""Claim up to `limit` batches, those a failed run left first, then the due ones (oldest
+		due first). They stay in Redis until `release_on_commit`'s transaction commits."""
+		args = (time.time(), limit, self.prefix, time.time() - CLAIM_SECONDS, uuid.uuid4().hex, STALE_SECONDS)
+		taken = frappe.cache.eval(TAKE_DUE, 2, self.due_key, self.claimed_key, *args)
 		batches = []
-		for member, count, due, docnames in taken:
+		for claim, member, count, due, docnames in taken:
 			rule, user = json.loads(member)
 			names = [name.decode() for name in docnames]
 			batches.append(Batch(rule, user, int(count), names, float(due)))
-		return [batch for batch in batches if batch.count]
+			self.claims.append(claim.decode())
+		return batches
+
+	def release_on_commit(self) -> None:
+		"""Delete the batches claimed so far once this transaction commits, after the messages
+		`delivery.publish` queued before this call are published; a rollback leaves them claimed."""
+		claims, self.claims = self.claims, []
+		transaction.queued("rt_studio_batch_claims", self.release, transaction.ignore).extend(claims)
+
+	def release(self, claims: list[str]) -> None:
+		"""Delete claimed batches now, in one round trip."""
+		if not claims:
+			return
+		keys = [f"{self.prefix.decode()}claim:{claim}" for claim in claims]
+		pipe = frappe.cache.pipeline()
+		pipe.delete(*keys, *(f"{key}:docs" for key in keys))
+		pipe.zrem(self.claimed_key, *claims)
+		pipe.execute()
 
 
 def deliver_due() -> None:
-	"""Deliver the summary of every batch whose window has ended (scheduled every minute)."""
+	"""Deliver the summary of every batch whose window has ended (scheduled every minute), and
+	of every batch a failed run claimed more than CLAIM_SECONDS ago."""
 	from rt_studio import cache, trace
 	from rt_studio.delivery import publish
 	from rt_studio.handler import context_for
 
 	rules = cache.get_index().rules
-	while outcomes := due_summaries(context_for(None), rules, DUE_PER_COMMIT):
+	while True:
+		ctx = context_for(None)
+		if not (outcomes := due_summaries(ctx, rules, DUE_PER_COMMIT)):
+			return
 		for outcome in outcomes:
 			publish(outcome)
 			doctype = rules[outcome.rule].document_type if outcome.rule in rules else ""
 			trace.record(outcome, doctype, "")
+		ctx.batches.release_on_commit()
 		frappe.db.commit()

@@ -98,8 +98,9 @@ class Batches(Protocol):
 		without it (preview) nothing is recorded. A site answers a chunk in one round trip."""
 
 	def take_due(self, limit: int) -> list["Batch"]:
-		"""Remove and return up to `limit` batches whose window has ended, oldest due first
-		(each batch is taken by one caller only)."""
+		"""Take up to `limit` batches whose window has ended, oldest due first (each batch is
+		taken by one caller only). In memory they are gone at once; a site claims them and
+		deletes them once their summaries are committed (see rt_studio/batches.py)."""
 
 
 class Meta(Protocol):

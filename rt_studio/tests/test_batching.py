@@ -1,16 +1,19 @@
 """Batching instead of dropping: what exceeds a rule's rate limit arrives as one summary.
 
 Saves are committed by another process (as a web worker would), the summary is delivered by
-the scheduled job in a real RQ worker, and what was published is read from Redis.
+the scheduled job in a real RQ worker, and what was published is read from Redis. The tests of
+claims call `deliver_due` in this process, to make a run fail and to move its claim timeout.
 """
 
 import time
+from unittest.mock import patch
 
 import frappe
 
-from rt_studio import trace
+from rt_studio import batches, trace
 from rt_studio.api import preview
-from rt_studio.batches import RedisBatches
+from rt_studio.batches import RedisBatches, deliver_due
+from rt_studio.delivery import publish
 from rt_studio.tests.factories import (
 	ORDER,
 	TESTER,
@@ -37,6 +40,45 @@ def run_scheduled_delivery() -> str:
 	return f"enqueued: {self_enqueued}\n" + run_background_jobs("short,default,long")
 
 
+class WorkerDied(Exception):
+	"""Stands for whatever stops a delivery run between claiming and committing."""
+
+
+def publish_then_die(outcome) -> None:
+	publish(outcome)
+	raise WorkerDied("the run stopped after queueing its summaries, before its commit")
+
+
+def drop_due_batches() -> None:
+	"""Take every due batch and every claim, and delete them: no summary of a test is left for
+	a later run."""
+	store = RedisBatches()
+	with patch.object(batches, "CLAIM_SECONDS", 0):
+		store.take_due(10**6)
+	store.release(store.claims)
+
+
+def batch_left(rule: str, user: str) -> list[str]:
+	"""What Redis still holds of the user's batches of `rule`: due or collecting, claimed."""
+	store = RedisBatches()
+	member = batches._member(rule, user)
+	key = store.prefix + member.encode()
+	pipe = frappe.cache.pipeline()
+	pipe.zscore(store.due_key, member)
+	pipe.exists(key, key + b":docs")
+	pipe.zrange(store.claimed_key, 0, -1)
+	due, keys, claims = pipe.execute()
+	pipe = frappe.cache.pipeline()
+	for claim in claims:
+		pipe.hget(store.prefix + b"claim:" + claim, "member")
+	ours = [
+		claim.decode()
+		for claim, owner in zip(claims, pipe.execute(), strict=True)
+		if owner == member.encode()
+	]
+	return [*(["in the due index"] if due is not None else []), *([f"{keys} keys"] if keys else []), *ours]
+
+
 class TestBatching(RTTestCase):
 	@classmethod
 	def setUpClass(cls):
@@ -54,8 +96,16 @@ class TestBatching(RTTestCase):
 			)
 		)
 		clear_rate_keys(rule.name)
-		self.addCleanup(RedisBatches().take_due, 10**6)
+		self.addCleanup(drop_due_batches)
 		return rule
+
+	def due_batch(self, rule, docnames: list[str]) -> None:
+		"""The reader's batch of `rule`, one message per document name, due now (committed, as
+		the saves that collect it commit)."""
+		store = RedisBatches()
+		for name in docnames:
+			store.collect(rule.name, [self.reader], name, window=0)
+		frappe.db.commit()
 
 	def test_thirty_saves_against_a_limit_of_three_give_three_messages_and_a_summary(self):
 		rule = self.limited_rule(subject="Order {{ doc.qty }}")
@@ -103,3 +153,53 @@ class TestBatching(RTTestCase):
 		self.assertEqual(RedisBatches().collecting(rule.name, [self.reader]), set())
 		[entry] = trace.read(rule.name, limit=1)
 		self.assertIn("not sent: the rule was deleted or disabled", entry["reason"])
+
+	def test_a_due_batch_is_summarised_once_and_leaves_nothing_in_redis(self):
+		rule = self.limited_rule()
+		self.due_batch(rule, ["A", "A", "B"])
+		with RealtimeListener() as listener:
+			deliver_due()
+			self.assertEqual(batch_left(rule.name, self.reader), [])
+			with patch.object(batches, "CLAIM_SECONDS", 0):
+				deliver_due()  # a later run, even one that takes over every claim, finds nothing
+			[summary] = listener.received(rule=rule.name, count=1)
+		self.assertEqual(summary.user, self.reader)
+		self.assertEqual((summary.message["batch_count"], summary.message["docnames"]), (3, ["A", "B"]))
+
+	def test_of_two_runs_at_once_one_claims_a_batch_and_a_new_message_opens_a_new_one(self):
+		rule = self.limited_rule()
+		self.due_batch(rule, ["A"])
+		first, second = RedisBatches(), RedisBatches()
+		taken = [(b.user, b.count, b.docnames) for b in first.take_due(10**6) if b.rule == rule.name]
+		self.assertEqual(taken, [(self.reader, 1, ["A"])])
+		self.assertEqual([b for b in second.take_due(10**6) if b.rule == rule.name], [])
+		self.assertEqual(len(batch_left(rule.name, self.reader)), 1, "claimed until its summary is committed")
+		self.due_batch(rule, ["B"])
+		taken = [(b.user, b.count, b.docnames) for b in second.take_due(10**6) if b.rule == rule.name]
+		self.assertEqual(taken, [(self.reader, 1, ["B"])])
+		first.release_on_commit()
+		second.release_on_commit()
+		frappe.db.commit()
+		self.assertEqual(batch_left(rule.name, self.reader), [])
+
+	def test_a_summary_whose_run_died_before_its_commit_is_delivered_once_by_a_run_after_the_claim_timeout(
+		self,
+	):
+		rule = self.limited_rule()
+		self.due_batch(rule, ["A", "B"])
+		with RealtimeListener() as listener:
+			with patch("rt_studio.delivery.publish", publish_then_die), self.assertRaises(WorkerDied):
+				deliver_due()
+			frappe.db.rollback()  # as Frappe's execute_job does when a job raises
+			self.assertEqual(listener.received(rule=rule.name), [])
+			self.assertEqual(RedisBatches().collecting(rule.name, [self.reader]), set())
+			self.assertEqual(len(batch_left(rule.name, self.reader)), 1, "the failed run's claim is kept")
+			deliver_due()  # within the claim timeout the run that claimed it may still be going
+			self.assertEqual(listener.received(rule=rule.name), [])
+			with patch.object(batches, "CLAIM_SECONDS", 0):  # the claim has timed out
+				deliver_due()
+				deliver_due()
+			[summary] = listener.received(rule=rule.name, count=1)
+		self.assertEqual(summary.user, self.reader)
+		self.assertEqual((summary.message["batch_count"], summary.message["docnames"]), (2, ["A", "B"]))
+		self.assertEqual(batch_left(rule.name, self.reader), [])
