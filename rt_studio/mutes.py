@@ -44,6 +44,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, cint, get_system_timezone, now_datetime
 
+from rt_studio import transaction
 from rt_studio.engine.mutes import channel_target, rule_target
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
 
@@ -210,7 +211,7 @@ def _apply_after_commit(user: str, target: str, end: float | None) -> None:
 		pipe.hset(_hash(target), user, _tombstone() if end is None else end)
 		pipe.execute()
 
-	frappe.db.after_commit.add(write)
+	transaction.after_commit(write)
 
 
 def _session_user() -> str:
@@ -353,7 +354,7 @@ def forget_target(rule: str | None = None, channel: str | None = None) -> None:
 			pipe.hset(key, user, _tombstone())
 		pipe.execute()
 
-	frappe.db.after_commit.add(write)
+	transaction.after_commit(write)
 
 
 # KEYS[1] a hash, ARGV[1] a user, ARGV[2] the end of the row deleted, ARGV[3] the tombstone:
@@ -412,7 +413,7 @@ def clean_up() -> None:
 			pipe.eval(SWEEP, 1, key, cutoff)
 		pipe.execute()
 
-	frappe.db.after_commit.add(write)
+	transaction.after_commit(write)
 	frappe.db.commit()
 
 
