@@ -41,7 +41,7 @@ FEW = 10
 #: {audience size: the role its users have}: user i has the roles of every size above i.
 ROLES = {FEW: "RT Bench 10", 1000: "RT Bench 1,000", 10_000: "RT Bench 10,000"}
 RULE = "rt-bench-large-audience"
-METHOD = "rt_studio.deferred.deliver"
+METHOD = "rt_studio.delivery.deferred.deliver"
 SUBJECT = "{{ doc.description }} ({{ doc.priority }})"
 MESSAGE = "<b>{{ doc.name }}</b>: {{ doc.description }}, by {{ doc.owner }}"
 #: Seconds to wait for the last message on Redis before giving up.
@@ -188,7 +188,7 @@ def drop_rule(state: dict) -> None:
 
 def insert_todo(state: dict, owner: str, label: str, counts: RoundTrips | None = None):
 	"""Insert a ToDo as `owner` and commit; RT Studio's handler measured; the job it enqueued."""
-	import rt_studio.handler as handler
+	import rt_studio.save.handler as handler
 
 	frappe.set_user(owner)
 	frappe.local.cache = {}

@@ -207,7 +207,7 @@ def make_notification(name: str, event: str) -> None:
 
 
 def set_rules_enabled(names, enabled: int) -> None:
-	from rt_studio import cache
+	from rt_studio.save import cache
 
 	if names:
 		frappe.db.sql(
@@ -233,7 +233,7 @@ def per_request_reset() -> None:
 	rules token and Notification one HGET of its per-DocType list. The realtime queue is
 	emptied because it lives for one request (its duplicate check is a linear scan).
 	"""
-	from rt_studio.cache import STATE_KEY
+	from rt_studio.save.cache import STATE_KEY
 
 	local_cache = frappe.local.cache
 	local_cache.pop(frappe.cache.make_key(STATE_KEY), None)
@@ -305,7 +305,7 @@ def measure(label: str, n: int, state: dict, warmup: int = WARMUP) -> dict:
 
 
 def part_one(args, state: dict) -> dict:
-	from rt_studio.handler import IGNORED_DOCTYPES
+	from rt_studio.save.handler import IGNORED_DOCTYPES
 
 	n = args.ops
 	results = {}
@@ -469,7 +469,7 @@ def post_commit_costs(state: dict) -> None:
 
 def delivery_log_costs(message: dict, n: int) -> tuple[float, float]:
 	"""us per 10 numbered-and-logged messages to one user, and per message of 1,000 to 1,000 users."""
-	from rt_studio import delivery_log
+	from rt_studio.delivery import delivery_log
 
 	user = "rt.bench.scratch@example.com"
 	users = [f"rt.bench.scratch.{i}@example.com" for i in range(1000)]
@@ -508,7 +508,7 @@ def cleanup(state: dict) -> None:
 	from frappe.utils.background_jobs import generate_qname, get_redis_conn
 	from rq import Queue
 
-	from rt_studio import cache
+	from rt_studio.save import cache
 
 	# Nothing of the benchmark's queued trace should be written as "rolled back" entries.
 	frappe.local.rt_studio_trace = []

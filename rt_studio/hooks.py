@@ -1,3 +1,6 @@
+"""What Frappe calls in RT Studio: the document hook, permission hooks, the desk bundle, boot,
+scheduled jobs and install/migrate steps. Read by Frappe, not imported by the app."""
+
 app_name = "rt_studio"
 app_title = "RT Studio"
 app_publisher = "RT Studio contributors"
@@ -6,7 +9,7 @@ app_email = "rt-studio@example.com"
 app_license = "mit"
 
 # Every document event of the site passes through one small handler; it returns at once for
-# DocTypes without rules (see rt_studio/handler.py). The first seven raise the document events;
+# DocTypes without rules (see rt_studio/save/handler.py). The first seven raise the document events;
 # the others are further document methods a Method rule may name (rt_studio.engine.events.HOOKS).
 # An app makes any other method of its own reach Method rules by naming the same handler for it
 # in its own doc_events.
@@ -30,17 +33,17 @@ doc_events = {
 }
 
 has_permission = {
-	"Realtime Channel": "rt_studio.permissions.channel_has_permission",
+	"Realtime Channel": "rt_studio.people.permissions.channel_has_permission",
 }
 
 permission_query_conditions = {
-	"Realtime Channel": "rt_studio.permissions.channel_query_conditions",
+	"Realtime Channel": "rt_studio.people.permissions.channel_query_conditions",
 }
 
 # The client runtime: shows RT Studio messages in every desk page.
 app_include_js = "rt_studio.bundle.js"
 
-extend_bootinfo = "rt_studio.boot.boot_session"
+extend_bootinfo = "rt_studio.desk.boot.boot_session"
 
 # Evaluation traces and rate-limit counters are state, not cache: `bench clear-cache` and
 # migrate keep them (a cleared counter would let a burst through).
@@ -64,15 +67,15 @@ scheduler_events = {
 	"cron": {
 		"* * * * *": [
 			# summaries of batched messages, delivered once their rate-limit window has ended
-			"rt_studio.batches.deliver_due",
+			"rt_studio.delivery.summaries.deliver_due",
 			# time rules (Days/Minutes Before/After): what came due since the last run
 			"rt_studio.schedule.run_time_rules",
 		]
 	},
-	"daily": ["rt_studio.mutes.clean_up", "rt_studio.schedule.clean_up"],
+	"daily": ["rt_studio.delivery.mutes.clean_up", "rt_studio.schedule.clean_up"],
 }
 
 # Rules an app ships in its module folders (realtime_rule/<rule>/<rule>.json), imported as
-# Frappe imports its own standard documents (see rt_studio/standard_rules.py).
-after_migrate = ["rt_studio.standard_rules.after_migrate"]
-after_app_install = ["rt_studio.standard_rules.after_app_install"]
+# Frappe imports its own standard documents (see rt_studio/files/standard_rules.py).
+after_migrate = ["rt_studio.files.standard_rules.after_migrate"]
+after_app_install = ["rt_studio.files.standard_rules.after_app_install"]

@@ -14,36 +14,15 @@ site) and `summaries.py` turns due batches into deliveries.
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from markupsafe import escape
 
-from rt_studio.engine.interfaces import Batches, RateLimiter
+from rt_studio.engine.interfaces import MAX_DOCNAMES, Batch, Batches, RateLimiter
 from rt_studio.engine.ratelimit import rule_key
 from rt_studio.engine.verdicts import BATCHED, DELIVER, Recipient, chunks
 
-#: Documents a summary names (the count goes on beyond): enough to see what happened, while
-#: a batch of a busy rule stays a few kilobytes however many saves it collects.
-MAX_DOCNAMES = 50
 #: Documents the summary's text lists before "…" (all of `docnames` stay in the message).
 LISTED_IN_TEXT = 10
-
-
-@dataclass(slots=True)
-class Batch:
-	"""The messages of one rule held back for one recipient."""
-
-	rule: str
-	user: str
-	count: int = 0
-	docnames: list[str] = field(default_factory=list)
-	#: When the window ends, in the store's clock (seconds).
-	due: float = 0.0
-
-	def add(self, docname: str) -> None:
-		self.count += 1
-		if docname and docname not in self.docnames and len(self.docnames) < MAX_DOCNAMES:
-			self.docnames.append(docname)
 
 
 def apply_rate_limit(

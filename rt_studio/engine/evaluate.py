@@ -526,7 +526,7 @@ def channel_post(channel: r.Channel, text: str, actor: str, event_name: str, ctx
 	"""A post to a channel, decided as a rule's audience is: the members now, named as the site
 	spells them (a value that names no user: "no such user"), each enabled member who did not
 	mute the channel gets the message. `text` must already be HTML-escaped. The caller
-	publishes the outcome's deliveries as any rule's (rt_studio.delivery.publish)."""
+	publishes the outcome's deliveries as any rule's (rt_studio.delivery.outbox.publish)."""
 	outcome = Outcome(rule=channel.name, event=CHANNEL_EVENT)
 	named = dict.fromkeys(channel_members(channel, ctx.directory), "Channel")
 	outcome.recipients = _named_users(named, ctx)

@@ -1,16 +1,35 @@
-"""What only a site knows, as small interfaces the engine asks.
+"""What only a site knows, as small interfaces the engine asks, and the plain data they pass.
 
 The Frappe layer implements them with real Frappe calls; the CLI and the tests with the
 in-memory versions in `rt_studio.engine.memory`. Documents are passed as read-only dicts.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from rt_studio.engine.rules import Channel
 
-if TYPE_CHECKING:
-	from rt_studio.engine.batching import Batch
+#: Documents a summary names (the count goes on beyond): enough to see what happened, while
+#: a batch of a busy rule stays a few kilobytes however many saves it collects.
+MAX_DOCNAMES = 50
+
+
+@dataclass(slots=True)
+class Batch:
+	"""The messages of one rule held back for one recipient."""
+
+	rule: str
+	user: str
+	count: int = 0
+	docnames: list[str] = field(default_factory=list)
+	#: When the window ends, in the store's clock (seconds).
+	due: float = 0.0
+
+	def add(self, docname: str) -> None:
+		self.count += 1
+		if docname and docname not in self.docnames and len(self.docnames) < MAX_DOCNAMES:
+			self.docnames.append(docname)
 
 
 class Directory(Protocol):
@@ -100,7 +119,7 @@ class Batches(Protocol):
 	def take_due(self, limit: int) -> list["Batch"]:
 		"""Take up to `limit` batches whose window has ended, oldest due first (each batch is
 		taken by one caller only). In memory they are gone at once; a site claims them and
-		deletes them once their summaries are committed (see rt_studio/batches.py)."""
+		deletes them once their summaries are committed (see rt_studio/delivery/batches.py)."""
 
 
 class Meta(Protocol):

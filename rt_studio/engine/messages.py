@@ -44,7 +44,7 @@ def channel_message(channel: str, text: str, actor: str, sent_at: datetime) -> d
 		"fields": {},
 		"actor": actor,
 		"sent_at": sent_at.isoformat(),
-		# given per user after the commit (rt_studio.delivery_log); None for a room
+		# given per user after the commit (rt_studio.delivery.delivery_log); None for a room
 		"seq": None,
 		"critical": False,
 	}

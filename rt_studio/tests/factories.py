@@ -1,7 +1,7 @@
 """Shared test helpers: a submittable test DocType, context-manager factories that insert and
 clean up users, rules, channels and orders, and two ways to see what RT Studio sends.
 
-- `queued()` reads RT Studio's after-commit outbox (`rt_studio.delivery.pending`): what a
+- `queued()` reads RT Studio's after-commit outbox (`rt_studio.delivery.outbox.pending`): what a
   commit would publish, without committing.
 - `RealtimeListener` subscribes to the Redis `events` channel that `frappe.realtime` publishes
   on: what was really sent, for the tests that commit (and clean up after themselves).
@@ -25,7 +25,7 @@ import frappe
 import redis
 from frappe.permissions import AUTOMATIC_ROLES
 
-from rt_studio import trace
+from rt_studio.delivery import trace
 from rt_studio.engine.evaluate import WIRE_KEYS as engine_wire_keys
 from rt_studio.tests import IntegrationTestCase
 
@@ -167,7 +167,7 @@ def sweep_leftovers() -> None:
 
 
 def shipped_rule_folder(name: str) -> str:
-	"""Where RT Studio's own module would ship the rule `name` (see rt_studio/standard_rules.py)."""
+	"""Where RT Studio's own module would ship the rule `name` (see rt_studio/files/standard_rules.py)."""
 	return frappe.get_app_path("rt_studio", "rt_studio", "realtime_rule", frappe.scrub(name))
 
 

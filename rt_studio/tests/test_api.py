@@ -7,7 +7,7 @@ from unittest.mock import patch
 import frappe
 
 from rt_studio import api
-from rt_studio.deferred import LARGE_AUDIENCE
+from rt_studio.delivery.deferred import LARGE_AUDIENCE
 from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (
 	BYSTANDER,

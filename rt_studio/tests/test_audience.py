@@ -6,8 +6,9 @@ import frappe
 from frappe.desk.form import assign_to
 from frappe.desk.form.document_follow import follow_document
 
-from rt_studio import handler, trace
 from rt_studio.api import preview
+from rt_studio.delivery import trace
+from rt_studio.save import handler
 from rt_studio.tests.factories import (
 	BYSTANDER,
 	ORDER,

@@ -5,7 +5,8 @@ from contextlib import contextmanager
 
 import frappe
 
-from rt_studio import api, trace
+from rt_studio import api
+from rt_studio.delivery import trace
 from rt_studio.tests.factories import (
 	ORDER,
 	ReaderAndOutsiderTestCase,

@@ -11,10 +11,11 @@ from unittest.mock import patch
 
 import frappe
 
-from rt_studio import batches, trace
 from rt_studio.api import preview
-from rt_studio.batches import RedisBatches, deliver_due
-from rt_studio.delivery import publish
+from rt_studio.delivery import batches, trace
+from rt_studio.delivery.batches import RedisBatches
+from rt_studio.delivery.outbox import publish
+from rt_studio.delivery.summaries import deliver_due
 from rt_studio.tests.factories import (
 	ORDER,
 	RULE_PREFIX,
@@ -36,7 +37,7 @@ WINDOW = 8
 
 def run_scheduled_delivery() -> str:
 	"""Enqueue the batch delivery as Frappe's scheduler does each minute, and run the worker."""
-	job = frappe.get_doc("Scheduled Job Type", {"method": "rt_studio.batches.deliver_due"})
+	job = frappe.get_doc("Scheduled Job Type", {"method": "rt_studio.delivery.summaries.deliver_due"})
 	self_enqueued = job.enqueue(force=True)
 	frappe.db.commit()
 	return f"enqueued: {self_enqueued}\n" + run_background_jobs("short,default,long")
@@ -216,7 +217,7 @@ class TestBatching(RTTestCase):
 		rule = self.limited_rule()
 		self.due_batch(rule, ["A", "B"])
 		with RealtimeListener() as listener:
-			with patch("rt_studio.delivery.publish", publish_then_die), self.assertRaises(WorkerDied):
+			with patch("rt_studio.delivery.outbox.publish", publish_then_die), self.assertRaises(WorkerDied):
 				deliver_due()
 			frappe.db.rollback()  # as Frappe's execute_job does when a job raises
 			self.assertEqual(listener.received(rule=rule.name), [])

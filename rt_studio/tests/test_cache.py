@@ -2,9 +2,9 @@
 
 import frappe
 
-from rt_studio import cache
 from rt_studio.engine.events import HOOKS
-from rt_studio.handler import on_document_event
+from rt_studio.save import cache
+from rt_studio.save.handler import on_document_event
 from rt_studio.tests.factories import (
 	RULE_PREFIX,
 	TESTER,

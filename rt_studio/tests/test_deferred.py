@@ -13,10 +13,10 @@ from unittest.mock import patch
 import frappe
 from frappe.share import add_docshare
 
-import rt_studio.handler as handler
-from rt_studio import deferred, trace
-from rt_studio import mutes as site_mutes
+import rt_studio.save.handler as handler
 from rt_studio.api import mute
+from rt_studio.delivery import deferred, trace
+from rt_studio.delivery import mutes as site_mutes
 from rt_studio.engine.evaluate import Event, Outcome
 from rt_studio.engine.ratelimit import rule_key
 from rt_studio.tests.counting import QueriesIn
@@ -76,7 +76,7 @@ class TestDeferredDelivery(RTTestCase):
 
 	def readers_of(self, doc, role: str) -> set[str]:
 		"""The role's enabled users Frappe itself lets read `doc` but the actor: the expected audience."""
-		from rt_studio.site import FrappeDirectory
+		from rt_studio.people.site import FrappeDirectory
 
 		users = set(FrappeDirectory().users_with_role(role)) - {frappe.session.user}
 		return {u for u in users if frappe.has_permission(doc.doctype, "read", doc, user=u)}
@@ -251,8 +251,8 @@ class TestDeferredDelivery(RTTestCase):
 		self.assertTrue(entry["progress"]["done"])
 
 	def test_redis_a_job_costs_a_bounded_number_of_round_trips_per_chunk_and_keeps_every_promise(self):
-		from rt_studio.rate_limit import KEY_PREFIX
-		from rt_studio.site import FrappeDirectory
+		from rt_studio.delivery.rate_limit import KEY_PREFIX
+		from rt_studio.people.site import FrappeDirectory
 
 		muted = self.users["reader"]
 		order = new_order().insert()  # before the rule: the job below is the only one

@@ -141,7 +141,7 @@ class TestDelivery(RTTestCase):
 	def test_redis_a_large_audience_is_delivered_by_a_job_in_a_real_worker(self):
 		from unittest.mock import patch
 
-		import rt_studio.handler as handler
+		import rt_studio.save.handler as handler
 
 		rule = self.to_reader(event="New", subject="Order {{ doc.title }}", commit=True)
 		with RealtimeListener() as listener:

@@ -10,9 +10,9 @@ from unittest.mock import patch
 import frappe
 import redis
 
-from rt_studio import delivery_log
 from rt_studio.api import missed, publish
-from rt_studio.boot import boot_session
+from rt_studio.delivery import delivery_log
+from rt_studio.desk.boot import boot_session
 from rt_studio.tests.factories import (
 	ORDER,
 	TESTER,

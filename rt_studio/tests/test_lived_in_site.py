@@ -14,7 +14,7 @@ interrupted is cleaned up by the next one (factories.sweep_leftovers).
 import frappe
 
 from rt_studio.engine.events import HOOKS
-from rt_studio.handler import on_document_event
+from rt_studio.save.handler import on_document_event
 from rt_studio.tests.crowd import Member, crowd_names, insert_crowd, remove_crowd, sweep_crowds
 from rt_studio.tests.factories import (
 	BYSTANDER,

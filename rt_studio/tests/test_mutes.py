@@ -5,9 +5,9 @@ import time
 import frappe
 from frappe.utils import add_to_date, now_datetime
 
-from rt_studio import delivery_log, trace
-from rt_studio import mutes as site_mutes
 from rt_studio.api import mute, my_notifications, preview, publish, unmute
+from rt_studio.delivery import delivery_log, trace
+from rt_studio.delivery import mutes as site_mutes
 from rt_studio.tests.factories import (
 	MANAGER,
 	ORDER,

@@ -367,7 +367,7 @@ class TestFiltersAgainstTheListView(RTTestCase):
 
 	def test_the_engine_and_the_list_view_pick_the_same_documents(self):
 		from rt_studio.engine.filters import failing_filter, parse_filters
-		from rt_studio.site import FrappeMeta, site_now
+		from rt_studio.people.site import FrappeMeta, site_now
 
 		meta, today = FrappeMeta(), site_now().date()
 		docs = {name: frappe.get_doc(ORDER, name).as_dict(convert_dates_to_str=False) for name in self.names}

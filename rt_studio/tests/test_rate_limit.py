@@ -87,8 +87,8 @@ class TestRateLimits(RTTestCase):
 		self.assertEqual(set(verdicts.values()), {"batched"}, "the committed save used the budget")
 
 	def test_counters_of_different_rules_and_users_are_apart(self):
+		from rt_studio.delivery.rate_limit import RedisRateLimiter
 		from rt_studio.engine.ratelimit import rule_key
-		from rt_studio.rate_limit import RedisRateLimiter
 
 		limiter = RedisRateLimiter()
 		keys = [rule_key("rt-test-a:b", "c@example.com"), rule_key("rt-test-a", "b:c@example.com")]
@@ -100,9 +100,9 @@ class TestRateLimits(RTTestCase):
 		self.assertEqual(limiter.peek_many(keys, 1, 60), [True, True], "given back at the rollback")
 
 	def test_one_call_skips_a_collecting_batch_counts_the_rest_and_gives_back_at_rollback(self):
-		from rt_studio.batches import RedisBatches, _member
+		from rt_studio.delivery.batches import RedisBatches, _member
+		from rt_studio.delivery.rate_limit import KEY_PREFIX, RedisRateLimiter
 		from rt_studio.engine.ratelimit import rule_key
-		from rt_studio.rate_limit import KEY_PREFIX, RedisRateLimiter
 
 		rule = "rt-test-admit"
 		collecting, free, over = (f"rt-test-admit-{n}@example.com" for n in ("a", "b", "c"))
@@ -127,7 +127,7 @@ class TestRateLimits(RTTestCase):
 			clear_rate_keys(rule)
 
 	def test_a_save_over_the_limit_that_rolls_back_adds_nothing_to_a_summary(self):
-		from rt_studio.batches import RedisBatches
+		from rt_studio.delivery.batches import RedisBatches
 
 		rule = self.limited_rule(1, commit=True)
 		doc = self.enterContext(make_order(commit=True))

@@ -1,4 +1,4 @@
-"""Bulk read permission (`rt_studio.readers`) against `frappe.has_permission`, user by user.
+"""Bulk read permission (`rt_studio.people.readers`) against `frappe.has_permission`, user by user.
 
 A differential test: a matrix of users (roles with and without read, read only at permlevel 1,
 `if_owner`, User Permissions on a tree with descendants hidden or not, `applicable_for` and
@@ -16,7 +16,7 @@ from frappe.cache_manager import user_cache_keys
 from frappe.core.doctype.user_permission.user_permission import get_user_permissions
 from frappe.share import add_docshare
 
-from rt_studio import readers
+from rt_studio.people import readers
 from rt_studio.tests import IntegrationTestCase
 from rt_studio.tests.counting import QueryCounter
 from rt_studio.tests.crowd import Member, crowd_names, forget_cached, insert_crowd

@@ -11,7 +11,7 @@ import os
 import frappe
 from frappe.modules import scrub
 
-from rt_studio import standard_rules
+from rt_studio.files import standard_rules
 from rt_studio.tests.factories import (
 	ORDER,
 	RULE_PREFIX,

@@ -27,7 +27,7 @@ def rules(prefix: str = "") -> dict:
 	"""The rule names this process would match against, and whether it had to rebuild."""
 	import frappe
 
-	from rt_studio import cache
+	from rt_studio.save import cache
 
 	before = BUILDS["count"]
 	index = cache.get_index()
@@ -71,7 +71,7 @@ def run_job(method: str, arguments: str = "", user: str = "Administrator", job_c
 
 	from frappe.utils.background_jobs import get_redis_connection_without_auth
 
-	from rt_studio import deferred
+	from rt_studio.delivery import deferred
 	from rt_studio.tests.counting import RoundTrips, run_as_work_horse
 
 	kwargs = pickle.loads(base64.b64decode(arguments)) if arguments else {}
@@ -91,7 +91,7 @@ BUILDS = {"count": 0}
 
 
 def _count_builds() -> None:
-	from rt_studio import cache
+	from rt_studio.save import cache
 
 	original = cache.build_index
 

@@ -1,6 +1,9 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+"""The Realtime Channel controller: validation (rt_studio/files/rule_checks.py shows the
+problems) and what a deleted channel takes along (its mutes)."""
+
 import frappe
 from frappe import _
 from frappe.model.document import Document
@@ -40,7 +43,7 @@ class RealtimeChannel(Document):
 	# end: auto-generated types
 
 	def validate(self):
-		from rt_studio.rule_checks import throw_problems
+		from rt_studio.files.rule_checks import throw_problems
 
 		throw_problems(
 			self.collect_problems(),
@@ -49,7 +52,7 @@ class RealtimeChannel(Document):
 		)
 
 	def on_trash(self):
-		from rt_studio import mutes
+		from rt_studio.delivery import mutes
 
 		# nobody has muted a channel made again under this name
 		mutes.forget_target(channel=self.name)

@@ -1,12 +1,14 @@
 # Copyright (c) 2026, RT Studio contributors
 # See license.txt
 
+"""Channels on a real site: members, publish roles, posting, permissions (bench run-tests)."""
+
 import frappe
 
 from rt_studio import api
 from rt_studio.engine.audience import channel_members
-from rt_studio.permissions import member_of
-from rt_studio.site import FrappeDirectory, load_channel
+from rt_studio.people.permissions import member_of
+from rt_studio.people.site import FrappeDirectory, load_channel
 from rt_studio.tests.counting import QueryCounter
 from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (

@@ -1,6 +1,8 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+"""Child table of Realtime Channel: one member, a user or a role."""
+
 from frappe.model.document import Document
 
 

@@ -1,6 +1,8 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+"""Child table of Realtime Channel: a role that may post to it."""
+
 from frappe.model.document import Document
 
 

@@ -1,4 +1,4 @@
-"""A user's mute of one rule or channel: written only by rt_studio.mutes (mute / unmute)."""
+"""A user's mute of one rule or channel: written only by rt_studio.delivery.mutes (mute / unmute)."""
 
 import frappe
 from frappe import _

@@ -1,12 +1,16 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+"""The Realtime Rule controller: validation through rt_studio/files/rule_checks.py, standard
+rules written to their module on save, and what a deleted rule takes along (its trace, due
+logs and mutes); every change invalidates the rule cache of every process."""
+
 import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from rt_studio import rule_checks, standard_rules
 from rt_studio.engine.errors import Problem
+from rt_studio.files import rule_checks, standard_rules
 
 
 class RealtimeRule(Document):
@@ -103,7 +107,7 @@ class RealtimeRule(Document):
 		standard_rules.before_export(export)
 
 	def on_trash(self):
-		from rt_studio import mutes, trace
+		from rt_studio.delivery import mutes, trace
 
 		standard_rules.on_trash(self)
 		trace.clear(self.name)
@@ -114,7 +118,7 @@ class RealtimeRule(Document):
 
 	def clear_cache(self):
 		"""Frappe calls this after every save and delete: every process reloads the rules."""
-		from rt_studio import cache
+		from rt_studio.save import cache
 
 		super().clear_cache()
 		cache.invalidate()

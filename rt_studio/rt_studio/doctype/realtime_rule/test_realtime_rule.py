@@ -1,9 +1,11 @@
 # Copyright (c) 2026, RT Studio contributors
 # See license.txt
 
+"""Rule validation and the cache on a real site (bench run-tests)."""
+
 import frappe
 
-from rt_studio import cache
+from rt_studio.save import cache
 from rt_studio.tests.factories import ORDER, RTTestCase, make_rule
 
 # Rules link to these; the test runner must not create Frappe's own test records for them.

@@ -1,6 +1,8 @@
 # Copyright (c) 2026, RT Studio contributors
 # For license information, please see license.txt
 
+"""Child table of Realtime Rule: one audience row (who receives the message)."""
+
 from frappe.model.document import Document
 
 

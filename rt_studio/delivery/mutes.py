@@ -44,9 +44,9 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, cint, get_system_timezone, now_datetime
 
-from rt_studio import transaction
 from rt_studio.engine.mutes import channel_target, rule_target
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
+from rt_studio.save import transaction
 
 MUTE_DOCTYPE = "Realtime Mute"
 #: Set when the hashes hold every mute of the database; missing after Redis lost them.
@@ -258,8 +258,8 @@ def _concerns(user: str, rule: str | None, channel: str | None) -> bool:
 	Manager). Anyone else learns nothing from the answer: not whether it exists, nor whether it
 	is critical.
 	"""
-	from rt_studio.delivery_log import received_from
-	from rt_studio.permissions import is_manager, is_member
+	from rt_studio.delivery.delivery_log import received_from
+	from rt_studio.people.permissions import is_manager, is_member
 
 	if rule:
 		return frappe.has_permission(RULE_DOCTYPE, "read", user=user) or received_from(user, rule=rule)
@@ -421,7 +421,7 @@ def clean_up() -> None:
 def my_notifications() -> dict:
 	"""The session user's mutes, and the rules and channels that sent them messages lately
 	(from their delivery log), for the desk's "My realtime notifications" list."""
-	from rt_studio.delivery_log import read
+	from rt_studio.delivery.delivery_log import read
 
 	user = _session_user()
 	mutes = own_mutes(user)

@@ -8,7 +8,7 @@ recipients is one Lua call, so two workers never open two batches for one recipi
 batch is collecting is asked in the rate limiter's call (`admit`), so a chunk's limit costs
 one round trip.
 
-Summaries go out from `deliver_due`, which Frappe's scheduler runs every minute: a summary
+Summaries go out from `summaries.deliver_due`, which Frappe's scheduler runs every minute: a summary
 arrives within a minute after its window ends (the scheduler must be enabled on the site).
 A run takes the due batches as RQ's StartedJobRegistry takes jobs: one Lua call moves each
 out of the due index into a claim (its keys renamed, the claim time in a second sorted set),
@@ -37,12 +37,12 @@ from collections.abc import Sequence
 
 import frappe
 
-from rt_studio import transaction
+from rt_studio.delivery.rate_limit import RedisRateLimiter
 from rt_studio.engine.batching import MAX_DOCNAMES, Batch, admit_in_turn
 from rt_studio.engine.interfaces import RateLimiter
 from rt_studio.engine.ratelimit import rule_key
 from rt_studio.engine.summaries import due_summaries
-from rt_studio.rate_limit import RedisRateLimiter
+from rt_studio.save import transaction
 
 DUE_KEY = "rt_studio:batch_due"
 #: The claimed batches' ids, scored by when they were claimed.
@@ -196,23 +196,3 @@ class RedisBatches:
 		pipe.delete(*keys, *(f"{key}:docs" for key in keys))
 		pipe.zrem(self.claimed_key, *claims)
 		pipe.execute()
-
-
-def deliver_due() -> None:
-	"""Deliver the summary of every batch whose window has ended (scheduled every minute), and
-	of every batch a failed run claimed more than CLAIM_SECONDS ago."""
-	from rt_studio import cache, trace
-	from rt_studio.delivery import publish
-	from rt_studio.handler import context_for
-
-	rules = cache.get_index().rules
-	while True:
-		ctx = context_for(None)
-		if not (outcomes := due_summaries(ctx, rules, DUE_PER_COMMIT)):
-			return
-		for outcome in outcomes:
-			publish(outcome)
-			doctype = rules[outcome.rule].document_type if outcome.rule in rules else ""
-			trace.record(outcome, doctype, "")
-		ctx.batches.release_on_commit()
-		frappe.db.commit()

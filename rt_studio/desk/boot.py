@@ -10,7 +10,7 @@ test_delivery_log.py).
 
 import frappe
 
-from rt_studio.delivery_log import current_seq
+from rt_studio.delivery.delivery_log import current_seq
 from rt_studio.engine.rules import DEFAULT_CHANNEL_EVENT_NAME, DEFAULT_EVENT_NAME
 
 
@@ -24,6 +24,6 @@ def boot_session(bootinfo) -> None:
 	)
 	bootinfo.rt_studio = {
 		"events": sorted(n for n in names if n),
-		# the desk asks for what it missed after this number (see rt_studio.delivery_log)
+		# the desk asks for what it missed after this number (see rt_studio.delivery.delivery_log)
 		"seq": current_seq(frappe.session.user),
 	}

@@ -25,10 +25,11 @@ from time import monotonic
 import frappe
 from frappe.utils import get_datetime, now_datetime
 
-from rt_studio import cache
+from rt_studio.delivery.context import context_for
 from rt_studio.engine import due
 from rt_studio.engine.evaluate import Event
-from rt_studio.handler import context_for, fire
+from rt_studio.save import cache
+from rt_studio.save.handler import fire
 
 LOG_DOCTYPE = "Realtime Rule Due Log"
 #: Where the time of the last completed run is kept: a Single of its own (a global default

@@ -15,8 +15,8 @@ from frappe import _
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.events import DAY_EVENTS, EVENTS, METHOD, SAVE, VALUE_CHANGE
 from rt_studio.engine.rules import RULE_DOCTYPE
-from rt_studio.permissions import MANAGER
-from rt_studio.rule_checks import split_field, throw_problems
+from rt_studio.files.rule_checks import split_field, throw_problems
+from rt_studio.people.permissions import MANAGER
 
 #: Notification channels, and the display a converted rule uses for each.
 DISPLAY_FOR_CHANNEL = {"System Notification": "Notification Log"}

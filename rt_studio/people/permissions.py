@@ -9,9 +9,9 @@ import frappe
 
 from rt_studio.engine.audience import user_key
 from rt_studio.engine.rules import Channel
-from rt_studio.readers import readers
-from rt_studio.site import AUTOMATIC_ROLES, load_channel
-from rt_studio.users import find_users
+from rt_studio.people.readers import readers
+from rt_studio.people.site import AUTOMATIC_ROLES, load_channel
+from rt_studio.people.users import find_users
 
 MANAGER = "System Manager"
 

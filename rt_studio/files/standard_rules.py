@@ -119,7 +119,7 @@ def validate(doc) -> None:
 
 def changed_fields(before, after) -> list[str]:
 	"""Fields (child tables as one field each) that differ, except what a site may change."""
-	from rt_studio.rule_files import fixture_dict
+	from rt_studio.files.rule_files import fixture_dict
 
 	ignored = (*SITE_SETTINGS, *BOOKKEEPING)
 	old, new = fixture_dict(before), fixture_dict(after)

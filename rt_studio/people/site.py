@@ -2,7 +2,7 @@
 
 Everything here answers one question the engine asks (who has this role, may these users
 read that document ...) for many users at once: users are looked up, and read access is
-decided (`rt_studio.readers`), for a whole chunk of an audience in a few queries and Redis
+decided (`rt_studio.people.readers`), for a whole chunk of an audience in a few queries and Redis
 round trips, so the cost of an audience does not grow with its size (see
 `benchmarks/site.py` for the numbers).
 """
@@ -21,9 +21,9 @@ from frappe.utils.safe_exec import VALID_UTILS
 from rt_studio.engine.audience import user_key
 from rt_studio.engine.budget import SITE_CONFIG_KEY
 from rt_studio.engine.rules import Channel, parse_channel
-from rt_studio.readers import Shares
-from rt_studio.readers import readers as read_access
-from rt_studio.users import ReadAlong, UserRecord, find_users, forget_local_user_facts
+from rt_studio.people.readers import Shares
+from rt_studio.people.readers import readers as read_access
+from rt_studio.people.users import ReadAlong, UserRecord, find_users, forget_local_user_facts
 
 #: Roles every (desk) user has without a Has Role row: their audience is Everyone.
 AUTOMATIC_ROLES = {"All", "Desk User"}

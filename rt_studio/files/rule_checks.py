@@ -77,7 +77,7 @@ def rule_problems(doc) -> list[Problem]:
 
 
 def document_type_problems(doc) -> list[Problem]:
-	from rt_studio.handler import IGNORED_DOCTYPES
+	from rt_studio.save.handler import IGNORED_DOCTYPES
 
 	meta = frappe.get_meta(doc.document_type)
 	if doc.document_type in IGNORED_DOCTYPES:
@@ -150,7 +150,7 @@ def transition_problems(doc, fieldtype: str) -> list[Problem]:
 def code_problems(doc, rule) -> list[Problem]:
 	"""Like Notification: run the rule's code once on an empty document of its DocType, under
 	the site's budget, so a runaway loop or a refused operation shows now and not in a save."""
-	from rt_studio.site import frappe_utils, rule_budget_ms
+	from rt_studio.people.site import frappe_utils, rule_budget_ms
 
 	sample = frappe.new_doc(doc.document_type).as_dict()
 	return dry_run_problems(rule, sample, frappe_utils(), rule_budget_ms())

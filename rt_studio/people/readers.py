@@ -3,7 +3,7 @@
 `frappe.has_permission(doctype, "read", doc, user)` per recipient costs, cold, a User document
 load, a roles query, a User Permissions query and a share query: about eight queries a user.
 `readers` gives the same answer for a whole audience in a number of queries that does not grow
-with it: roles and User Permissions come in bulk (`rt_studio.users.prime`), role permissions are
+with it: roles and User Permissions come in bulk (`rt_studio.people.users.prime`), role permissions are
 worked out once per distinct set of roles (by Frappe's own `get_role_permissions`), the shares of
 the document are read once, and controller `has_permission` hooks run per user only where the
 DocType (or "*") has one, as Frappe runs them. The order of the checks is Frappe's: Administrator,
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import frappe
 from frappe.permissions import get_role_permissions, has_user_permission
 
-from rt_studio import users as user_facts
+from rt_studio.people import users as user_facts
 
 READ = "read"
 

@@ -26,7 +26,7 @@ import time
 
 import frappe
 
-from rt_studio import transaction
+from rt_studio.save import transaction
 
 #: The deliveries each user's log keeps whatever their age: a desk back from a long break
 #: still gets the last screenful.
