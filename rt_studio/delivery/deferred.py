@@ -164,15 +164,8 @@ def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
 	delivered, decided = tally.verdicts[DELIVER], sum(tally.verdicts.values())
 	part.fired = delivered > 0
 	part.reason = f"{delivered} of {decided} recipients" if decided else part.reason
-	trace.record(
-		part,
-		event.doctype,
-		event.docname,
-		job=job,
-		totals=tally.verdicts,
-		progress=tally.progress(done=True),
-		unknown=tally.unknown,
-	)
+	tally.final = tally.progress(done=True)
+	trace.record(part, event.doctype, event.docname, job=job, tally=tally)
 
 
 @dataclass
@@ -182,6 +175,8 @@ class Tally:
 	verdicts: Counter = field(default_factory=Counter)
 	#: Values that named no user (as many as a trace entry shows).
 	unknown: list[str] = field(default_factory=list)
+	#: The job's progress when it ended (done, or stopped by an error), for the trace.
+	final: dict | None = None
 
 	def add(self, part: Outcome) -> None:
 		self.verdicts.update(r.verdict for r in part.recipients)
@@ -218,10 +213,8 @@ def record_failure(outcome: Outcome, version: str, doctype: str, docname: str, j
 	"""A job that stopped: the error on the rule and in the trace, committed at once."""
 	tally = tally or Tally()
 	outbox.record_error(outcome, version)
-	progress = tally.progress(done=True, error=True)
-	trace.record(
-		outcome, doctype, docname, job=job, totals=tally.verdicts, progress=progress, unknown=tally.unknown
-	)
+	tally.final = tally.progress(done=True, error=True)
+	trace.record(outcome, doctype, docname, job=job, tally=tally)
 	frappe.db.commit()
 
 

@@ -31,24 +31,20 @@ def _key(rule: str | None) -> str:
 
 
 def record(
-	outcome,
-	doctype: str,
-	docname: str,
-	test: bool = False,
-	job: str | None = None,
-	totals=None,
-	progress: dict | None = None,
-	unknown: list[str] | None = None,
+	outcome, doctype: str, docname: str, *, test: bool = False, job: str | None = None, tally=None
 ) -> None:
 	"""Queue one evaluation for writing when the transaction ends.
 
-	`job` names the delivery job that finishes a deferred evaluation; `totals` (a Counter of
-	verdicts) replaces the outcome's own recipients when a job decided them chunk by chunk, and
-	`unknown` its values that named no user; `progress` is the job's final state.
+	`job` names the delivery job that handles (or handled) a deferred evaluation; `tally`, the
+	job's `deferred.Tally` when it ended, replaces the outcome's own recipients (the job decided
+	them chunk by chunk) with its counts, its values that named no user and its final progress.
 	"""
-	verdicts = totals if totals is not None else Counter(r.verdict for r in outcome.recipients)
-	if unknown is None:
+	if tally is not None:
+		verdicts, unknown, progress = tally.verdicts, tally.unknown, tally.final
+	else:
+		verdicts = Counter(r.verdict for r in outcome.recipients)
 		unknown = [r.user for r in outcome.recipients if r.verdict == NO_SUCH_USER]
+		progress = None
 	unknown = unknown[:UNKNOWN_USERS_SHOWN]
 	entry = {
 		"time": site_now().isoformat(),

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 
 from rt_studio.engine import rules as r
 from rt_studio.engine.docview import private_value
-from rt_studio.engine.interfaces import Directory
+from rt_studio.engine.interfaces import Directory, DocumentEvent
 
 #: Users whose read access to a channel's reference document is decided together.
 READERS_CHUNK = 500
@@ -91,18 +91,13 @@ def _more(limit: int | None) -> int | None:
 
 
 def row_users(
-	row: r.AudienceRow,
-	doc: Mapping,
-	doctype: str,
-	docname: str,
-	actor: str,
-	directory: Directory,
-	limit: int | None = None,
+	row: r.AudienceRow, event: DocumentEvent, directory: Directory, limit: int | None = None
 ) -> Iterable[str]:
-	"""The users one audience row names (Document Viewers is a room and handled apart).
+	"""The users one audience row names for `event` (Document Viewers is a room and handled apart).
 
 	With `limit`, a row that may name more than `limit` users names any `limit + 1` of them.
 	"""
+	doc, doctype, docname, actor = event.doc, event.doctype, event.docname, event.actor
 	kind = row.audience_type
 	if kind == r.OWNER:
 		return [doc.get("owner")] if doc.get("owner") else []

@@ -424,7 +424,7 @@ def audience_of(
 			rooms.append(Recipient(None, doc_room(event.doctype, event.docname), row.audience_type))
 			continue
 		try:
-			users = row_users(row, event.doc, event.doctype, event.docname, event.actor, ctx.directory, limit)
+			users = row_users(row, event, ctx.directory, limit)
 		except LookupError as e:
 			raise RuleError.one(
 				rule.name, f"audience row {index}: {row.audience_type.lower()}", str(e.args[0])

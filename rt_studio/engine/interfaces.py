@@ -32,6 +32,15 @@ class Batch:
 			self.docnames.append(docname)
 
 
+class DocumentEvent(Protocol):
+	"""The document an event is about, and who acted (the engine's `evaluate.Event` is one)."""
+
+	doctype: str
+	docname: str
+	doc: Mapping
+	actor: str
+
+
 class Directory(Protocol):
 	"""Users, roles, permissions and document relations of one site."""
 
