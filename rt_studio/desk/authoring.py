@@ -32,7 +32,9 @@ def _compiled(rule_name: str):
 	doc = frappe.get_doc(RULE_DOCTYPE, rule_name)
 	rule, problems = parse_rule(doc.as_dict())
 	throw_problems(
-		problems, _("Rule {0} does not compile:").format(frappe.bold(rule_name)), _("Rule does not compile")
+		problems,
+		_("Rule {0} does not compile:").format(frappe.bold(frappe.utils.escape_html(rule_name))),
+		_("Rule does not compile"),
 	)
 	return rule
 
@@ -215,6 +217,7 @@ def import_rules(data: str | list) -> dict:
 		problems,
 		_("Nothing was imported:"),
 		_("Nothing imported: {0} problem(s)").format(len(problems)),
+		name_rules=True,
 	)
 	if len(documents) > rule_files.BACKGROUND_IMPORT_AT:
 		frappe.enqueue(

@@ -38,13 +38,17 @@ HANDLER = "rt_studio.handler.on_document_event"
 SUBMIT_EVENTS = (SUBMIT, CANCEL, UPDATE_AFTER_SUBMIT)
 
 
-def throw_problems(problems: list[Problem], heading: str, title: str) -> None:
-	"""Refuse with every problem at once, each field in bold and each text escaped."""
+def throw_problems(problems: list[Problem], heading: str, title: str, name_rules: bool = False) -> None:
+	"""Refuse with every problem at once, each field in bold and each text escaped; with
+	`name_rules` (a file of several rules), each line names its rule too."""
 	if not problems:
 		return
-	lines = "".join(
-		f"<li>{frappe.bold(p.field or p.rule)}: {frappe.utils.escape_html(p.problem)}</li>" for p in problems
-	)
+
+	def label(p: Problem) -> str:
+		where = f"{p.rule}: {p.field}" if name_rules and p.rule and p.field else p.field or p.rule
+		return frappe.bold(frappe.utils.escape_html(where))
+
+	lines = "".join(f"<li>{label(p)}: {frappe.utils.escape_html(p.problem)}</li>" for p in problems)
 	frappe.throw(heading + f"<ul>{lines}</ul>", title=title)
 
 

@@ -47,7 +47,9 @@ class RealtimeChannel(Document):
 
 		throw_problems(
 			self.collect_problems(),
-			_("Channel {0} cannot be saved:").format(frappe.bold(self.channel_name)),
+			_("Channel {0} cannot be saved:").format(
+				frappe.bold(frappe.utils.escape_html(self.channel_name))
+			),
 			_("Invalid Realtime Channel"),
 		)
 

@@ -91,7 +91,7 @@ class RealtimeRule(Document):
 		self.last_error_on = None
 		rule_checks.throw_problems(
 			self.collect_problems(),
-			_("Rule {0} cannot be saved:").format(frappe.bold(self.rule_name)),
+			_("Rule {0} cannot be saved:").format(frappe.bold(frappe.utils.escape_html(self.rule_name))),
 			_("Invalid Realtime Rule"),
 		)
 
