@@ -5,10 +5,9 @@ and releases the claims once the summaries are committed and published.
 
 import frappe
 
-from rt_studio.delivery import trace
+from rt_studio.delivery import outbox, trace
 from rt_studio.delivery.batches import DUE_PER_COMMIT
 from rt_studio.delivery.context import context_for
-from rt_studio.delivery.outbox import publish
 from rt_studio.engine.summaries import due_summaries
 from rt_studio.save import cache
 
@@ -22,7 +21,7 @@ def deliver_due() -> None:
 		if not (outcomes := due_summaries(ctx, rules, DUE_PER_COMMIT)):
 			return
 		for outcome in outcomes:
-			publish(outcome)
+			outbox.publish(outcome)
 			doctype = rules[outcome.rule].document_type if outcome.rule in rules else ""
 			trace.record(outcome, doctype, "")
 		ctx.batches.release_on_commit()

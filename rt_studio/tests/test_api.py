@@ -122,7 +122,7 @@ class TestAPI(RTTestCase):
 		self.assertTrue(result["queued"])
 		self.assertGreater(result["recipients"], LARGE_AUDIENCE)
 		self.assertEqual(queued(large.name), [])
-		self.assertEqual(enqueue.call_args.args, ("rt_studio.api.test_fire_job",))
+		self.assertEqual(enqueue.call_args.args, ("rt_studio.desk.authoring.test_fire_job",))
 		self.assertEqual(enqueue.call_args.kwargs["rule"], large.name)
 
 	def test_export_import_round_trip(self):

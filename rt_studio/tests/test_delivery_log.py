@@ -136,15 +136,16 @@ class TestDeliveryLog(RTTestCase):
 		frappe.cache.hdel("bootinfo", self.reader)
 		frappe.local.request = None  # as a page load outside a web request (no change log)
 		try:
-			first = frappe.sessions.get()
+			first = frappe.sessions.get()["rt_studio"]["seq"]
 			self.assertIsNotNone(frappe.cache.hget("bootinfo", self.reader), "the boot info is cached")
 			delivery_log.stamp([(self.reader, {"rule": "x", "subject": "while the page was open"})])
+			frappe.local.cache = {}  # the next page load is another request: Frappe's cache from Redis
 			again = frappe.sessions.get()
 		finally:
 			del frappe.local.request
 		frappe.set_user("Administrator")
 		self.assertEqual(again.get("from_cache"), 1)
-		self.assertEqual(again.rt_studio["seq"], first.rt_studio["seq"] + 1)
+		self.assertEqual(again.rt_studio["seq"], first + 1)
 		self.assertEqual(again.rt_studio["seq"], delivery_log.current_seq(self.reader))
 
 	def test_guest_has_no_log(self):
