@@ -6,6 +6,7 @@ but import. The desk calls them as `rt_studio.api.<name>`.
 
 import dataclasses
 import json
+from collections import Counter
 
 import frappe
 from frappe import _
@@ -19,12 +20,15 @@ from rt_studio.desk import backtest as history
 from rt_studio.engine.backtest import replay
 from rt_studio.engine.changes import simulated_before
 from rt_studio.engine.due import due_at, send_at
-from rt_studio.engine.evaluate import DELIVER, Event, evaluate
+from rt_studio.engine.evaluate import DELIVER, Event, Mode, evaluate, run
 from rt_studio.engine.events import METHOD, TIME_EVENTS, VALUE_CHANGE, normalize_event
 from rt_studio.engine.rules import RULE_DOCTYPE, parse_rule
 from rt_studio.files import rule_files
 from rt_studio.files.rule_checks import split_field, throw_problems
 from rt_studio.people.permissions import MANAGER
+
+#: Recipients a preview shows with their texts; the counts cover the whole audience.
+PREVIEW_SAMPLE = 50
 
 
 def _compiled(rule_name: str):
@@ -61,9 +65,12 @@ def _target(rule, docname: str):
 
 @frappe.whitelist()
 def preview(rule: str, docname: str, event: str | None = None) -> dict:
-	"""The condition result and reason, every recipient with its verdict and rendered text.
+	"""The condition result and reason, the count of each verdict over the whole audience, and
+	PREVIEW_SAMPLE recipients (those who would get it first) with their rendered texts.
 
-	No side effects: nothing is published, logged, counted or written.
+	No side effects: nothing is published, logged, counted or written. Bounded for any
+	audience: verdicts are decided in bulk (users.py: a few queries per thousand users), texts
+	rendered and recipients returned for the sample only.
 	"""
 	compiled = _compiled(rule)
 	target = _target(compiled, docname)
@@ -71,8 +78,13 @@ def preview(rule: str, docname: str, event: str | None = None) -> dict:
 	if compiled.event != ev.event:
 		compiled = dataclasses.replace(compiled, event=ev.event)
 	ctx = context_for(target)
-	outcome = evaluate(compiled, ev, ctx, preview=True)
+	outcome = run(compiled, ev, ctx, Mode(preview=True, texts_for=PREVIEW_SAMPLE))
 	result = outcome.as_dict()
+	result["counts"] = dict(Counter(rec["verdict"] for rec in result["recipients"]))
+	result["total"] = len(result["recipients"])
+	result["recipients"] = sorted(result["recipients"], key=lambda rec: rec["verdict"] != DELIVER)[
+		:PREVIEW_SAMPLE
+	]
 	result["doctype"], result["docname"] = target.doctype, target.name
 	result["simulated_before"] = _simulated(compiled, ev)
 	result["due"] = _due(compiled, ev)
@@ -175,12 +187,12 @@ def test_fire_job(rule: str, docname: str) -> None:
 
 @frappe.whitelist()
 def audience_size(rule: str, docname: str) -> dict:
-	"""How many would receive a test-fire to the audience (for the confirmation)."""
+	"""How many would receive a test-fire to the audience (for the confirmation): verdicts in
+	bulk, no text rendered."""
 	compiled = _compiled(rule)
 	target = _target(compiled, docname)
-	outcome = evaluate(
-		compiled, _event_for(compiled, target, None), context_for(target), preview=True, check_condition=False
-	)
+	mode = Mode(preview=True, check_condition=False, texts_for=0)
+	outcome = run(compiled, _event_for(compiled, target, None), context_for(target), mode)
 	return {
 		"deliver": sum(1 for r in outcome.recipients if r.verdict == DELIVER),
 		"total": len(outcome.recipients),

@@ -232,6 +232,9 @@ class Mode:
 	check_condition: bool = True
 	only_users: tuple[str, ...] | None = None
 	defer_above: int | None = None
+	#: In a preview: render the texts of this many recipients only (those who would get the
+	#: message first); every recipient still gets a verdict. None: everyone's, 0: nobody's.
+	texts_for: int | None = None
 
 
 def evaluate(
@@ -302,6 +305,8 @@ def _decide(
 	apply_mutes(recipients, rule_target(rule.name), rule.critical, ctx.mutes)
 	outcome.recipients = recipients
 	readers = [rec for rec in recipients if mode.preview or rec.verdict == DELIVER]
+	if mode.preview and mode.texts_for is not None:
+		readers = sorted(readers, key=lambda rec: rec.verdict != DELIVER)[: mode.texts_for]
 	hidden = ctx.directory.hidden_fields([rec.user for rec in readers], event.doctype) if readers else {}
 	budget.run(render_texts, rule, event, scope, readers, hidden)  # one clock for all the texts
 	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)

@@ -1,5 +1,6 @@
 """The System Manager's API: preview, test-fire, export/import and traces."""
 
+import importlib
 import json
 from contextlib import contextmanager
 from unittest.mock import patch
@@ -8,6 +9,7 @@ import frappe
 
 from rt_studio import api
 from rt_studio.delivery.deferred import LARGE_AUDIENCE
+from rt_studio.desk import authoring as api_module
 from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (
 	BYSTANDER,
@@ -23,6 +25,9 @@ from rt_studio.tests.factories import (
 	queued,
 	unique,
 )
+
+#: The module (the engine package exports a function of the same name)
+evaluate_module = importlib.import_module("rt_studio.engine.evaluate")
 
 
 @contextmanager
@@ -124,6 +129,24 @@ class TestAPI(RTTestCase):
 		self.assertEqual(queued(large.name), [])
 		self.assertEqual(enqueue.call_args.args, ("rt_studio.desk.authoring.test_fire_job",))
 		self.assertEqual(enqueue.call_args.kwargs["rule"], large.name)
+
+	def test_preview_of_a_large_audience_counts_all_and_renders_a_sample(self):
+		doc = new_order(qty=2).insert()
+		with make_crowd(api_module.PREVIEW_SAMPLE + 70, (TESTER,), commit=False) as crowd:
+			rule = self.enterContext(
+				make_rule(
+					[{"audience_type": "Role", "role": TESTER}], subject="{{ doc.title }} for {{ recipient }}"
+				)
+			)
+			with patch.object(evaluate_module, "_render", wraps=evaluate_module._render) as render:
+				result = api.preview(rule.name, doc.name)
+			size = api.audience_size(rule.name, doc.name)
+		self.assertGreaterEqual(result["total"], len(crowd))
+		self.assertEqual(sum(result["counts"].values()), result["total"])
+		self.assertEqual(len(result["recipients"]), api_module.PREVIEW_SAMPLE)
+		self.assertTrue(all(r["verdict"] == "deliver" and r["subject"] for r in result["recipients"]))
+		self.assertEqual(render.call_count, api_module.PREVIEW_SAMPLE, "texts for the sample only")
+		self.assertEqual((size["total"], size["deliver"]), (result["total"], result["counts"]["deliver"]))
 
 	def test_export_import_round_trip(self):
 		channel = self.enterContext(make_channel([{"member_type": "User", "user": self.reader}]))

@@ -110,8 +110,20 @@ export const ui = {
 				</tr>`
 			)
 			.join("");
+		const shown = (result.recipients || []).length;
+		const sample =
+			result.total > shown
+				? `<p class="text-muted rt-preview-sample">${__("Showing {0} of {1} recipients, those who would get it first. In all: {2}", [
+						shown,
+						result.total,
+						Object.entries(result.counts || {})
+							.map(([verdict, n]) => `${n} ${esc(__(verdict))}`)
+							.join(", "),
+				  ])}</p>`
+				: "";
 		const table = rows
-			? `<table class="table table-bordered table-sm rt-recipients"><thead><tr>
+			? sample +
+			  `<table class="table table-bordered table-sm rt-recipients"><thead><tr>
 				<th>${__("Recipient")}</th><th>${__("Audience")}</th><th>${__("Verdict")}</th><th>${__("Subject and message")}</th>
 			</tr></thead><tbody>${rows}</tbody></table>`
 			: `<p class="text-muted">${__("No recipients.")}</p>`;
