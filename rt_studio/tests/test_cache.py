@@ -1,5 +1,7 @@
 """The rule cache: free for DocTypes without rules, always current, never keeps what rolled back."""
 
+from unittest.mock import patch
+
 import frappe
 
 from rt_studio.engine.events import HOOKS
@@ -35,6 +37,20 @@ def rt_studio_errors() -> int:
 	return frappe.db.count("Error Log", {"method": ["like", "RT Studio%"]})
 
 
+def assert_free_for_doctypes_without_rules(test) -> None:
+	"""After one warm-up request: no query at all, and one Redis GET per request."""
+	doc = note()
+	new_request()
+	on_document_event(doc, "on_update")
+	with test.assertQueryCount(0), test.assertRedisCallCounts(0):
+		for method in HOOKS:
+			on_document_event(doc, method)
+	new_request()
+	with test.assertQueryCount(0), test.assertRedisCallCounts(1):
+		for method in HOOKS:
+			on_document_event(doc, method)
+
+
 class TestRuleCache(RTTestCase):
 	@classmethod
 	def setUpClass(cls):
@@ -48,17 +64,7 @@ class TestRuleCache(RTTestCase):
 		return make_rule([{"audience_type": "User", "user": self.reader}], **fields)
 
 	def assert_free_for_doctypes_without_rules(self):
-		"""After one warm-up request: no query at all, and one Redis GET per request."""
-		doc = note()
-		new_request()
-		on_document_event(doc, "on_update")
-		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
-			for method in HOOKS:
-				on_document_event(doc, method)
-		new_request()
-		with self.assertQueryCount(0), self.assertRedisCallCounts(1):
-			for method in HOOKS:
-				on_document_event(doc, method)
+		assert_free_for_doctypes_without_rules(self)
 
 	def test_event_without_rules_costs_no_query_and_one_redis_call_per_request(self):
 		self.assert_free_for_doctypes_without_rules()
@@ -93,6 +99,16 @@ class TestRuleCache(RTTestCase):
 		frappe.delete_doc("Realtime Rule", rule.name)
 		self.assertEqual(save(), [])
 		self.assertNotIn(rule.name, cache.get_index().rules)
+
+	def test_a_transaction_changing_many_rules_publishes_the_new_rules_once(self):
+		"""The committed rules are read and hashed once per transaction, not once per rule saved."""
+		rules = [self.enterContext(self.to_reader(event="Save", commit=True)) for _ in range(3)]
+		with patch.object(cache, "digest_of", wraps=cache.digest_of) as digest:
+			for rule in rules:
+				rule.subject = "changed"
+				rule.save()
+			frappe.db.commit()
+		self.assertEqual(digest.call_count, 1)
 
 	def test_rule_rolled_back_is_not_kept_by_the_cache(self):
 		errors = rt_studio_errors()

@@ -13,8 +13,6 @@ interrupted is cleaned up by the next one (factories.sweep_leftovers).
 
 import frappe
 
-from rt_studio.engine.events import HOOKS
-from rt_studio.save.handler import on_document_event
 from rt_studio.tests.crowd import Member, crowd_names, insert_crowd, remove_crowd, sweep_crowds
 from rt_studio.tests.factories import (
 	BYSTANDER,
@@ -26,11 +24,10 @@ from rt_studio.tests.factories import (
 	make_rule,
 	make_users,
 	new_order,
-	new_request,
 	purge_order,
 	run_background_jobs,
 )
-from rt_studio.tests.test_cache import note
+from rt_studio.tests.test_cache import assert_free_for_doctypes_without_rules
 
 #: Users of a lived-in site: well above the audience a save decides itself (LARGE_AUDIENCE).
 RESIDENTS = 250
@@ -142,9 +139,4 @@ class TestLivedInSite(RTTestCase):
 		self.assertGreater(len(set(users) & set(self.residents)), RESIDENTS // 4)
 
 	def test_a_doctype_without_rules_is_still_free(self):
-		doc = note()
-		new_request()
-		on_document_event(doc, "on_update")
-		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
-			for method in HOOKS:
-				on_document_event(doc, method)
+		assert_free_for_doctypes_without_rules(self)
