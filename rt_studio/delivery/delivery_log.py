@@ -7,7 +7,7 @@ gets `seq`, an integer that increases per user, and a copy in that user's log in
 
 A delivery is numbered and logged just before its transaction commits (Frappe's
 `before_commit`: one Lua call per STAMP_CHUNK deliveries, all sent in one round trip) and
-published after the commit (delivery.py's outbox): a transaction that rolls back neither
+published after the commit (outbox.py): a transaction that rolls back neither
 sends nor logs anything, and numbers are not skipped (only a failing SQL COMMIT, after the
 numbering, leaves a logged message that was never sent). Two transactions committing at the
 same instant may publish their numbers out of order; the desk runtime keeps the numbers it

@@ -69,7 +69,7 @@ def preview(rule: str, docname: str, event: str | None = None) -> dict:
 	PREVIEW_SAMPLE recipients (those who would get it first) with their rendered texts.
 
 	No side effects: nothing is published, logged, counted or written. Bounded for any
-	audience: verdicts are decided in bulk (users.py: a few queries per thousand users), texts
+	audience: verdicts are decided in bulk (people/users.py: a few queries per thousand users), texts
 	rendered and recipients returned for the sample only.
 	"""
 	compiled = _compiled(rule)
