@@ -2,7 +2,8 @@
 
 Nothing is defined here: System Managers' endpoints live in rt_studio/desk/authoring.py, a
 desk user's in desk/personal.py (channel posts), delivery/mutes.py (`mute`, `unmute`,
-`my_notifications`) and delivery/delivery_log.py (`missed`), the conversion of a Frappe
+`my_notifications`), delivery/delivery_log.py (`missed`) and desk/inbox.py (`inbox`,
+`inbox_count`, `mark_seen`, `mark_read`, `archive`), the conversion of a Frappe
 Notification in desk/notifications.py. Each endpoint checks permission first.
 """
 
@@ -20,16 +21,22 @@ from rt_studio.desk.authoring import (
 	trace,
 	validate_rules,
 )
+from rt_studio.desk.inbox import archive, inbox, inbox_count, mark_read, mark_seen
 from rt_studio.desk.notifications import convert_notification
 from rt_studio.desk.personal import publish
 
 __all__ = [
+	"archive",
 	"audience_size",
 	"backtest",
 	"check_rule",
 	"convert_notification",
 	"export_rules",
 	"import_rules",
+	"inbox",
+	"inbox_count",
+	"mark_read",
+	"mark_seen",
 	"missed",
 	"mute",
 	"my_notifications",

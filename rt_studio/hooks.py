@@ -60,8 +60,9 @@ persistent_cache_keys = [
 
 # Mutes and due logs do not stop a rule or channel from being deleted: a rule or channel takes
 # its mutes (rows and Redis entries) and a rule its due logs with it (their on_trash); the daily
-# clean-up removes the mutes of rules or channels deleted otherwise.
-ignore_links_on_delete = ["Realtime Mute", "Realtime Rule Due Log"]
+# clean-up removes the mutes of rules or channels deleted otherwise. Inbox items outlive their rule
+# or channel: a user's inbox keeps what they received (the daily clean-up ages them out).
+ignore_links_on_delete = ["Realtime Mute", "Realtime Rule Due Log", "Realtime Inbox Item"]
 
 scheduler_events = {
 	"cron": {
@@ -70,9 +71,15 @@ scheduler_events = {
 			"rt_studio.delivery.summaries.deliver_due",
 			# time rules (Days/Minutes Before/After): what came due since the last run
 			"rt_studio.schedule.run_time_rules",
+			# unread inbox messages whose rule emails them after a while
+			"rt_studio.delivery.inbox.escalate_due",
 		]
 	},
-	"daily": ["rt_studio.delivery.mutes.clean_up", "rt_studio.schedule.clean_up"],
+	"daily": [
+		"rt_studio.delivery.mutes.clean_up",
+		"rt_studio.schedule.clean_up",
+		"rt_studio.delivery.inbox.clean_up",
+	],
 }
 
 # Rules an app ships in its module folders (realtime_rule/<rule>/<rule>.json), imported as

@@ -24,6 +24,7 @@ WIRE_KEYS = [
 	"sent_at",
 	"seq",
 	"critical",
+	"browser_notification",
 ]
 
 
@@ -37,6 +38,7 @@ def test_wire_keys_and_values(new_rule, make_event, ctx):
 		indicator="green",
 		alert_seconds=9,
 		event_name="todo_closed",
+		browser_notification=1,
 	)
 	[delivery] = evaluate(rule, make_event(), ctx).deliveries
 	assert (delivery.rule, delivery.event_name, delivery.user, delivery.room) == (
@@ -62,6 +64,7 @@ def test_wire_keys_and_values(new_rule, make_event, ctx):
 		"sent_at": NOW.isoformat(),
 		"seq": None,
 		"critical": False,
+		"browser_notification": True,
 	}
 
 

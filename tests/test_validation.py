@@ -295,3 +295,33 @@ def test_valid_channel():
 	assert channel.publish_roles == ("P",)
 	assert channel.event_name == "rt_studio_channel"
 	assert channel.enabled
+
+
+def test_escalation_is_at_most_a_week(make_rule):
+	problem = only_problem(make_rule(escalate_after_minutes=7 * 24 * 60 + 1))
+	assert problem.field == "escalate_after_minutes"
+	assert "more than a week" in problem.problem
+
+
+def test_escalation_needs_a_message_to_read(make_rule):
+	problem = only_problem(make_rule(display="Refresh Form", escalate_after_minutes=30))
+	assert problem.field == "escalate_after_minutes"
+	assert "choose Alert, Sticky or Notification Log" in problem.problem
+
+
+def test_an_escalating_rule_keeps_its_send_window(make_rule):
+	rule, problems = parse_rule(make_rule(escalate_after_minutes=30, send_after="09:00", send_before="17:00"))
+	assert problems == []
+	assert (rule.escalate_after_minutes, rule.send_window.after.hour, rule.send_window.before.hour) == (
+		30,
+		9,
+		17,
+	)
+	# a rule that sends at once and never escalates has no window to respect
+	rule, _ = parse_rule(make_rule(send_after="09:00"))
+	assert rule.send_window is None
+
+
+def test_an_escalating_rule_with_a_bad_send_window_names_the_field(make_rule):
+	problem = only_problem(make_rule(escalate_after_minutes=30, send_days="Caturday"))
+	assert problem.field == "send_days"

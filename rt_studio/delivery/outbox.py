@@ -19,7 +19,7 @@ from frappe.realtime import get_user_room
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_redis_connection_without_auth
 
-from rt_studio.delivery import delivery_log
+from rt_studio.delivery import delivery_log, inbox
 from rt_studio.engine.evaluate import Outcome
 from rt_studio.save import transaction
 
@@ -36,6 +36,7 @@ def publish(outcome: Outcome) -> None:
 	for delivery in outcome.deliveries:
 		if delivery.user:
 			message = delivery_log.record(delivery.user, delivery.message)
+			inbox.remember(delivery.user, message)
 			outbox.append((delivery.event_name, message, get_user_room(delivery.user)))
 		else:
 			outbox.append((delivery.event_name, delivery.message, delivery.room))

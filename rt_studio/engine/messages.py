@@ -22,6 +22,7 @@ WIRE_KEYS = (
 	"sent_at",
 	"seq",
 	"critical",
+	"browser_notification",
 )
 
 #: Keys a summary of batched messages carries besides WIRE_KEYS.
@@ -47,6 +48,7 @@ def channel_message(channel: str, text: str, actor: str, sent_at: datetime) -> d
 		# given per user after the commit (rt_studio.delivery.delivery_log); None for a room
 		"seq": None,
 		"critical": False,
+		"browser_notification": False,
 	}
 
 
@@ -67,6 +69,7 @@ def _from_rule(rule, subject: str, text: str, sent_at: datetime) -> dict:
 		"sent_at": sent_at.isoformat(),
 		"seq": None,
 		"critical": rule.critical,
+		"browser_notification": rule.browser_notification,
 	}
 
 

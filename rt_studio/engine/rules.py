@@ -74,6 +74,11 @@ INDICATORS = ("blue", "green", "orange", "red", "gray")
 PYTHON, FILTERS = "Python", "Filters"
 CONDITION_TYPES = (PYTHON, FILTERS)
 DEFAULT_EVENT_NAME = "rt_studio"
+#: Displays that are signals for the desk or for custom code, not something a person reads: their
+#: messages are not kept in the inbox and never escalate.
+SIGNAL_DISPLAYS = ("Refresh Form", "Refresh List", "Refresh Dashboard", "Custom")
+#: The longest wait before an unread message is emailed: a week; a longer wait is not an escalation.
+MAX_ESCALATION_MINUTES = 7 * 24 * 60
 DEFAULT_CHANNEL_EVENT_NAME = "rt_studio_channel"
 
 #: A field a rule may name: never a private column (`_assign`, `_comments` ...).
@@ -151,7 +156,12 @@ class Rule:
 	is_standard: bool = False
 	module: str = ""
 	#: For time events: when messages may go out (`engine.due.SendWindow`), None = any time.
+	#: For a rule that escalates: when its emails may go out.
 	send_window: object = None
+	#: Minutes after which a message still unread in the inbox is emailed (0 = never).
+	escalate_after_minutes: int = 0
+	#: Also show a browser (system) notification while the desk tab is hidden.
+	browser_notification: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -315,6 +325,7 @@ def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 	read = FieldReader(data, "", problems)
 	name = _rule_name(read)
 	trigger = _trigger(read)
+	inbox = _inbox(read)
 	rule = {
 		"name": name,
 		"enabled": read.flag("enabled", True),
@@ -330,7 +341,8 @@ def parse_rule(data: Mapping) -> tuple[Rule | None, list[Problem]]:
 		"version": _lax_text(data, "modified"),
 		**_time_fields(read, trigger["event"]),
 		"method": _method(read, trigger["event"]),
-		**_send_window(read, trigger["event"]),
+		**_send_window(read, trigger["event"], escalates=inbox["escalate_after_minutes"] > 0),
+		**inbox,
 		"critical": read.flag("critical", False),
 		"is_standard": read.flag("is_standard", False),
 		"module": _lax_text(read.data, "module"),
@@ -401,11 +413,32 @@ def _method(read: FieldReader, event: str | None) -> str:
 	return method
 
 
-def _send_window(read: FieldReader, event: str | None) -> dict:
-	"""The send window of a time rule (other events send at once: their window is not used)."""
+def _inbox(read: FieldReader) -> dict:
+	"""The email escalation of unread messages and the browser notification."""
+	minutes = read.number("escalate_after_minutes", 0)
+	if minutes > MAX_ESCALATION_MINUTES:
+		read.problem(
+			"escalate_after_minutes",
+			f"{minutes} minutes is more than a week: enter at most {MAX_ESCALATION_MINUTES}, or 0 for never",
+		)
+	elif minutes and _lax_text(read.data, "display") in SIGNAL_DISPLAYS:
+		read.problem(
+			"escalate_after_minutes",
+			f"display {_lax_text(read.data, 'display')!r} sends a signal, not a message to read: "
+			"choose Alert, Sticky or Notification Log, or set 0",
+		)
+	return {
+		"escalate_after_minutes": minutes,
+		"browser_notification": read.flag("browser_notification", False),
+	}
+
+
+def _send_window(read: FieldReader, event: str | None, escalates: bool) -> dict:
+	"""The send window of a time rule and of an escalating rule's emails (other rules send at once:
+	their window is not used)."""
 	texts = {field: _lax_text(read.data, field) for field in ("send_after", "send_before", "send_days")}
 	window = None
-	if event in TIME_EVENTS and any(texts.values()):
+	if (event in TIME_EVENTS or escalates) and any(texts.values()):
 		try:
 			window = due.send_window(texts["send_after"], texts["send_before"], texts["send_days"])
 		except ValueError as e:

@@ -327,6 +327,21 @@ class RealtimeListener:
 				idle_until = time.monotonic() + quiet
 		return out
 
+	def of_event(self, event: str, room: str, quiet: float = 0.5) -> list[Sent]:
+		"""This site's messages on socket `event` to `room` since the last call, until `quiet`
+		seconds pass without any message of this site."""
+		out: list[Sent] = []
+		idle_until = time.monotonic() + quiet
+		deadline = time.monotonic() + WAIT_SECONDS
+		while time.monotonic() < min(idle_until, deadline):
+			sent = self._next_of_this_site()
+			if sent is None:
+				continue
+			if (sent.event, sent.room) == (event, room):
+				out.append(sent)
+			idle_until = time.monotonic() + quiet
+		return out
+
 	@staticmethod
 	def _matches(sent: Sent, rule: str | None, channel: str | None) -> bool:
 		if rule is None and channel is None:

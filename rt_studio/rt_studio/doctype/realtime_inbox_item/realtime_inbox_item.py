@@ -1,0 +1,17 @@
+"""One message in one user's inbox: written in bulk by rt_studio.delivery.inbox (never through this
+controller) and changed only by the inbox API of rt_studio.desk.inbox, for the session user's own items."""
+
+import frappe
+from frappe.model.document import Document
+
+
+class RealtimeInboxItem(Document):
+	pass
+
+
+def on_doctype_update():
+	"""The indexes the inbox reads by: a user's items in `seq` order (one row per delivery), the
+	unread count, and the escalation job's due items."""
+	frappe.db.add_unique("Realtime Inbox Item", ["user", "seq"], constraint_name="user_seq")
+	frappe.db.add_index("Realtime Inbox Item", ["user", "read_at", "archived_at"], index_name="user_unread")
+	frappe.db.add_index("Realtime Inbox Item", ["escalate_at"], index_name="escalate_at")
