@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from html import unescape
 
 import frappe
+from frappe.query_builder.functions import Max
 from frappe.utils import add_to_date, escape_html, get_url_to_form, get_url_to_list, now_datetime, strip_html
 
 from rt_studio.delivery.mutes import SiteMutes
@@ -128,18 +129,22 @@ def _rows(entries: list[tuple[str, dict]]) -> list[tuple]:
 	return rows
 
 
-def unread_count(user: str) -> int:
-	"""The user's unread items that are not archived: the desk's badge."""
-	return frappe.db.count(
+def badge(user: str) -> dict:
+	"""The desk's badge: `unread`, the user's items neither read nor archived, counted when the
+	newest of them had `latest` as its seq (a tab adds the messages it receives after that)."""
+	item = frappe.qb.DocType(DOCTYPE)
+	latest = frappe.qb.from_(item).select(Max(item.seq)).where(item.user == user).run()[0][0] or 0
+	unread = frappe.db.count(
 		DOCTYPE, {"user": user, "read_at": ("is", "not set"), "archived_at": ("is", "not set")}
 	)
+	return {"unread": unread, "latest": int(latest)}
 
 
-def publish_change(user: str, change: dict) -> int:
-	"""Tell every tab of `user` (after the commit) what changed and the new unread count (returned)."""
-	unread = unread_count(user)
-	frappe.publish_realtime(INBOX_EVENT, {**change, "unread": unread}, user=user, after_commit=True)
-	return unread
+def publish_change(user: str, change: dict) -> dict:
+	"""Tell every tab of `user` (after the commit) what changed and the new badge (returned)."""
+	state = badge(user)
+	frappe.publish_realtime(INBOX_EVENT, {**change, **state}, user=user, after_commit=True)
+	return state
 
 
 def escalate_due(now: datetime | None = None) -> None:
@@ -217,10 +222,10 @@ def _why_not(user: str, message: dict, rule) -> str | None:
 
 
 def _may_read(user: str, doctype: str, docname: str) -> bool:
-	try:
-		return bool(frappe.has_permission(doctype, "read", doc=docname, user=user))
-	except frappe.DoesNotExistError:
-		return False
+	# a missing document is checked first: has_permission would report it to the desk as an error
+	return bool(frappe.db.exists(doctype, docname)) and bool(
+		frappe.has_permission(doctype, "read", doc=docname, user=user)
+	)
 
 
 def _send_email(user: str, message: dict) -> None:

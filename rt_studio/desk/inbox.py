@@ -16,7 +16,7 @@ from frappe import _
 from frappe.query_builder.functions import IfNull
 from frappe.utils import cint, now_datetime
 
-from rt_studio.delivery.inbox import DOCTYPE, publish_change, unread_count
+from rt_studio.delivery.inbox import DOCTYPE, badge, publish_change
 
 #: Items per page unless asked otherwise, and the most one call returns.
 PAGE = 20
@@ -41,7 +41,8 @@ def inbox(before: int | None = None, limit: int = PAGE, status: str = "all") -> 
 	"""The session user's items older than `before` (newest first), at most `limit`.
 
 	`status`: "all" (not archived), "unread" (not read, not archived) or "archived". Returns
-	`{"items": [...], "unread": count, "next_before": seq or None}`; each item is the message
+	`{"items": [...], "next_before": seq or None, "unread": count, "latest": seq}` (the badge, see
+	`delivery.inbox.badge`); each item is the message
 	as it was published (with its `seq`) plus `seen_at`, `read_at` and `archived_at`.
 	`next_before` is the cursor for the next page, None once the oldest item was read (a page
 	that ends just at the oldest may still give one: the next call then returns no items).
@@ -66,7 +67,7 @@ def inbox(before: int | None = None, limit: int = PAGE, status: str = "all") -> 
 		if len(rows) < wanted and consumed == len(rows):
 			cursor = None  # nothing older
 			break
-	return {"items": items, "unread": unread_count(user), "next_before": cursor}
+	return {"items": items, "next_before": cursor, **badge(user)}
 
 
 def _filters(user: str, status: str) -> dict:
@@ -99,9 +100,9 @@ def _readable(user: str, row, known: dict) -> bool:
 		return True
 	key = (row.reference_doctype, row.reference_name)
 	if key not in known:
-		try:
+		if frappe.db.exists(*key):
 			known[key] = bool(frappe.has_permission(key[0], "read", doc=key[1], user=user))
-		except frappe.DoesNotExistError:
+		else:
 			# deleted since: only the message about its deletion stays (checked when it was sent)
 			known[key] = json.loads(row.payload).get("event") == "Delete"
 	return known[key]
@@ -166,13 +167,13 @@ def archive(seqs) -> dict:
 
 
 def _change(change: str, field: str, seqs: list[int] | None) -> dict:
-	"""Set `field` on the session user's items, tell their tabs, return the unread count."""
+	"""Set `field` on the session user's items, tell their tabs, return the new badge."""
 	user = _user()
 	_set(user, seqs, field, also_seen=field == "read_at")
-	return {"unread": publish_change(user, {change: "all" if seqs is None else seqs})}
+	return publish_change(user, {change: "all" if seqs is None else seqs})
 
 
 @frappe.whitelist()
 def inbox_count() -> dict:
-	"""The unread count alone (the badge at page load)."""
-	return {"unread": unread_count(_user())}
+	"""The badge alone (`unread` and `latest`, at page load)."""
+	return badge(_user())

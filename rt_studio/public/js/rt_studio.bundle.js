@@ -24,6 +24,7 @@ import {
 } from "./runtime/logic.js";
 import { ui } from "./desk_ui.js";
 import { add_menu_item, mute, my_notifications } from "./my_notifications.js";
+import { Inbox } from "./inbox.js";
 
 frappe.provide("rt_studio");
 
@@ -43,6 +44,7 @@ class RealtimeRuntime {
 		// list rooms this page joined: Frappe's client forgets them when the socket reconnects
 		this.doctype_rooms = new Set();
 		this.reconnect_attempts = 0;
+		this.inbox = new Inbox();
 	}
 
 	start() {
@@ -53,6 +55,7 @@ class RealtimeRuntime {
 		this.listen(eventNames(boot.events));
 		this.watch_socket();
 		add_menu_item();
+		this.inbox.start();
 	}
 
 	listen(names) {
@@ -68,6 +71,7 @@ class RealtimeRuntime {
 		if (this.seq && !this.seq.accept(message.seq)) return; // shown already (replayed or twice)
 		this.console.add(event, message);
 		this.show(chooseAction(message, this.view()).action, message);
+		this.inbox.delivered(message);
 	}
 
 	view() {
@@ -139,7 +143,10 @@ class RealtimeRuntime {
 
 	replay(messages) {
 		if (!messages.length) return;
-		for (const message of messages) this.console.add("missed", message);
+		for (const message of messages) {
+			this.console.add("missed", message);
+			this.inbox.delivered(message, false);
+		}
 		const plan = planReplay(messages, this.view());
 		if (plan.single) {
 			// Frappe's own bell event was missed too: show the message instead

@@ -354,3 +354,100 @@ export function muteLinks(message, translate = (text) => text) {
 export function widgetsToRefresh(widgets, doctype) {
 	return (widgets || []).filter((w) => w && w.connected && w.doctype && w.doctype === doctype);
 }
+
+// ------------------------------------------------------------ the inbox
+
+/** Displays that signal the desk or custom code: never kept in the inbox (rules.SIGNAL_DISPLAYS). */
+export const SIGNAL_DISPLAYS = ["Refresh Form", "Refresh List", "Refresh Dashboard", "Custom"];
+
+/**
+ * Whether the server kept this message in the user's inbox (rt_studio/delivery/inbox.py `kept`):
+ * a numbered message of a rule or channel to this user, meant to be read.
+ */
+export function keptInInbox(message) {
+	return (
+		!!message &&
+		Number.isInteger(message.seq) &&
+		!!(message.rule || message.channel) &&
+		!SIGNAL_DISPLAYS.includes(message.display)
+	);
+}
+
+/**
+ * The unread badge of one tab. New messages count once each (a message replayed after a
+ * reconnect, or shown twice, does not count again). The server's badge ({unread, latest}: its
+ * count when its newest message had seq `latest`), sent after every change in any tab of the user
+ * and with every page of the inbox, replaces the local count; messages this tab received after
+ * `latest` are added to it.
+ */
+export class UnreadCounter {
+	constructor(unread = 0, latest = 0) {
+		this.unread = Math.max(0, Number(unread) || 0);
+		this.latest = Number(latest) || 0;
+		this.counted = new Set();
+	}
+
+	/** A message arrived live or replayed: true when the badge changed. */
+	delivered(message) {
+		if (!keptInInbox(message) || message.seq <= this.latest || this.counted.has(message.seq)) return false;
+		this.counted.add(message.seq);
+		this.unread += 1;
+		return true;
+	}
+
+	/** The server's badge. */
+	set({ unread, latest }) {
+		this.latest = Math.max(this.latest, Number(latest) || 0);
+		for (const seq of this.counted) if (seq <= this.latest) this.counted.delete(seq);
+		this.unread = Math.max(0, Number(unread) || 0) + this.counted.size;
+	}
+
+	/** The badge text: empty at 0, "99+" above 99. */
+	label() {
+		if (!this.unread) return "";
+		return this.unread > 99 ? "99+" : String(this.unread);
+	}
+}
+
+/** Merge a page of inbox items into a list sorted newest first, each seq once. */
+export function mergeItems(items, page) {
+	const bySeq = new Map(items.map((item) => [item.seq, item]));
+	for (const item of page) bySeq.set(item.seq, { ...bySeq.get(item.seq), ...item });
+	return [...bySeq.values()].sort((a, b) => b.seq - a.seq);
+}
+
+/** Apply a change another tab (or this one) made: {read|seen|archived: [seqs] | "all"}. */
+export function applyChange(items, change, now = new Date().toISOString()) {
+	const touched = (key, item) => change[key] === "all" || (Array.isArray(change[key]) && change[key].includes(item.seq));
+	return items.map((item) => {
+		const next = { ...item };
+		if (touched("read", item)) {
+			next.read_at = next.read_at || now;
+			next.seen_at = next.seen_at || now;
+		}
+		if (touched("seen", item)) next.seen_at = next.seen_at || now;
+		if (touched("archived", item)) next.archived_at = next.archived_at || now;
+		return next;
+	}).filter((item) => !(change.archived && item.archived_at && touched("archived", item)));
+}
+
+/**
+ * Whether to raise a system notification: the rule asks for it, the user allowed them and the
+ * desk tab is not in view (in view, the desk's own display is enough).
+ */
+export function wantsSystemNotification(message, visibility, permission) {
+	return !!(message && message.browser_notification) && visibility === "hidden" && permission === "granted";
+}
+
+/** Plain text of server markup, for places that show no HTML (a system notification). */
+export function plainText(html) {
+	return String(html ?? "")
+		.replace(/<[^>]*>/g, "")
+		.replace(/&lt;/g, "<")
+		.replace(/&gt;/g, ">")
+		.replace(/&quot;/g, '"')
+		.replace(/&#0*39;/g, "'")
+		.replace(/&#0*96;/g, "`")
+		.replace(/&amp;/g, "&")
+		.trim();
+}
