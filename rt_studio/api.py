@@ -2,12 +2,13 @@
 
 Nothing is defined here: System Managers' endpoints live in rt_studio/desk/authoring.py, a
 desk user's in desk/personal.py (channel posts), delivery/mutes.py (`mute`, `unmute`,
-`my_notifications`) and delivery/delivery_log.py (`missed`), the conversion of a Frappe
-Notification in desk/notifications.py. Each endpoint checks permission first.
+`my_notifications`), delivery/delivery_log.py (`missed`) and delivery/room_log.py (`missed_room`),
+the conversion of a Frappe Notification in desk/notifications.py. Each endpoint checks permission first.
 """
 
 from rt_studio.delivery.delivery_log import missed
 from rt_studio.delivery.mutes import mute, my_notifications, unmute
+from rt_studio.delivery.room_log import missed_room
 from rt_studio.desk.authoring import (
 	audience_size,
 	backtest,
@@ -31,6 +32,7 @@ __all__ = [
 	"export_rules",
 	"import_rules",
 	"missed",
+	"missed_room",
 	"mute",
 	"my_notifications",
 	"preview",
