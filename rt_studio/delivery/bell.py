@@ -1,10 +1,11 @@
 """The bell (display "Notification Log"): Frappe's Notification Logs for a whole audience in bulk.
 
-Frappe's own insert (`frappe.get_doc({...}).insert()`) costs a dozen queries per recipient: ten
-thousand recipients, a hundred thousand queries. Here `outbox.publish` only queues the rows of
-this transaction; just before its commit (Frappe's `before_commit`, or a chunk's commit in the
-delivery job of a large audience) they are written with one multi-row INSERT per BULK_ROWS rows
-and one UPDATE per BULK_ROWS recipients. A transaction that rolls back writes none.
+Frappe's own insert (`frappe.get_doc({...}).insert()`) costs four queries or more per recipient:
+ten thousand recipients, forty thousand queries (benchmarks/site.py, part 3). Here
+`outbox.publish` only queues the rows of this transaction; just before its commit (Frappe's
+`before_commit`, or a chunk's commit in the delivery job of a large audience) they are written
+with one multi-row INSERT per BULK_ROWS rows and one UPDATE per BULK_ROWS recipients. A
+transaction that rolls back writes none.
 
 What a user sees is what Frappe's insert gives, effect by effect
 (frappe/desk/doctype/notification_log/notification_log.py):

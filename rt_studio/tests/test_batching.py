@@ -146,6 +146,13 @@ class TestBatching(RTTestCase):
 		self.addCleanup(cancel_timers)
 		return rule
 
+	def five_saves(self, rule, listener: RealtimeListener) -> None:
+		"""Five saves of an order committed by another process: three messages, then a batch of two."""
+		order = self.enterContext(make_order(commit=True))
+		with SiteProcess() as process:
+			process.ask("save", doctype=ORDER, name=order.name, times=5)
+		self.assertEqual(len(listener.received(rule=rule.name, count=3)), 3)
+
 	def due_batch(self, rule, docnames: list[str]) -> None:
 		"""The reader's batch of `rule`, one message per document name, due now (committed, as
 		the saves that collect it commit)."""
@@ -184,10 +191,8 @@ class TestBatching(RTTestCase):
 
 	def test_nothing_is_due_before_the_window_ends_and_a_disabled_rule_sends_no_summary(self):
 		rule = self.limited_rule()
-		order = self.enterContext(make_order(commit=True))
-		with SiteProcess() as process, RealtimeListener() as listener:
-			process.ask("save", doctype=ORDER, name=order.name, times=5)
-			self.assertEqual(len(listener.received(rule=rule.name, count=3)), 3)
+		with RealtimeListener() as listener:
+			self.five_saves(rule, listener)
 			self.assertEqual(RedisBatches().collecting(rule.name, [self.reader]), {self.reader})
 			cancel_timers()  # the per-minute run alone (the timer would wait for the window's end)
 			run_scheduled_delivery()
@@ -204,10 +209,8 @@ class TestBatching(RTTestCase):
 
 	def test_a_summary_goes_out_when_its_window_ends_through_the_timer_job_once(self):
 		rule = self.limited_rule()
-		order = self.enterContext(make_order(commit=True))
-		with SiteProcess() as process, RealtimeListener() as listener:
-			process.ask("save", doctype=ORDER, name=order.name, times=5)
-			self.assertEqual(len(listener.received(rule=rule.name, count=3)), 3)
+		with RealtimeListener() as listener:
+			self.five_saves(rule, listener)
 			due = due_time(rule.name, self.reader)
 			timer = f"{batches.TIMER_PREFIX}{int(due * 1000)}"
 			# the timer job sleeps in the worker until the window ends, then delivers

@@ -24,7 +24,7 @@ from rt_studio.tests.factories import (
 )
 
 #: The most queries the bell of 1,000 recipients may cost, commit included (issue 16: "at most
-#: 10 for 1,000 recipients"); Frappe's own insert costs over ten per recipient.
+#: 10 for 1,000 recipients"); Frappe's own insert costs four or more per recipient.
 QUERIES_FOR_A_THOUSAND = 10
 RULE = f"{RULE_PREFIX}bell"
 FIELDS = [
