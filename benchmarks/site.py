@@ -22,7 +22,11 @@ web and socket.io servers are not used. It stops by itself in a few minutes and 
    make_notification_logs jobs enqueued, and a sample of those jobs run to count the
    Notification Logs they create);
 2. one rule on ToDo New whose audience is a role of 1,000 and of 10,000 users, cold and warm:
-   the save, the delivery job and commit-to-last-delivery (see benchmarks/large_audiences.py).
+   the save, the delivery job and commit-to-last-delivery (see benchmarks/large_audiences.py);
+3. the bell display for 1,000 recipients: Frappe's Notification Log inserted per document (what
+   RT Studio did before rt_studio/delivery/bell.py) against the bulk write, time and queries each
+   (`--only-bell` runs it alone). Both in one transaction that is rolled back; the realtime events
+   both send after a commit are not in the numbers.
 
 Part 1 happens in one database transaction that is rolled back at the end (a commit during it
 raises instead of committing). Jobs its workload enqueues go to a scratch RQ queue that no
@@ -486,6 +490,68 @@ def delivery_log_costs(message: dict, n: int) -> tuple[float, float]:
 	return per_ten, per_message
 
 
+# --------------------------------------------------------------------------- part 3: the bell
+
+#: Recipients of the bell case (issue 16: "bell display for 1,000 recipients").
+BELL_RECIPIENTS = 1000
+
+
+def per_document_bell(user: str, message: dict) -> None:
+	"""The bell as RT Studio made it before the bulk path: one Frappe insert per recipient."""
+	frappe.get_doc(
+		{
+			"doctype": "Notification Log",
+			"subject": message.get("subject") or message.get("message"),
+			"email_content": message.get("message"),
+			"for_user": user,
+			"type": "Alert",
+			"document_type": message.get("doctype"),
+			"document_name": message.get("docname"),
+			"from_user": message.get("actor"),
+		}
+	).insert(ignore_permissions=True)
+
+
+def bell_case() -> None:
+	"""Part 3: Notification Logs for BELL_RECIPIENTS users, per document and in bulk."""
+	from rt_studio.delivery import bell
+	from rt_studio.tests.counting import QueryCounter
+
+	print(f"\n3. Bell display (Notification Log) for {BELL_RECIPIENTS:,} recipients")
+	as_admin()
+	users = insert_crowd([Member(f"rt.bench.bell.{i:05d}@example.com") for i in range(BELL_RECIPIENTS)])
+	message = {
+		"subject": "rt bench <b>bell</b>",
+		"message": "qty changed",
+		"display": "Notification Log",
+		"doctype": "ToDo",
+		"docname": "rt-bench-bell",
+		"actor": "Administrator",
+	}
+	try:
+		with QueryCounter() as old:
+			started = time.perf_counter()
+			for user in users:
+				per_document_bell(user, message)
+			old_s = time.perf_counter() - started
+		with QueryCounter() as bulk:
+			started = time.perf_counter()
+			bell.write([(user, {**message, "docname": "rt-bench-bell-bulk"}) for user in users])
+			bulk_s = time.perf_counter() - started
+		made = {
+			name: frappe.db.count("Notification Log", {"document_name": name})
+			for name in ("rt-bench-bell", "rt-bench-bell-bulk")
+		}
+		print(
+			f"   per document: {old_s * 1000:.0f} ms, {old.count} queries ({old.count / len(users):.1f} per"
+			f" recipient); bulk: {bulk_s * 1000:.1f} ms, {bulk.count} queries; time ratio"
+			f" {old_s / bulk_s:.0f}x, query ratio {old.count / max(bulk.count, 1):.0f}x; rows made {made}"
+		)
+	finally:
+		frappe.db.rollback()
+		forget_cached(users)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -555,6 +621,7 @@ def main() -> None:
 	parser.add_argument("--sites-path", default=os.getcwd())
 	parser.add_argument("--ops", type=int, default=300)
 	parser.add_argument("--only-large", action="store_true", help="run part 2 (large audiences) only")
+	parser.add_argument("--only-bell", action="store_true", help="run part 3 (the bell display) only")
 	parser.add_argument(
 		"--worker", action="store_true", help="part 2 once more through the bench's RQ worker"
 	)
@@ -577,6 +644,9 @@ def main() -> None:
 		f" in_import={bool(frappe.flags.in_import)} mute_emails={bool(frappe.flags.mute_emails)}"
 	)
 	try:
+		if args.only_bell:
+			bell_case()
+			return
 		if not args.only_large:
 			try:
 				install_patches(state)
@@ -588,6 +658,8 @@ def main() -> None:
 			finally:
 				cleanup(state)
 		large_audiences.run(args, OWNER)
+		if not args.only_large:
+			bell_case()
 	finally:
 		print(
 			f"Total time {time.perf_counter() - started:.1f} s; load average at start"

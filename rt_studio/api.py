@@ -2,13 +2,14 @@
 
 Nothing is defined here: System Managers' endpoints live in rt_studio/desk/authoring.py, a
 desk user's in desk/personal.py (channel posts), delivery/mutes.py (`mute`, `unmute`,
-`my_notifications`), delivery/delivery_log.py (`missed`) and desk/inbox.py (`inbox`,
-`inbox_count`, `mark_seen`, `mark_read`, `archive`), the conversion of a Frappe
-Notification in desk/notifications.py. Each endpoint checks permission first.
+`my_notifications`), delivery/delivery_log.py (`missed`), delivery/room_log.py (`missed_room`)
+and desk/inbox.py (`inbox`, `inbox_count`, `mark_seen`, `mark_read`, `archive`), the conversion
+of a Frappe Notification in desk/notifications.py. Each endpoint checks permission first.
 """
 
 from rt_studio.delivery.delivery_log import missed
 from rt_studio.delivery.mutes import mute, my_notifications, unmute
+from rt_studio.delivery.room_log import missed_room
 from rt_studio.desk.authoring import (
 	audience_size,
 	backtest,
@@ -38,6 +39,7 @@ __all__ = [
 	"mark_read",
 	"mark_seen",
 	"missed",
+	"missed_room",
 	"mute",
 	"my_notifications",
 	"preview",

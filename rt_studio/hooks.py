@@ -29,6 +29,8 @@ doc_events = {
 		"before_cancel": "rt_studio.handler.on_document_event",
 		"before_update_after_submit": "rt_studio.handler.on_document_event",
 		"after_delete": "rt_studio.handler.on_document_event",
+		# a form's load: the number of its room's last message, to catch up from after a reconnect
+		"onload": "rt_studio.delivery.room_log.add_room_seq",
 	}
 }
 

@@ -8,8 +8,16 @@ recipients is one Lua call, so two workers never open two batches for one recipi
 batch is collecting is asked in the rate limiter's call (`admit`), so a chunk's limit costs
 one round trip.
 
-Summaries go out from `summaries.deliver_due`, which Frappe's scheduler runs every minute: a summary
-arrives within a minute after its window ends (the scheduler must be enabled on the site).
+Summaries go out from `summaries.deliver_due`. When a commit opens a batch due within TIMER_HORIZON,
+a timer job is enqueued after that commit (`arm_timer`): it sleeps in a worker until the window
+ends and runs `deliver_due` at once, then arms itself for the next batch due within the horizon.
+Frappe v15's worker does not run RQ's scheduler (`start_worker` calls `Worker.work` without
+`with_scheduler`), so RQ's `enqueue_at` would never fire on a stock bench: a job that sleeps is
+the timer that does. At most one timer is armed per site (a Redis mark holds its due time; an
+earlier batch arms an earlier one), so a worker sleeps at most TIMER_HORIZON seconds at a time
+and only while batches are coming due. Frappe's scheduler still runs `deliver_due` every minute
+(the scheduler must be enabled on the site): the safety net when a timer is lost (a worker killed,
+Redis flushed), and it arms the timer for batches whose window is longer than the horizon.
 A run takes the due batches as RQ's StartedJobRegistry takes jobs: one Lua call moves each
 out of the due index into a claim (its keys renamed, the claim time in a second sorted set),
 so of two runs at once only one gets a batch, and a new message opens a new batch. The claim
@@ -56,14 +64,25 @@ STALE_SECONDS = 7 * 24 * 3600
 #: lets a job of the default queue run (where Frappe's scheduler puts `deliver_due`) before
 #: stopping it, so a run still alive is never taken over under Frappe's default timeouts.
 CLAIM_SECONDS = 600
+#: A batch due within this many seconds gets a timer job when it opens; later ones get theirs
+#: from the per-minute run, which comes at least this often (Frappe's scheduler ticks each minute).
+TIMER_HORIZON = 60
+#: The timer's mark outlives its due time by this much: a timer lost with its worker stops
+#: blocking new ones soon after (the per-minute run delivers its batches meanwhile).
+TIMER_GRACE = 10
+TIMER_KEY = "rt_studio:batch_timer"
+TIMER_METHOD = "rt_studio.delivery.summaries.deliver_when_due"
+#: Timer job ids: TIMER_PREFIX + the due time in milliseconds (job_runner.py runs ids naming the app).
+TIMER_PREFIX = "rt-studio-summary-timer:"
 
 COLLECT = """
 local due_key, now, window, docname, max_docs, prefix, keep = KEYS[1], tonumber(ARGV[1]),
 	tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local opened = 0
 for i = 7, #ARGV do
 	local member = ARGV[i]
 	local key, docs = prefix .. member, prefix .. member .. ':docs'
-	redis.call('ZADD', due_key, 'NX', now + window, member)
+	opened = opened + redis.call('ZADD', due_key, 'NX', now + window, member)
 	redis.call('HINCRBY', key, 'count', 1)
 	if docname ~= '' and not redis.call('ZSCORE', docs, docname) then
 		local n = redis.call('ZCARD', docs)
@@ -72,6 +91,15 @@ for i = 7, #ARGV do
 	redis.call('EXPIRE', key, window + keep)
 	redis.call('EXPIRE', docs, window + keep)
 end
+return opened
+"""
+
+#: Marks a timer armed for ARGV[1] (a due time) unless one is armed for that time or earlier;
+#: 1 when this call armed it.
+ARM = """
+local armed = redis.call('GET', KEYS[1])
+if armed and tonumber(armed) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 
@@ -166,7 +194,14 @@ class RedisBatches:
 		pipe = frappe.cache.pipeline()
 		for args in collects:
 			pipe.eval(COLLECT, 1, self.due_key, *args)
-		pipe.execute()
+		opened = [args[0] + args[1] for args, count in zip(collects, pipe.execute(), strict=True) if count]
+		if opened:
+			arm_timer(min(opened))
+
+	def next_due(self) -> float | None:
+		"""When the earliest batch is due (None when none is collecting)."""
+		[first] = frappe.cache.zrange(self.due_key, 0, 0, withscores=True) or [(None, None)]
+		return first[1]
 
 	def take_due(self, limit: int) -> list[Batch]:
 		"""Claim up to `limit` batches, those a failed run left first, then the due ones (oldest
@@ -196,3 +231,22 @@ class RedisBatches:
 		pipe.delete(*keys, *(f"{key}:docs" for key in keys))
 		pipe.zrem(self.claimed_key, *claims)
 		pipe.execute()
+
+
+def arm_timer(due: float | None = None) -> None:
+	"""Enqueue the job that delivers the summaries due at `due` (by default the earliest batch's),
+	when that is within TIMER_HORIZON and no timer is armed for then or earlier."""
+	due = RedisBatches().next_due() if due is None else due
+	if due is None or due > time.time() + TIMER_HORIZON:
+		return
+	expires = max(int(due - time.time()), 0) + TIMER_GRACE
+	if not frappe.cache.eval(ARM, 1, frappe.cache.make_key(TIMER_KEY), due, expires):
+		return
+	frappe.enqueue(TIMER_METHOD, queue="short", job_id=f"{TIMER_PREFIX}{int(due * 1000)}", due=due)
+
+
+def disarm_timer(due: float) -> None:
+	"""Drop the timer's mark if it is still the one armed for `due` (its job is running)."""
+	key = frappe.cache.make_key(TIMER_KEY)
+	if (armed := frappe.cache.get(key)) is not None and float(armed) == float(due):
+		frappe.cache.delete(key)

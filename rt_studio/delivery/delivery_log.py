@@ -16,13 +16,16 @@ that moment the messages go out without a number (shown live, not replayable) an
 goes on.
 
 A user's counter starts from the clock in milliseconds, so it keeps increasing even when
-Redis loses its data (it then starts again from a later moment). Cost: nothing on a save
+Redis loses its data (it then starts again from a later moment). The same numbering and
+logging serve other logs with their own keys and retention (`Log`): a document's room keeps its
+viewers' messages that way (room_log.py). Cost: nothing on a save
 that delivers nothing; one round trip per committing transaction that does (measured in
 benchmarks/site.py).
 """
 
 import json
 import time
+from dataclasses import dataclass
 
 import frappe
 
@@ -41,6 +44,8 @@ STAMP_CHUNK = 500
 #: A log (and counter) nobody wrote to for this long is dropped: Redis holds logs of the
 #: users active in the last week, not of every user the site ever had.
 IDLE_SECONDS = 7 * 24 * 3600
+#: How long a user's log keeps its entries: (KEEP_LAST, KEEP_SECONDS, MAX_KEPT, IDLE_SECONDS).
+USER_RETENTION = (KEEP_LAST, KEEP_SECONDS, MAX_KEPT, IDLE_SECONDS)
 
 # For each (counter key, log key) pair in KEYS and message in ARGV[5..]: give the next number,
 # log `<ms>|{"seq":N,...}` under score N, drop the oldest entries beyond KEEP_LAST that are
@@ -76,6 +81,16 @@ return seqs
 """
 
 
+@dataclass(frozen=True)
+class Log:
+	"""A numbered log other than a user's (a document's room: room_log.py): its two Redis keys and
+	its retention, (keep_last, keep_seconds, max_kept, idle_seconds) as USER_RETENTION."""
+
+	counter: bytes
+	entries: bytes
+	retention: tuple[int, int, int, int]
+
+
 def _counter_key(user: str) -> bytes:
 	return frappe.cache.make_key(f"rt_studio:seq:{user}")
 
@@ -84,13 +99,14 @@ def _log_key(user: str) -> bytes:
 	return frappe.cache.make_key(f"rt_studio:missed:{user}")
 
 
-def record(user: str, message: dict) -> dict:
-	"""The message to publish to `user` after the commit: it gets its `seq` before the commit.
+def record(owner: "str | Log", message: dict) -> dict:
+	"""The message to publish to `owner` (a user, or another Log) after the commit: it gets its
+	`seq` before the commit.
 
 	Returns a copy: a message shared by several users (a channel post) gets one number per user.
 	"""
 	copy = {**message, "seq": None}
-	_queue().append((user, copy))
+	_queue().append((owner, copy))
 	return copy
 
 
@@ -107,23 +123,26 @@ def stamp_queued(queue: list) -> None:
 		frappe.log_error(title="RT Studio: could not number deliveries for replay")
 
 
-def stamp(entries: list[tuple[str, dict]]) -> None:
-	"""Give each (user, message) its user's next `seq` (set in the message) and log it.
+def stamp(entries: list[tuple["str | Log", dict]]) -> None:
+	"""Give each (user or Log, message) its log's next `seq` (set in the message) and log it.
 
-	One round trip: a script call per STAMP_CHUNK entries, sent together in one pipeline
-	without MULTI, so Redis runs them one after the other and may serve other clients in
+	One round trip: a script call per STAMP_CHUNK entries of one retention, sent together in one
+	pipeline without MULTI, so Redis runs them one after the other and may serve other clients in
 	between. A call that failed leaves its messages without a number; the others keep theirs.
 	"""
 	pipe = frappe.cache.pipeline(transaction=False)
-	args = (int(time.time() * 1000), KEEP_LAST, KEEP_SECONDS * 1000, MAX_KEPT, IDLE_SECONDS)
-	parts = [entries[start : start + STAMP_CHUNK] for start in range(0, len(entries), STAMP_CHUNK)]
-	for part in parts:
-		keys, bodies = [], []
-		for user, message in part:
-			keys += [_counter_key(user), _log_key(user)]
-			body = {k: v for k, v in message.items() if k != "seq"}
-			bodies.append(json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False))
-		pipe.eval(STAMP, len(keys), *keys, *args, *bodies)
+	now = int(time.time() * 1000)
+	parts = []
+	for (keep_last, keep_seconds, max_kept, idle), group in _by_retention(entries).items():
+		args = (now, keep_last, keep_seconds * 1000, max_kept, idle)
+		for part in (group[start : start + STAMP_CHUNK] for start in range(0, len(group), STAMP_CHUNK)):
+			keys, bodies = [], []
+			for owner, message in part:
+				keys += [owner.counter, owner.entries] if isinstance(owner, Log) else _user_keys(owner)
+				body = {k: v for k, v in message.items() if k != "seq"}
+				bodies.append(json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False))
+			pipe.eval(STAMP, len(keys), *keys, *args, *bodies)
+			parts.append(part)
 	failed = None
 	for part, seqs in zip(parts, pipe.execute(raise_on_error=False) if parts else (), strict=True):
 		if isinstance(seqs, Exception):
@@ -135,6 +154,19 @@ def stamp(entries: list[tuple[str, dict]]) -> None:
 		raise failed
 
 
+def _user_keys(user: str) -> list[bytes]:
+	return [_counter_key(user), _log_key(user)]
+
+
+def _by_retention(entries: list[tuple["str | Log", dict]]) -> dict[tuple, list]:
+	"""The entries grouped by their log's retention (each script call passes one), in order."""
+	groups: dict[tuple, list] = {}
+	for owner, message in entries:
+		retention = owner.retention if isinstance(owner, Log) else USER_RETENTION
+		groups.setdefault(retention, []).append((owner, message))
+	return groups
+
+
 def current_seq(user: str) -> int:
 	"""The user's latest `seq` (starting the counter if it has none), for the desk at boot."""
 	counter = _counter_key(user)
@@ -144,7 +176,13 @@ def current_seq(user: str) -> int:
 
 def read(user: str, since: int) -> list[dict]:
 	"""The user's logged deliveries with `seq` above `since`, oldest first."""
-	entries = frappe.cache.zrangebyscore(_log_key(user), f"({int(since)}", "+inf", start=0, num=MAX_KEPT)
+	return read_log(_log_key(user), since, MAX_KEPT)
+
+
+def read_log(key: bytes, since: int, most: int) -> list[dict]:
+	"""The entries of a log (a user's, or another Log's `entries`) with `seq` above `since`, oldest
+	first, at most `most`."""
+	entries = frappe.cache.zrangebyscore(key, f"({int(since)}", "+inf", start=0, num=most)
 	return [json.loads(entry.split(b"|", 1)[1]) for entry in entries]
 
 

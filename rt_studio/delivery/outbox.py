@@ -5,7 +5,8 @@ pipelined Redis round trips (one per PUBLISH_BATCH messages) instead of one per 
 each message is what `frappe.publish_realtime(..., after_commit=True)` would publish (the
 same JSON on the same channel, without the indentation), and a transaction that rolls back
 sends nothing. A message to a user is numbered (`seq`) and kept for `missed` just before the
-commit (`delivery_log`). Rule errors are recorded on the rule and in the Error Log once per
+commit (`delivery_log`), as is one to a document's room (`room_log`); Notification Logs are
+written in bulk just before the commit (`bell`). Rule errors are recorded on the rule and in the Error Log once per
 rule and error; they never propagate into the user's save.
 """
 
@@ -19,7 +20,7 @@ from frappe.realtime import get_user_room
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_redis_connection_without_auth
 
-from rt_studio.delivery import delivery_log, inbox
+from rt_studio.delivery import bell, delivery_log, inbox, room_log
 from rt_studio.engine.evaluate import Outcome
 from rt_studio.save import transaction
 
@@ -31,7 +32,7 @@ PUBLISH_BATCH = 1000
 
 
 def publish(outcome: Outcome) -> None:
-	"""Queue the outcome's deliveries for after the commit (and make Notification Logs now)."""
+	"""Queue the outcome's deliveries for after the commit (and their Notification Logs for just before)."""
 	outbox = pending()
 	for delivery in outcome.deliveries:
 		if delivery.user:
@@ -39,9 +40,11 @@ def publish(outcome: Outcome) -> None:
 			inbox.remember(delivery.user, message)
 			outbox.append((delivery.event_name, message, get_user_room(delivery.user)))
 		else:
-			outbox.append((delivery.event_name, delivery.message, delivery.room))
+			outbox.append(
+				(delivery.event_name, room_log.record(delivery.room, delivery.message), delivery.room)
+			)
 		if delivery.user and delivery.message.get("display") == NOTIFICATION_LOG:
-			make_notification_log(delivery.user, delivery.message)
+			bell.queue(delivery.user, delivery.message, outbox)
 
 
 def pending() -> list[tuple[str, dict, str]]:
@@ -60,22 +63,6 @@ def emit(messages: list[tuple[str, dict, str]]) -> None:
 				data = {"event": event, "message": message, "room": room, "namespace": site}
 				pipe.publish("events", json.dumps(data, default=str, separators=(",", ":")))
 			pipe.execute()
-
-
-def make_notification_log(user: str, message: dict) -> None:
-	"""A Notification Log for the bell; Frappe publishes its own update after commit."""
-	frappe.get_doc(
-		{
-			"doctype": "Notification Log",
-			"subject": message.get("subject") or message.get("message"),
-			"email_content": message.get("message"),
-			"for_user": user,
-			"type": "Alert",
-			"document_type": message.get("doctype"),
-			"document_name": message.get("docname"),
-			"from_user": message.get("actor"),
-		}
-	).insert(ignore_permissions=True)
 
 
 def record_error(outcome: Outcome, version: str) -> None:

@@ -1,12 +1,15 @@
-"""The scheduled job that sends the summaries of batched messages (every minute): it claims
-the due batches (rt_studio/delivery/batches.py), publishes one summary each like any message,
-and releases the claims once the summaries are committed and published.
+"""The jobs that send the summaries of batched messages: the timer job at a batch's due time and
+the scheduled job every minute (rt_studio/delivery/batches.py says when each runs). Both claim the
+due batches, publish one summary each like any message, and release the claims once the summaries
+are committed and published; a batch is claimed by one run only, so the two never both send it.
 """
+
+import time
 
 import frappe
 
 from rt_studio.delivery import outbox, trace
-from rt_studio.delivery.batches import DUE_PER_COMMIT
+from rt_studio.delivery.batches import DUE_PER_COMMIT, arm_timer, disarm_timer
 from rt_studio.delivery.context import context_for
 from rt_studio.engine.summaries import due_summaries
 from rt_studio.save import cache
@@ -14,7 +17,27 @@ from rt_studio.save import cache
 
 def deliver_due() -> None:
 	"""Deliver the summary of every batch whose window has ended (scheduled every minute), and
-	of every batch a failed run claimed more than batches.CLAIM_SECONDS ago."""
+	of every batch a failed run claimed more than batches.CLAIM_SECONDS ago; then arm the timer for
+	the next batch due within batches.TIMER_HORIZON."""
+	_deliver_due()
+	arm_timer()
+
+
+def deliver_when_due(due: float) -> None:
+	"""The timer job: sleep until `due` (a batch's window end, at most TIMER_HORIZON away), deliver
+	what is due, and arm the timer for the next batch."""
+	time.sleep(max(due - time.time(), 0) + DUE_MARGIN)
+	disarm_timer(due)
+	deliver_due()
+
+
+#: The timer wakes this long after the due time: the due index is scored with the clock of the
+#: process that collected the batch, so a few milliseconds of drift between two hosts' clocks do
+#: not make the run find it not yet due.
+DUE_MARGIN = 0.05
+
+
+def _deliver_due() -> None:
 	rules = cache.get_index().rules
 	while True:
 		ctx = context_for(None)

@@ -15,7 +15,7 @@ from rt_studio.api import preview
 from rt_studio.delivery import batches, trace
 from rt_studio.delivery.batches import RedisBatches
 from rt_studio.delivery.outbox import publish
-from rt_studio.delivery.summaries import deliver_due
+from rt_studio.delivery.summaries import deliver_due, deliver_when_due
 from rt_studio.tests.factories import (
 	ORDER,
 	RULE_PREFIX,
@@ -41,6 +41,23 @@ def run_scheduled_delivery() -> str:
 	self_enqueued = job.enqueue(force=True)
 	frappe.db.commit()
 	return f"enqueued: {self_enqueued}\n" + run_background_jobs("short,default,long")
+
+
+def cancel_timers() -> None:
+	"""Drop this site's queued summary timers and their mark: a test that checks what the per-minute
+	run does alone, or that ended before its batches came due, leaves none for a later test."""
+	from frappe.utils.background_jobs import get_queue
+
+	queue = get_queue("short")
+	for job_id in queue.get_job_ids():
+		if job_id.startswith(f"{frappe.local.site}::{batches.TIMER_PREFIX}"):
+			queue.remove(job_id)
+	frappe.cache.delete(frappe.cache.make_key(batches.TIMER_KEY))
+
+
+def due_time(rule: str, user: str) -> float | None:
+	"""When the user's batch of `rule` is due (None when none is collecting)."""
+	return frappe.cache.zscore(RedisBatches().due_key, batches._member(rule, user))
 
 
 class WorkerDied(Exception):
@@ -126,7 +143,15 @@ class TestBatching(RTTestCase):
 		)
 		clear_rate_keys(rule.name)
 		self.addCleanup(drop_due_batches)
+		self.addCleanup(cancel_timers)
 		return rule
+
+	def five_saves(self, rule, listener: RealtimeListener) -> None:
+		"""Five saves of an order committed by another process: three messages, then a batch of two."""
+		order = self.enterContext(make_order(commit=True))
+		with SiteProcess() as process:
+			process.ask("save", doctype=ORDER, name=order.name, times=5)
+		self.assertEqual(len(listener.received(rule=rule.name, count=3)), 3)
 
 	def due_batch(self, rule, docnames: list[str]) -> None:
 		"""The reader's batch of `rule`, one message per document name, due now (committed, as
@@ -166,11 +191,10 @@ class TestBatching(RTTestCase):
 
 	def test_nothing_is_due_before_the_window_ends_and_a_disabled_rule_sends_no_summary(self):
 		rule = self.limited_rule()
-		order = self.enterContext(make_order(commit=True))
-		with SiteProcess() as process, RealtimeListener() as listener:
-			process.ask("save", doctype=ORDER, name=order.name, times=5)
-			self.assertEqual(len(listener.received(rule=rule.name, count=3)), 3)
+		with RealtimeListener() as listener:
+			self.five_saves(rule, listener)
 			self.assertEqual(RedisBatches().collecting(rule.name, [self.reader]), {self.reader})
+			cancel_timers()  # the per-minute run alone (the timer would wait for the window's end)
 			run_scheduled_delivery()
 			self.assertEqual(listener.received(rule=rule.name), [])  # still collecting
 			frappe.db.set_value("Realtime Rule", rule.name, "enabled", 0)
@@ -182,6 +206,58 @@ class TestBatching(RTTestCase):
 		self.assertEqual(RedisBatches().collecting(rule.name, [self.reader]), set())
 		[entry] = trace.read(rule.name, limit=1)
 		self.assertIn("not sent: the rule was deleted or disabled", entry["reason"])
+
+	def test_a_summary_goes_out_when_its_window_ends_through_the_timer_job_once(self):
+		rule = self.limited_rule()
+		with RealtimeListener() as listener:
+			self.five_saves(rule, listener)
+			due = due_time(rule.name, self.reader)
+			timer = f"{batches.TIMER_PREFIX}{int(due * 1000)}"
+			# the timer job sleeps in the worker until the window ends, then delivers
+			log = run_background_jobs("short")
+			received = listener.received(rule=rule.name, count=1)
+			late = time.time() - due
+			# a bench worker running other code than this test's may take the timer job first
+			self.assertEqual(len(received), 1, f"no summary from the timer job; job runner: {log}")
+			[summary] = received
+			self.assertIn(f"running {frappe.local.site}::{timer}", log)
+			run_scheduled_delivery()  # the per-minute run comes too: it finds nothing left
+			self.assertEqual(listener.received(rule=rule.name), [])
+		self.assertEqual(summary.message["batch_count"], 2)
+		self.assertEqual(batch_left(rule.name, self.reader), [])
+		print(f"summary published {late:.2f} s after its window ended (timer job)")
+
+	def test_the_timer_and_the_per_minute_run_together_send_one_summary(self):
+		rule = self.limited_rule()
+		self.due_batch(rule, ["A", "B"])
+		due = due_time(rule.name, self.reader)
+		with RealtimeListener() as listener:
+			deliver_when_due(due)  # the timer's work, in this process
+			deliver_due()  # and the per-minute run after it
+			with patch.object(batches, "CLAIM_SECONDS", 0):
+				deliver_due()  # even one that takes over every claim
+			[summary] = listener.received(rule=rule.name, count=1)
+		self.assertEqual((summary.message["batch_count"], summary.message["docnames"]), (2, ["A", "B"]))
+		self.assertEqual(batch_left(rule.name, self.reader), [])
+
+	def test_opening_a_batch_arms_one_timer_for_its_window_end(self):
+		rule = self.limited_rule()
+		cancel_timers()
+		store = RedisBatches()
+		store.collect(rule.name, [self.reader], "A", window=30)
+		frappe.db.commit()
+		store.collect(rule.name, [self.reader], "B", window=30)  # joins the open batch
+		frappe.db.commit()
+		due = due_time(rule.name, self.reader)
+		from frappe.utils.background_jobs import get_queue
+
+		timers = [
+			j
+			for j in get_queue("short").get_job_ids()
+			if batches.TIMER_PREFIX in j and frappe.local.site in j
+		]
+		self.assertLessEqual(len(timers), 1, "one timer however many messages join the batch")
+		self.assertEqual(float(frappe.cache.get(frappe.cache.make_key(batches.TIMER_KEY))), due)
 
 	def test_a_due_batch_is_summarised_once_and_leaves_nothing_in_redis(self):
 		rule = self.limited_rule()

@@ -77,6 +77,7 @@ class TestDelivery(RTTestCase):
 		with self.action() as insert:
 			doc = new_order(title="Bikes").insert()
 		self.assertEqual(insert.users(), [self.reader])
+		frappe.db.before_commit.run()  # the rows are written as the commit begins (test_bell.py)
 		logs = frappe.get_all(
 			"Notification Log",
 			filters={"document_type": ORDER, "document_name": doc.name},

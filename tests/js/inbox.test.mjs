@@ -19,7 +19,8 @@ test("keptInInbox mirrors the server: numbered rule or channel messages meant to
 	assert.equal(keptInInbox(message(5, { display: "Notification Log" })), true);
 	assert.equal(keptInInbox(message(5, { display: "Refresh List" })), false);
 	assert.equal(keptInInbox(message(5, { display: "Custom" })), false);
-	assert.equal(keptInInbox(message(null)), false); // a room message or one Redis could not number
+	assert.equal(keptInInbox(message(null)), false); // one Redis could not number
+	assert.equal(keptInInbox(message(5, { room: "doc:ToDo/1" })), false); // to a document's viewers
 	assert.equal(keptInInbox(message(5, { rule: null })), false);
 });
 

@@ -27,7 +27,7 @@ test("each number is shown once, live or replayed, in any order", () => {
 	assert.equal(seq.since(), 101, "102 is still missing");
 	assert.equal(seq.accept(102), true);
 	assert.equal(seq.since(), 103);
-	assert.equal(seq.accept(undefined), true, "a room message has no number: always shown");
+	assert.equal(seq.accept(undefined), true, "a message without a number is always shown");
 });
 
 test("a missed answer shows only what was not shown and moves past what the log dropped", () => {
@@ -116,7 +116,7 @@ test("mute is offered for rules and channels, never for a critical rule", () => 
 	assert.deepEqual(muteTargetOf({ channel: "ops", seq: 7 }), { channel: "ops", label: "Mute this channel" });
 	assert.equal(muteTargetOf({ rule: "R", seq: 7, critical: true }), null);
 	assert.equal(muteTargetOf({ seq: 7 }), null);
-	assert.equal(muteTargetOf({ rule: "R", seq: null }), null, "a room's message (document viewers): no mute holds it back");
+	assert.equal(muteTargetOf({ rule: "R", seq: null }), null, "a message without a number is not in the log the server mutes from");
 	assert.equal(muteLinks({ rule: "R", seq: 7, critical: true }), "");
 	const links = muteLinks({ rule: "<b>R</b>", seq: 7 });
 	assert.ok(links.startsWith('<span class="rt-studio-mute text-muted small">Mute this rule: '));

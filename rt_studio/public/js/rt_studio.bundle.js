@@ -1,17 +1,20 @@
 // RT Studio client runtime, included in every desk page (hooks.app_include_js).
 // Listens for RT Studio's realtime events and shows each as its rule's `display` asks; after
-// every socket reconnect it re-joins the page's rooms and shows what it missed, once.
+// every socket reconnect it re-joins the page's rooms and shows what it missed, once: the user's
+// messages and those to the open form's viewers.
 // Decisions and escaping live in ./runtime/logic.js (tested with node); this file is glue.
 
 import {
 	ConsoleLog,
 	MUTE_CHOICES,
+	RoomSeqs,
 	SeqTracker,
 	chooseAction,
 	createCoalescer,
 	describe,
 	escapeHtml,
 	eventNames,
+	formRoom,
 	indicatorOf,
 	muteLinks,
 	muteTargetOf,
@@ -45,6 +48,8 @@ class RealtimeRuntime {
 		this.doctype_rooms = new Set();
 		this.reconnect_attempts = 0;
 		this.inbox = new Inbox();
+		// numbers of the document rooms' messages (Document Viewers) shown on this page
+		this.room_seqs = new RoomSeqs();
 	}
 
 	start() {
@@ -68,7 +73,12 @@ class RealtimeRuntime {
 
 	receive(event, message) {
 		if (!message || typeof message !== "object") return;
-		if (this.seq && !this.seq.accept(message.seq)) return; // shown already (replayed or twice)
+		if (message.room) {
+			this.form_room(); // start from the form's number if the message is for the form on screen
+			if (!this.room_seqs.accept(message.room, message.seq)) return;
+		} else if (this.seq && !this.seq.accept(message.seq)) {
+			return; // shown already (replayed or twice)
+		}
 		this.console.add(event, message);
 		this.show(chooseAction(message, this.view()).action, message);
 		this.inbox.delivered(message);
@@ -94,6 +104,7 @@ class RealtimeRuntime {
 			this.reconnect_attempts = 0;
 			this.rejoin_rooms();
 			this.catch_up();
+			this.catch_up_room();
 		});
 		// socket.io gives up after 3 attempts (Frappe's setting): keep trying, more slowly
 		socket.io.on("reconnect_failed", () => this.connect_later());
@@ -138,6 +149,33 @@ class RealtimeRuntime {
 				this.fetch_again = false;
 				this.catch_up();
 			}
+		}
+	}
+
+	/** The open form's room, followed from the number it had when the form loaded; null if none. */
+	form_room() {
+		const route = frappe.get_route() || [];
+		const room = formRoom(route);
+		const frm = window.cur_frm;
+		if (!room || !frm || !frm.doc || frm.doctype !== route[1] || frm.docname !== route[2]) return null;
+		this.room_seqs.open(room, (frm.doc.__onload || {}).rt_studio_room_seq);
+		return { room, doctype: route[1], docname: route[2] };
+	}
+
+	/** What was sent to the open form's viewers while the socket was down, shown once. */
+	async catch_up_room() {
+		const form = this.form_room();
+		const since = form && this.room_seqs.since(form.room);
+		if (since === null || since === undefined) return;
+		try {
+			const messages = await frappe.xcall("rt_studio.api.missed_room", {
+				doctype: form.doctype,
+				docname: form.docname,
+				since,
+			});
+			this.replay(this.room_seqs.caughtUp(form.room, messages));
+		} catch (e) {
+			console.warn("RT Studio: could not fetch the form's messages missed while offline", e);
 		}
 	}
 

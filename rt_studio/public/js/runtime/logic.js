@@ -241,6 +241,49 @@ export class SeqTracker {
 	}
 }
 
+/**
+ * The numbers of the document rooms' messages (Document Viewers) this page has seen, one
+ * SeqTracker per room. A form starts from the number its room had when it loaded (the server's
+ * `__onload.rt_studio_room_seq`); a room whose start is unknown starts below its first live
+ * message, and is not asked for until then (asking from 0 would replay messages from before
+ * the form was open).
+ */
+export class RoomSeqs {
+	constructor() {
+		this.rooms = new Map();
+	}
+
+	/** Start following `room` from `start` (kept when the room is followed already). */
+	open(room, start) {
+		if (!room || this.rooms.has(room) || typeof start !== "number" || !Number.isFinite(start)) return;
+		this.rooms.set(room, new SeqTracker(start));
+	}
+
+	/** True when a live message of `room` is new and should be shown. */
+	accept(room, seq) {
+		if (typeof seq === "number" && Number.isFinite(seq)) this.open(room, seq - 1);
+		const tracker = this.rooms.get(room);
+		return tracker ? tracker.accept(seq) : true;
+	}
+
+	/** The number to ask `missed_room` with, or null when the room's start is unknown. */
+	since(room) {
+		const tracker = this.rooms.get(room);
+		return tracker ? tracker.since() : null;
+	}
+
+	/** The messages of a `missed_room` answer not shown yet, oldest first. */
+	caughtUp(room, messages) {
+		const tracker = this.rooms.get(room);
+		return tracker ? tracker.caughtUp(messages) : [];
+	}
+}
+
+/** The room of the form on screen, as the server names it, or null: `doc:<doctype>/<docname>`. */
+export function formRoom(route = []) {
+	return route[0] === "Form" && route[1] && route[2] ? `doc:${route[1]}/${route[2]}` : null;
+}
+
 const VISIBLE = new Set(["alert", "sticky", "bell"]);
 const REFRESHES = new Set(["refresh_list", "reload_form", "form_banner", "refresh_dashboard"]);
 
@@ -329,12 +372,12 @@ export const MUTE_CHOICES = [
 
 /**
  * What the recipient of a message may mute: {rule} or {channel} with a label, or null
- * (a critical rule, a message that names neither, or one without `seq`: sent to a room such
- * as a document's viewers, which a mute does not hold back, or not kept in the user's
- * delivery log, from which the server accepts a mute).
+ * (a critical rule, a message that names neither, one sent to a room such as a document's
+ * viewers (it names its `room`; a mute does not hold it back), or one without `seq`: not kept
+ * in the user's delivery log, from which the server accepts a mute).
  */
 export function muteTargetOf(message) {
-	if (!message || message.critical || message.seq == null) return null;
+	if (!message || message.critical || message.seq == null || message.room) return null;
 	if (message.rule) return { rule: message.rule, label: "Mute this rule" };
 	if (message.channel) return { channel: message.channel, label: "Mute this channel" };
 	return null;
@@ -362,11 +405,12 @@ export const SIGNAL_DISPLAYS = ["Refresh Form", "Refresh List", "Refresh Dashboa
 
 /**
  * Whether the server kept this message in the user's inbox (rt_studio/delivery/inbox.py `kept`):
- * a numbered message of a rule or channel to this user, meant to be read.
+ * a numbered message of a rule or channel to this user (not to a document's room), meant to be read.
  */
 export function keptInInbox(message) {
 	return (
 		!!message &&
+		!message.room &&
 		Number.isInteger(message.seq) &&
 		!!(message.rule || message.channel) &&
 		!SIGNAL_DISPLAYS.includes(message.display)
