@@ -26,7 +26,11 @@ web and socket.io servers are not used. It stops by itself in a few minutes and 
 3. the bell display for 1,000 recipients: Frappe's Notification Log inserted per document (what
    RT Studio did before rt_studio/delivery/bell.py) against the bulk write, time and queries each
    (`--only-bell` runs it alone). Both in one transaction that is rolled back; the realtime events
-   both send after a commit are not in the numbers.
+   both send after a commit are not in the numbers;
+4. the inbox write for 1,000 recipients (rt_studio/delivery/inbox.py `keep`: what a delivery
+   job's chunk of 1,000 adds before its commit), time and queries, against the budget of the job
+   it runs in: RQ's timeout of the "short" queue that delivery jobs use (`--only-inbox` runs it
+   alone; rolled back).
 
 Part 1 happens in one database transaction that is rolled back at the end (a commit during it
 raises instead of committing). Jobs its workload enqueues go to a scratch RQ queue that no
@@ -552,6 +556,54 @@ def bell_case() -> None:
 		forget_cached(users)
 
 
+# --------------------------------------------------------------------------- part 4: the inbox
+
+#: Recipients of the inbox case (issue 16: "inbox write for 1,000 recipients in one job").
+INBOX_RECIPIENTS = 1000
+
+
+def inbox_case() -> None:
+	"""Part 4: inbox rows for INBOX_RECIPIENTS users, as one delivery chunk writes them."""
+	from frappe.utils.background_jobs import get_queues_timeout
+
+	from rt_studio.delivery import inbox
+	from rt_studio.tests.counting import QueryCounter
+
+	print(f"\n4. Inbox write for {INBOX_RECIPIENTS:,} recipients")
+	as_admin()
+	message = {
+		"rule": "rt-bench-inbox",
+		"channel": None,
+		"subject": "rt bench <b>inbox</b>",
+		"message": "qty changed to 7",
+		"display": "Alert",
+		"doctype": "ToDo",
+		"docname": "rt-bench-inbox",
+		"event": "Save",
+		"fields": {},
+		"actor": "Administrator",
+		"sent_at": now_str(),
+	}
+	entries = [
+		(f"rt.bench.inbox.{i:05d}@example.com", {**message, "seq": 10**12 + i})
+		for i in range(INBOX_RECIPIENTS)
+	]
+	try:
+		with QueryCounter() as counted:
+			started = time.perf_counter()
+			inbox.keep(entries)
+			took = time.perf_counter() - started
+		made = frappe.db.count(inbox.DOCTYPE, {"reference_name": "rt-bench-inbox"})
+		budget = get_queues_timeout()["short"]
+		print(
+			f"   {took * 1000:.1f} ms, {counted.count} queries, {made:,} rows; {took / budget * 100:.3f}% of a"
+			f" delivery job's budget (the short queue's timeout, {budget} s); {took / len(entries) * 1e6:.0f} us"
+			f" per recipient"
+		)
+	finally:
+		frappe.db.rollback()
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -622,6 +674,7 @@ def main() -> None:
 	parser.add_argument("--ops", type=int, default=300)
 	parser.add_argument("--only-large", action="store_true", help="run part 2 (large audiences) only")
 	parser.add_argument("--only-bell", action="store_true", help="run part 3 (the bell display) only")
+	parser.add_argument("--only-inbox", action="store_true", help="run part 4 (the inbox write) only")
 	parser.add_argument(
 		"--worker", action="store_true", help="part 2 once more through the bench's RQ worker"
 	)
@@ -647,6 +700,9 @@ def main() -> None:
 		if args.only_bell:
 			bell_case()
 			return
+		if args.only_inbox:
+			inbox_case()
+			return
 		if not args.only_large:
 			try:
 				install_patches(state)
@@ -660,6 +716,7 @@ def main() -> None:
 		large_audiences.run(args, OWNER)
 		if not args.only_large:
 			bell_case()
+			inbox_case()
 	finally:
 		print(
 			f"Total time {time.perf_counter() - started:.1f} s; load average at start"

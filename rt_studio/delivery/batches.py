@@ -9,13 +9,14 @@ batch is collecting is asked in the rate limiter's call (`admit`), so a chunk's 
 one round trip.
 
 Summaries go out from `summaries.deliver_due`. When a commit opens a batch due within TIMER_HORIZON,
-a timer job is enqueued after that commit (`arm_timer`): it sleeps in a worker until the window
+a timer job is enqueued after that commit (`arm_timer`): it waits in a worker until the window
 ends and runs `deliver_due` at once, then arms itself for the next batch due within the horizon.
 Frappe v15's worker does not run RQ's scheduler (`start_worker` calls `Worker.work` without
 `with_scheduler`), so RQ's `enqueue_at` would never fire on a stock bench: a job that sleeps is
-the timer that does. At most one timer is armed per site (a Redis mark holds its due time; an
-earlier batch arms an earlier one), so a worker sleeps at most TIMER_HORIZON seconds at a time
-and only while batches are coming due. Frappe's scheduler still runs `deliver_due` every minute
+the timer that does. It sleeps TIMER_SLICE seconds at most, then queues itself again behind
+whatever came meanwhile, so on a bench with a single worker other jobs wait at most that long
+behind it. At most one timer is armed per site (a Redis mark holds its due time; an earlier batch
+arms an earlier one), and only while batches are coming due. Frappe's scheduler still runs `deliver_due` every minute
 (the scheduler must be enabled on the site): the safety net when a timer is lost (a worker killed,
 Redis flushed), and it arms the timer for batches whose window is longer than the horizon.
 A run takes the due batches as RQ's StartedJobRegistry takes jobs: one Lua call moves each
@@ -70,9 +71,13 @@ TIMER_HORIZON = 60
 #: The timer's mark outlives its due time by this much: a timer lost with its worker stops
 #: blocking new ones soon after (the per-minute run delivers its batches meanwhile).
 TIMER_GRACE = 10
+#: The longest a timer sleeps before queueing itself again: what the other jobs of the short queue
+#: may wait behind it on a bench with one worker.
+TIMER_SLICE = 5
 TIMER_KEY = "rt_studio:batch_timer"
 TIMER_METHOD = "rt_studio.delivery.summaries.deliver_when_due"
-#: Timer job ids: TIMER_PREFIX + the due time in milliseconds (job_runner.py runs ids naming the app).
+#: Timer job ids: TIMER_PREFIX + the due time in milliseconds, and `:N` for its Nth requeue
+#: (job_runner.py runs ids naming the app).
 TIMER_PREFIX = "rt-studio-summary-timer:"
 
 COLLECT = """
@@ -242,7 +247,13 @@ def arm_timer(due: float | None = None) -> None:
 	expires = max(int(due - time.time()), 0) + TIMER_GRACE
 	if not frappe.cache.eval(ARM, 1, frappe.cache.make_key(TIMER_KEY), due, expires):
 		return
-	frappe.enqueue(TIMER_METHOD, queue="short", job_id=f"{TIMER_PREFIX}{int(due * 1000)}", due=due)
+	enqueue_timer(due)
+
+
+def enqueue_timer(due: float, hop: int = 0) -> None:
+	"""Queue the timer job for `due` (at the back of the short queue)."""
+	job_id = f"{TIMER_PREFIX}{int(due * 1000)}" + (f":{hop}" if hop else "")
+	frappe.enqueue(TIMER_METHOD, queue="short", job_id=job_id, due=due, hop=hop)
 
 
 def disarm_timer(due: float) -> None:

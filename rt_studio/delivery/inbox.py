@@ -24,9 +24,10 @@ from html import unescape
 
 import frappe
 from frappe.query_builder.functions import Max
-from frappe.utils import add_to_date, escape_html, get_url_to_form, get_url_to_list, now_datetime, strip_html
+from frappe.utils import escape_html, get_url_to_form, get_url_to_list, now_datetime, strip_html
 
 from rt_studio.delivery.mutes import SiteMutes
+from rt_studio.engine.due import LONGEST_HOLD
 from rt_studio.engine.mutes import rule_target
 from rt_studio.engine.rules import SIGNAL_DISPLAYS
 from rt_studio.save import cache, transaction
@@ -46,7 +47,6 @@ FIELDS = (
 	"subject",
 	"payload",
 	"sent_at",
-	"escalate_at",
 	"creation",
 	"modified",
 	"owner",
@@ -55,7 +55,7 @@ FIELDS = (
 #: Row names are random, as Frappe's "hash" naming (generated here: the rows are written in bulk).
 INBOX_NAME_LENGTH = 10
 #: Due escalations decided per transaction: a backlog (after downtime) goes out in commits of this
-#: size, each holding row locks only on its own items for a few hundred emails' worth of work.
+#: size, each holding row locks only on its own items for a couple of hundred emails' worth of work.
 ESCALATE_CHUNK = 200
 #: Inbox items are kept this long (read or not): a quarter, as Frappe keeps Notification Logs
 #: (its Log Settings default to 90 days).
@@ -63,10 +63,9 @@ KEEP_DAYS = 90
 #: ...and archived items only this long: archiving says "done with it".
 KEEP_ARCHIVED_DAYS = 30
 
-SENT, MUTED, RULE_DISABLED, NO_EMAIL, NO_PERMISSION, NO_EMAIL_ACCOUNT = (
+SENT, MUTED, NO_EMAIL, NO_PERMISSION, NO_EMAIL_ACCOUNT = (
 	"Sent",
 	"Muted",
-	"Rule Disabled",
 	"No Email",
 	"No Permission",
 	"No Email Account",
@@ -99,14 +98,11 @@ def keep(entries: list[tuple[str, dict]]) -> None:
 
 
 def _rows(entries: list[tuple[str, dict]]) -> list[tuple]:
-	now = now_datetime()
-	rules = cache.get_index().rules
 	rows = []
 	for user, message in entries:
 		if message.get("seq") is None:
 			continue
-		rule = rules.get(message.get("rule")) if message.get("rule") else None
-		minutes = rule.escalate_after_minutes if rule else 0
+		sent_at = _sent_at(message)
 		rows.append(
 			(
 				frappe.generate_hash(length=INBOX_NAME_LENGTH),
@@ -118,15 +114,23 @@ def _rows(entries: list[tuple[str, dict]]) -> list[tuple]:
 				message.get("docname"),
 				message.get("subject") or "",
 				json.dumps(message, default=str, separators=(",", ":"), ensure_ascii=False),
-				now,
-				add_to_date(now, minutes=minutes) if minutes else None,
-				now,
-				now,
+				sent_at,
+				sent_at,
+				sent_at,
 				"Administrator",
 				"Administrator",
 			)
 		)
 	return rows
+
+
+def _sent_at(message: dict) -> datetime:
+	"""When the message was made, in the site's time zone as Frappe stores datetimes (its `sent_at`
+	carries the site's offset; asking the clock here would cost a job a Redis read for the zone)."""
+	try:
+		return datetime.fromisoformat(message["sent_at"]).replace(tzinfo=None)
+	except (KeyError, TypeError, ValueError):
+		return now_datetime()
 
 
 def badge(user: str) -> dict:
@@ -148,21 +152,26 @@ def publish_change(user: str, change: dict) -> dict:
 
 
 def escalate_due(now: datetime | None = None) -> None:
-	"""Email every message whose escalation time has come and that is still unread and not
-	archived (scheduled every minute; `now`, in the site's time zone, lets tests set the clock).
+	"""Email every message still unread and not archived whose rule's Email If Not Read Within has
+	passed since it was sent (scheduled every minute; `now`, in the site's time zone, lets tests
+	set the clock).
 
-	Each item is decided once: sent, or why not (the user muted the rule, the rule is disabled or
-	gone, the user has no email or may no longer read the document). An item outside its rule's
-	send window waits for the window to open. Items are claimed with SKIP LOCKED, so two runs at
-	once never email the same message twice; a read committed before the claim prevents the email.
+	Each item is decided once: sent, or why not (the user muted the rule, has no email or may no
+	longer read the document). A rule whose send window is closed waits for it to open; a message
+	whose email is more than LONGEST_HOLD overdue (the rule was disabled meanwhile, the scheduler
+	was off) is left alone. Items are claimed with SKIP LOCKED, so two runs at once never email
+	the same message twice; a read committed before the claim prevents the email.
 	"""
 	now = now or now_datetime()
-	rules = cache.get_index().rules
 	no_account = False
-	while items := _claim_due(now):
-		for item in items:
-			no_account = _escalate(item, rules.get(item.rule), now) == NO_EMAIL_ACCOUNT or no_account
-		frappe.db.commit()
+	for rule in cache.get_index().rules.values():
+		if not (rule.enabled and rule.escalate_after_minutes) or not _window_open(rule, now):
+			continue
+		due_since = now - timedelta(minutes=rule.escalate_after_minutes)
+		while items := _claim_due(rule.name, due_since - LONGEST_HOLD, due_since):
+			for item in items:
+				no_account = _escalate(item, rule, now) == NO_EMAIL_ACCOUNT or no_account
+			frappe.db.commit()
 	if no_account:
 		frappe.log_error(
 			title="RT Studio: unread messages were not emailed",
@@ -171,29 +180,30 @@ def escalate_due(now: datetime | None = None) -> None:
 		)
 
 
-def _claim_due(now: datetime) -> list:
+def _window_open(rule, now: datetime) -> bool:
+	return rule.send_window is None or rule.send_window.next_open(now) == now
+
+
+def _claim_due(rule: str, sent_after: datetime, sent_before: datetime) -> list:
 	item = frappe.qb.DocType(DOCTYPE)
 	return (
 		frappe.qb.from_(item)
-		.select(item.name, item.user, item.rule, item.payload)
-		.where(item.escalate_at <= now)
+		.select(item.name, item.user, item.payload)
+		.where(item.rule == rule)
+		.where(item.sent_at > sent_after)
+		.where(item.sent_at <= sent_before)
 		.where(item.escalated_at.isnull())
 		.where(item.read_at.isnull())
 		.where(item.archived_at.isnull())
-		.orderby(item.escalate_at)
+		.orderby(item.sent_at)
 		.limit(ESCALATE_CHUNK)
 		.for_update(skip_locked=True)
 		.run(as_dict=True)
 	)
 
 
-def _escalate(item, rule, now: datetime) -> str | None:
-	"""Send the item's email or record why not; None while its send window is closed."""
-	window = rule.send_window if rule else None
-	opens = window.next_open(now) if window is not None else None
-	if opens is not None and opens > now:
-		frappe.db.set_value(DOCTYPE, item.name, "escalate_at", opens, update_modified=False)
-		return None
+def _escalate(item, rule, now: datetime) -> str:
+	"""Send the item's email or record why not."""
 	message = json.loads(item.payload)
 	outcome = _why_not(item.user, message, rule)
 	if outcome is None:
@@ -209,8 +219,6 @@ def _escalate(item, rule, now: datetime) -> str | None:
 
 
 def _why_not(user: str, message: dict, rule) -> str | None:
-	if rule is None or not rule.enabled:
-		return RULE_DISABLED
 	if not rule.critical and SiteMutes().muted(rule_target(rule.name), [user]):
 		return MUTED
 	facts = frappe.db.get_value("User", user, ["enabled", "email"], as_dict=True)

@@ -258,16 +258,14 @@ class TestEscalation(InboxTestCase):
 			)
 		return rows
 
-	def escalation_time(self, user: str):
-		return get_datetime(frappe.db.get_value(DOCTYPE, {"user": user}, "escalate_at"))
+	def sent_at(self, user: str):
+		return get_datetime(frappe.db.get_value(DOCTYPE, {"user": user}, "sent_at"))
 
 	def test_an_unread_message_is_emailed_once_when_its_time_comes(self):
 		rule = self.rule(subject="Order {{ doc.name }} needs you", escalate_after_minutes=30)
 		order = self.enterContext(make_order(commit=True))
 		self.deliver(order)
-		due = self.escalation_time(self.reader)
-		sent_at = get_datetime(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "sent_at"))
-		self.assertEqual(due - sent_at, timedelta(minutes=30))
+		due = self.sent_at(self.reader) + timedelta(minutes=30)
 		escalate_due(now=due - timedelta(minutes=1))
 		self.assertEqual(self.emails(order), [])
 		as_user(self.other, mark_read, "all")  # the other user read it in time: no email for them
@@ -291,7 +289,7 @@ class TestEscalation(InboxTestCase):
 		as_user(self.reader, mute, rule=rule.name)
 		frappe.db.commit()
 		self.addCleanup(self.unmute, rule.name)
-		escalate_due(now=self.escalation_time(self.reader))
+		escalate_due(now=self.sent_at(self.reader) + timedelta(minutes=10))
 		self.assertEqual([email.recipients for email in self.emails(order)], [[self.other]])
 		self.assertEqual(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "escalation"), inbox_store.MUTED)
 
@@ -308,20 +306,20 @@ class TestEscalation(InboxTestCase):
 		[item] = self.items(self.reader)
 		as_user(self.reader, archive, json.dumps([item["seq"]]))
 		frappe.db.commit()
-		escalate_due(now=self.escalation_time(self.reader))
+		escalate_due(now=self.sent_at(self.reader) + timedelta(minutes=10))
 		self.assertEqual([email.recipients for email in self.emails(order)], [[self.other]])
 
 	def test_the_send_window_holds_the_email_until_it_opens(self):
 		self.rule(escalate_after_minutes=10, send_after="09:00", send_before="17:00")
 		order = self.enterContext(make_order(commit=True))
 		self.deliver(order)
-		evening = self.escalation_time(self.reader).replace(hour=20, minute=0, second=0, microsecond=0)
-		frappe.db.set_value(DOCTYPE, {"user": ("in", [self.reader, self.other])}, "escalate_at", evening)
+		# sent at 19:50 (whatever the clock says now): due at 20:00, outside the window
+		evening = self.sent_at(self.reader).replace(hour=19, minute=50, second=0, microsecond=0)
+		frappe.db.set_value(DOCTYPE, {"user": ("in", [self.reader, self.other])}, "sent_at", evening)
 		frappe.db.commit()
-		escalate_due(now=evening)
+		escalate_due(now=add_to_date(evening, minutes=10))
 		self.assertEqual(self.emails(order), [])
-		next_morning = add_to_date(evening, hours=13)  # 09:00 the next day
-		self.assertEqual(self.escalation_time(self.reader), next_morning)
+		next_morning = add_to_date(evening, hours=13, minutes=10)  # 09:00 the next day
 		escalate_due(now=add_to_date(next_morning, minutes=-1))
 		self.assertEqual(self.emails(order), [])
 		escalate_due(now=next_morning)
@@ -330,10 +328,28 @@ class TestEscalation(InboxTestCase):
 			sorted([self.reader, self.other]),
 		)
 
+	def test_a_disabled_rule_emails_nothing_and_an_old_message_is_left_alone(self):
+		rule = self.rule(escalate_after_minutes=10)
+		order = self.enterContext(make_order(commit=True))
+		self.deliver(order)
+		due = self.sent_at(self.reader) + timedelta(minutes=10)
+		frappe.db.set_value("Realtime Rule", rule.name, "enabled", 0)
+		frappe.db.commit()
+		rule.clear_cache()
+		escalate_due(now=due)
+		self.assertEqual(self.emails(order), [])
+		frappe.db.set_value("Realtime Rule", rule.name, "enabled", 1)
+		frappe.db.commit()
+		rule.clear_cache()
+		# enabled again eight days later: last week's unread messages are not emailed now
+		escalate_due(now=due + timedelta(days=8))
+		self.assertEqual(self.emails(order), [])
+		escalate_due(now=due)
+		self.assertEqual(len(self.emails(order)), 2)
+
 	def test_a_rule_without_escalation_never_emails(self):
 		self.rule()
 		order = self.enterContext(make_order(commit=True))
 		self.deliver(order)
-		self.assertIsNone(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "escalate_at"))
 		escalate_due(now=add_to_date(now_datetime(), days=30))
 		self.assertEqual(self.emails(order), [])

@@ -44,12 +44,13 @@ export class Inbox {
 	// ------------------------------------------------------------ the drop-down
 
 	render_shell() {
-		// beside Frappe's bell (not in the breadcrumbs, also a .navbar-nav, emptied on every route)
+		// beside Frappe's bell (not in the breadcrumbs, also a .navbar-nav, emptied on every route); not of
+		// its class: Frappe binds its bell by `.dropdown-notifications`
 		const $bell = $(".navbar .dropdown-notifications").first();
 		const $nav = $bell.length ? $bell.parent() : $(".navbar .navbar-collapse .navbar-nav").first();
 		if (!$nav.length) return;
 		this.$root = $(`
-			<li class="nav-item dropdown dropdown-notifications rt-inbox">
+			<li class="nav-item dropdown rt-inbox">
 				<button class="btn-reset nav-link text-muted rt-inbox-toggle" data-toggle="dropdown"
 					aria-haspopup="true" aria-expanded="false" title="${escapeHtml(__("Realtime inbox"))}">
 					<svg class="es-icon icon-sm"><use href="#es-line-inbox"></use></svg>
