@@ -1,13 +1,12 @@
 """The whitelisted API under the paths the desk and other apps call (`rt_studio.api.<name>`).
 
 Nothing is defined here: System Managers' endpoints live in rt_studio/desk/authoring.py, a
-desk user's in desk/personal.py (channel posts), delivery/mutes.py (`mute`, `unmute`,
+desk user's in desk/personal.py (channel posts), desk/muting.py (`mute`, `unmute`,
 `my_notifications`) and delivery/delivery_log.py (`missed`), the conversion of a Frappe
 Notification in desk/notifications.py. Each endpoint checks permission first.
 """
 
 from rt_studio.delivery.delivery_log import missed
-from rt_studio.delivery.mutes import mute, my_notifications, unmute
 from rt_studio.desk.authoring import (
 	audience_size,
 	backtest,
@@ -20,6 +19,7 @@ from rt_studio.desk.authoring import (
 	trace,
 	validate_rules,
 )
+from rt_studio.desk.muting import mute, my_notifications, unmute
 from rt_studio.desk.notifications import convert_notification
 from rt_studio.desk.personal import publish
 

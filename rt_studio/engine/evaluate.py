@@ -14,7 +14,7 @@ from datetime import datetime
 
 from rt_studio.engine import budget, values
 from rt_studio.engine import rules as r
-from rt_studio.engine.audience import channel_members, doc_room, row_users, user_key
+from rt_studio.engine.audience import channel_members, doc_room, row_users
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.budget import Budget, BudgetExceeded
 from rt_studio.engine.changes import value_change
@@ -26,6 +26,7 @@ from rt_studio.engine.interfaces import Batches, Directory, Meta, Mutes, RateLim
 from rt_studio.engine.messages import WIRE_KEYS, channel_message, rule_message
 from rt_studio.engine.mutes import InMemoryMutes, channel_target, rule_target
 from rt_studio.engine.sandbox import SandboxError, base_globals, condition_namespace, evaluate_condition
+from rt_studio.engine.user_names import user_key
 from rt_studio.engine.verdicts import (
 	ACTOR_EXCLUDED,
 	BATCHED,

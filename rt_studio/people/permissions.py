@@ -7,11 +7,11 @@ site on every check (each form load, each list view row).
 
 import frappe
 
-from rt_studio.engine.audience import user_key
-from rt_studio.engine.rules import Channel
+from rt_studio.engine.interfaces import Channel
+from rt_studio.engine.user_names import user_key
+from rt_studio.people.channels import load_channel
 from rt_studio.people.readers import readers
-from rt_studio.people.site import AUTOMATIC_ROLES, load_channel
-from rt_studio.people.users import find_users
+from rt_studio.people.users import EVERYONE_ROLES, find_users
 
 MANAGER = "System Manager"
 
@@ -51,9 +51,9 @@ def member_of(channel: Channel, user: str) -> bool:
 
 def member_roles(user: str, user_type: str) -> list[str]:
 	"""The roles through which a channel's Role rows count `user` as a member."""
-	roles = [r for r in frappe.get_roles(user) if r not in AUTOMATIC_ROLES and r != "Guest"]
+	roles = [r for r in frappe.get_roles(user) if r not in EVERYONE_ROLES and r != "Guest"]
 	if user_type == "System User":
-		roles += sorted(AUTOMATIC_ROLES)
+		roles += sorted(EVERYONE_ROLES)
 	return roles
 
 

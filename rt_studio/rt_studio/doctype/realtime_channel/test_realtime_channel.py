@@ -7,8 +7,9 @@ import frappe
 
 from rt_studio import api
 from rt_studio.engine.audience import channel_members
+from rt_studio.people.channels import load_channel
 from rt_studio.people.permissions import member_of
-from rt_studio.people.site import FrappeDirectory, load_channel
+from rt_studio.people.site import FrappeDirectory
 from rt_studio.tests.counting import QueryCounter
 from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (
