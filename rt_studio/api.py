@@ -1,14 +1,13 @@
 """The whitelisted API under the paths the desk and other apps call (`rt_studio.api.<name>`).
 
 Nothing is defined here: System Managers' endpoints live in rt_studio/desk/authoring.py, a
-desk user's in desk/personal.py (channel posts), delivery/mutes.py (`mute`, `unmute`,
+desk user's in desk/personal.py (channel posts), desk/muting.py (`mute`, `unmute`,
 `my_notifications`), delivery/delivery_log.py (`missed`), delivery/room_log.py (`missed_room`)
 and desk/inbox.py (`inbox`, `inbox_count`, `mark_seen`, `mark_read`, `archive`), the conversion
 of a Frappe Notification in desk/notifications.py. Each endpoint checks permission first.
 """
 
 from rt_studio.delivery.delivery_log import missed
-from rt_studio.delivery.mutes import mute, my_notifications, unmute
 from rt_studio.delivery.room_log import missed_room
 from rt_studio.desk.authoring import (
 	audience_size,
@@ -23,6 +22,7 @@ from rt_studio.desk.authoring import (
 	validate_rules,
 )
 from rt_studio.desk.inbox import archive, inbox, inbox_count, mark_read, mark_seen
+from rt_studio.desk.muting import mute, my_notifications, unmute
 from rt_studio.desk.notifications import convert_notification
 from rt_studio.desk.personal import publish
 

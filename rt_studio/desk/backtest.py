@@ -37,6 +37,7 @@ from rt_studio.engine.events import (
 	UPDATE_AFTER_SUBMIT,
 	VALUE_CHANGE,
 )
+from rt_studio.schedule.documents import due_documents
 
 #: The longest period a backtest replays: a month of history is what people ask about, and it
 #: stays quick to rebuild.
@@ -258,8 +259,6 @@ def _moment(text: str, with_time: bool):
 
 def _due_messages(rule, since: datetime, now: datetime) -> list[tuple]:
 	"""The messages the scheduler would have sent in (since, now], at their send times."""
-	from rt_studio.schedule import due_documents
-
 	events = []
 	for name, due_at in due_documents(rule, since, now)[: MAX_EVENTS + 1]:
 		doc = frappe.get_doc(rule.document_type, name)

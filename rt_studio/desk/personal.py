@@ -1,5 +1,5 @@
-"""The API for every desk user: posting to a Realtime Channel. (A user's own mutes and missed
-messages are served beside their state: rt_studio/delivery/mutes.py and delivery_log.py.)
+"""The API for every desk user: posting to a Realtime Channel. (A user's own mutes are served by
+desk/muting.py, missed messages beside their state in delivery/delivery_log.py.)
 The desk calls it as `rt_studio.api.publish`.
 """
 
@@ -12,8 +12,9 @@ from rt_studio.delivery.rate_limit import RedisRateLimiter, UnlimitedRateLimiter
 from rt_studio.engine.evaluate import MUTED, Context, channel_post
 from rt_studio.engine.ratelimit import channel_key
 from rt_studio.engine.rules import event_name_problem
+from rt_studio.people.channels import load_channel
 from rt_studio.people.permissions import is_manager, member_of
-from rt_studio.people.site import FrappeDirectory, load_channel, site_now
+from rt_studio.people.site import FrappeDirectory, site_now
 
 
 @frappe.whitelist(methods=["POST"])

@@ -6,14 +6,10 @@ from collections.abc import Iterable, Mapping
 from rt_studio.engine import rules as r
 from rt_studio.engine.docview import private_value
 from rt_studio.engine.interfaces import Directory, DocumentEvent
+from rt_studio.engine.user_names import user_key
 
 #: Users whose read access to a channel's reference document is decided together.
 READERS_CHUNK = 500
-
-
-def user_key(value: str) -> str:
-	"""How a site matches user names: without case and surrounding spaces (MariaDB's collation)."""
-	return value.strip().casefold()
 
 
 def doc_room(doctype: str, docname: str) -> str:

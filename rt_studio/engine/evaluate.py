@@ -14,7 +14,7 @@ from datetime import datetime
 
 from rt_studio.engine import budget, values
 from rt_studio.engine import rules as r
-from rt_studio.engine.audience import channel_members, doc_room, row_users, user_key
+from rt_studio.engine.audience import channel_members, doc_room, row_users
 from rt_studio.engine.batching import InMemoryBatches, apply_rate_limit
 from rt_studio.engine.budget import Budget, BudgetExceeded
 from rt_studio.engine.changes import value_change
@@ -26,6 +26,7 @@ from rt_studio.engine.interfaces import Batches, Directory, Meta, Mutes, RateLim
 from rt_studio.engine.messages import WIRE_KEYS, channel_message, rule_message
 from rt_studio.engine.mutes import InMemoryMutes, channel_target, rule_target
 from rt_studio.engine.sandbox import SandboxError, base_globals, condition_namespace, evaluate_condition
+from rt_studio.engine.user_names import user_key
 from rt_studio.engine.verdicts import (
 	ACTOR_EXCLUDED,
 	BATCHED,
@@ -270,25 +271,37 @@ def run(rule: r.Rule, event: Event, ctx: Context, mode: Mode) -> Outcome:
 
 
 def _run_stages(rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome) -> None:
-	scope = {**_scope(rule, event), **ctx.shared}
-	recipients = _triggered_audience(rule, event, ctx, mode, outcome, scope)
+	ev = _Evaluation(rule, event, ctx, mode, {**_scope(rule, event), **ctx.shared})
+	recipients = _triggered_audience(ev, outcome)
 	if recipients is not None:
-		_decide(rule, event, ctx, mode, outcome, scope, recipients)
+		_decide(ev, outcome, recipients)
 
 
-def _triggered_audience(
-	rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome, scope: dict
-) -> list[Recipient] | None:
+@dataclass(frozen=True, slots=True)
+class _Evaluation:
+	"""One rule evaluated for one event: what each stage reads (the outcome it fills is its own:
+	one per chunk of a large audience)."""
+
+	rule: r.Rule
+	event: Event
+	ctx: Context
+	mode: Mode
+	#: The names conditions and templates see (Value Change adds `changed_rows`).
+	scope: dict
+
+
+def _triggered_audience(ev: _Evaluation, outcome: Outcome) -> list[Recipient] | None:
 	"""The recipients when the event triggers the rule; None (and the reason) when it does not
 	or when the audience is too large to decide here."""
-	why_not = trigger_reason(rule, event, ctx, scope, outcome, mode.check_condition)
+	rule, event, ctx, mode = ev.rule, ev.event, ev.ctx, ev.mode
+	why_not = trigger_reason(rule, event, ctx, ev.scope, outcome, mode.check_condition)
 	if why_not:
 		outcome.reason = why_not
 		return None
 	if mode.only_users is not None:
 		return [Recipient(user, None, "Test Fire") for user in mode.only_users]
 	limit = None if mode.preview else mode.defer_above
-	recipients = audience_of(rule, event, ctx, scope, limit)
+	recipients = audience_of(rule, event, ctx, ev.scope, limit)
 	if limit is not None and len(recipients) > limit:
 		outcome.deferred = len(recipients)
 		outcome.reason = f"more than {limit} recipients: delivered by a background job after the commit"
@@ -296,10 +309,9 @@ def _triggered_audience(
 	return recipients
 
 
-def _decide(
-	rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome, scope: dict, recipients: list
-) -> None:
+def _decide(ev: _Evaluation, outcome: Outcome, recipients: list) -> None:
 	"""Verdicts, texts, rate limit and deliveries for `recipients` (all or one chunk of them)."""
+	rule, event, ctx, mode = ev.rule, ev.event, ev.ctx, ev.mode
 	audit = Audit(event.doctype, event.docname, event.doc, event.actor, rule.exclude_actor)
 	give_verdicts(recipients, audit, ctx.directory, ctx.progress)
 	apply_mutes(recipients, rule_target(rule.name), rule.critical, ctx.mutes)
@@ -308,7 +320,7 @@ def _decide(
 	if mode.preview and mode.texts_for is not None:
 		readers = sorted(readers, key=lambda rec: rec.verdict != DELIVER)[: mode.texts_for]
 	hidden = ctx.directory.hidden_fields([rec.user for rec in readers], event.doctype) if readers else {}
-	budget.run(render_texts, rule, event, scope, readers, hidden)  # one clock for all the texts
+	budget.run(render_texts, rule, event, ev.scope, readers, hidden)  # one clock for all the texts
 	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)
 	deliverable = [rec for rec in recipients if rec.verdict == DELIVER]
 	outcome.fired = bool(deliverable)
@@ -344,8 +356,8 @@ def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterat
 		why_not = listens_reason(rule, event)
 		if why_not:
 			raise RuleError.one(rule.name, "event", why_not)
-		scope = {**_scope(rule, event), **ctx.shared}
-		recipients = rule_budget.within(_triggered_audience, rule, event, ctx, Mode(), head, scope)
+		ev = _Evaluation(rule, event, ctx, Mode(), {**_scope(rule, event), **ctx.shared})
+		recipients = rule_budget.within(_triggered_audience, ev, head)
 	except RuleError as e:
 		yield _failed(head, e)
 		return
@@ -358,7 +370,7 @@ def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterat
 		del recipients[:size]
 		part = Outcome(rule=rule.name, event=event.event, condition=head.condition)
 		try:
-			rule_budget.within(_decide, rule, event, ctx, Mode(), part, scope, chunk)
+			rule_budget.within(_decide, ev, part, chunk)
 		except RuleError as e:
 			yield _failed(part, e)
 			return

@@ -152,3 +152,35 @@ def events_for_hook(method: str, *, in_insert: bool, action: str | None) -> tupl
 	if method == "on_change":
 		return (VALUE_CHANGE,) if action is None and not in_insert else ()
 	return ()
+
+
+#: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
+#: as a side effect of other work (a rule on them could feed itself).
+IGNORED_DOCTYPES = frozenset(
+	{
+		"Realtime Rule",
+		"Realtime Rule Audience",
+		"Realtime Channel",
+		"Realtime Channel Member",
+		"Realtime Channel Publish Role",
+		"Realtime Mute",
+		"Realtime Rule Due Log",
+		"Realtime Rule Schedule",
+		"Error Log",
+		"Notification Log",
+		"Version",
+		"Activity Log",
+		"Access Log",
+		"Route History",
+		"Scheduled Job Log",
+		"Email Queue",
+		"Email Queue Recipient",
+		"Submission Queue",
+		"Prepared Report",
+		"Deleted Document",
+		"DocType",
+		"Custom Field",
+		"Property Setter",
+		"Session Default Settings",
+	}
+)

@@ -8,7 +8,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rt_studio.engine.rules import Channel
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Channel:
+	"""A Realtime Channel as the engine reads it (`rules.parse_channel` builds it from a document)."""
+
+	name: str
+	enabled: bool
+	description: str
+	members: tuple[tuple[str, str], ...]
+	reference_doctype: str
+	reference_name: str
+	publish_roles: tuple[str, ...]
+	rate_limit_count: int
+	rate_limit_seconds: int
+	event_name: str
+
 
 #: Documents a summary names (the count goes on beyond): enough to see what happened, while
 #: a batch of a busy rule stays a few kilobytes however many saves it collects.
@@ -57,7 +72,7 @@ class Directory(Protocol):
 		"""{value: the user's name as the site spells it, or None when the value names no user}.
 
 		Values match user names as the site matches them: without case and surrounding spaces
-		(`audience.user_key`), so `Ben@Example.com ` and `ben@example.com` are one user.
+		(`user_names.user_key`), so `Ben@Example.com ` and `ben@example.com` are one user.
 		"""
 
 	def enabled_users(self, users: Sequence[str]) -> set[str]:

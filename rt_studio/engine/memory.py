@@ -15,8 +15,9 @@ The directory file the CLI reads has this shape::
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 
-from rt_studio.engine.audience import assigned_users, commenters, user_key
+from rt_studio.engine.audience import assigned_users, commenters
 from rt_studio.engine.rules import Channel, parse_channel
+from rt_studio.engine.user_names import user_key
 
 
 class DirectoryError(ValueError):

@@ -24,6 +24,7 @@ from rt_studio.engine.events import (
 )
 from rt_studio.engine.fields import FieldReader
 from rt_studio.engine.filters import FilterError, parse_filters
+from rt_studio.engine.interfaces import Channel
 from rt_studio.engine.sandbox import SandboxError, compile_condition
 from rt_studio.engine.templates import CompiledTemplate
 
@@ -162,20 +163,6 @@ class Rule:
 	escalate_after_minutes: int = 0
 	#: Also show a browser (system) notification while the desk tab is hidden.
 	browser_notification: bool = False
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Channel:
-	name: str
-	enabled: bool
-	description: str
-	members: tuple[tuple[str, str], ...]
-	reference_doctype: str
-	reference_name: str
-	publish_roles: tuple[str, ...]
-	rate_limit_count: int
-	rate_limit_seconds: int
-	event_name: str
 
 
 def _lax_text(data: Mapping, key: str) -> str:

@@ -196,12 +196,11 @@ def _arg(args: tuple, kwargs: Mapping, index: int, name: str, default=None):
 	return args[index] if len(args) > index else kwargs.get(name, default)
 
 
-def _check_width(front, args, kwargs, index: int, name: str, default, what: str):
-	value = args[0] if args else ""
-	budget.printable(value)
-	width = _arg(args, kwargs, index, name, default)
+def _check_center(front, args, kwargs):
+	budget.printable(args[0] if args else "")
+	width = _arg(args, kwargs, 1, "width", 80)
 	if isinstance(width, int) and width > budget.MAX_SIZE:
-		raise budget.over(what, width, budget.MAX_SIZE, "MAX_SIZE")
+		raise budget.over("a center width", width, budget.MAX_SIZE, "MAX_SIZE")
 	return (*front, *args)
 
 
@@ -282,7 +281,7 @@ def _check_wordwrap(front, args, kwargs):
 
 #: Checks made before a filter runs (on the value and arguments, after any context argument).
 FILTER_CHECKS = {
-	"center": lambda f, a, k: _check_width(f, a, k, 1, "width", 80, "a center width"),
+	"center": _check_center,
 	"indent": _check_indent,
 	"format": _check_format,
 	"join": _check_join,

@@ -10,8 +10,8 @@ Mutes are asked once per chunk as well; the rate limit and batching stage is in 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from rt_studio.engine.audience import user_key
 from rt_studio.engine.interfaces import Directory, Mutes
+from rt_studio.engine.user_names import user_key
 
 DELIVER = "deliver"
 NO_READ = "no read permission"

@@ -16,6 +16,7 @@ from rt_studio.engine.errors import Problem
 from rt_studio.engine.events import (
 	CANCEL,
 	DAY_EVENTS,
+	IGNORED_DOCTYPES,
 	METHOD,
 	MINUTE_EVENTS,
 	SUBMIT,
@@ -81,8 +82,6 @@ def rule_problems(doc) -> list[Problem]:
 
 
 def document_type_problems(doc) -> list[Problem]:
-	from rt_studio.save.handler import IGNORED_DOCTYPES
-
 	meta = frappe.get_meta(doc.document_type)
 	if doc.document_type in IGNORED_DOCTYPES:
 		return [Problem(doc.rule_name, "document_type", "RT Studio does not watch this DocType")]

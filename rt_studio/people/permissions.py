@@ -7,11 +7,11 @@ site on every check (each form load, each list view row).
 
 import frappe
 
-from rt_studio.engine.audience import user_key
-from rt_studio.engine.rules import Channel
-from rt_studio.people.readers import readers
-from rt_studio.people.site import AUTOMATIC_ROLES, load_channel
-from rt_studio.people.users import find_users
+from rt_studio.engine.interfaces import Channel
+from rt_studio.engine.user_names import user_key
+from rt_studio.people.channels import load_channel
+from rt_studio.people.readers import readable_by, readers
+from rt_studio.people.users import EVERYONE_ROLES, find_users
 
 MANAGER = "System Manager"
 
@@ -51,9 +51,9 @@ def member_of(channel: Channel, user: str) -> bool:
 
 def member_roles(user: str, user_type: str) -> list[str]:
 	"""The roles through which a channel's Role rows count `user` as a member."""
-	roles = [r for r in frappe.get_roles(user) if r not in AUTOMATIC_ROLES and r != "Guest"]
+	roles = [r for r in frappe.get_roles(user) if r not in EVERYONE_ROLES and r != "Guest"]
 	if user_type == "System User":
-		roles += sorted(AUTOMATIC_ROLES)
+		roles += sorted(EVERYONE_ROLES)
 	return roles
 
 
@@ -90,17 +90,20 @@ def channel_query_conditions(user: str | None = None) -> str:
 
 
 def _reference_channels_readable_by(record) -> list[str]:
-	"""Channels whose reference document the user may read (one check per such channel)."""
+	"""Channels whose reference document the user may read: decided per reference DocType for all
+	its documents at once (`readers.readable_by`), so a list view costs a few queries per
+	DocType, not a few per channel."""
 	if record is None or not record.enabled or record.user_type != "System User":
 		return []
-	found = []
+	by_doctype: dict[str, list] = {}
 	for channel in frappe.get_all(
 		"Realtime Channel",
 		filters={"reference_doctype": ["is", "set"], "reference_name": ["is", "set"]},
 		fields=["name", "reference_doctype", "reference_name"],
 	):
-		if frappe.db.exists(channel.reference_doctype, channel.reference_name):
-			reference = frappe.get_doc(channel.reference_doctype, channel.reference_name)
-			if record.name in readers(reference, [record.name]):
-				found.append(channel.name)
+		by_doctype.setdefault(channel.reference_doctype, []).append(channel)
+	found = []
+	for doctype, channels in by_doctype.items():
+		readable = readable_by(record.name, doctype, [channel.reference_name for channel in channels])
+		found += [channel.name for channel in channels if channel.reference_name in readable]
 	return found

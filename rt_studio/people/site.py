@@ -18,15 +18,19 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils.safe_exec import VALID_UTILS
 
-from rt_studio.engine.audience import user_key
 from rt_studio.engine.budget import SITE_CONFIG_KEY
-from rt_studio.engine.rules import Channel, parse_channel
+from rt_studio.engine.interfaces import Channel
+from rt_studio.engine.user_names import user_key
+from rt_studio.people.channels import load_channel
 from rt_studio.people.readers import Shares
 from rt_studio.people.readers import readers as read_access
-from rt_studio.people.users import ReadAlong, UserRecord, find_users, forget_local_user_facts
-
-#: Roles every (desk) user has without a Has Role row: their audience is Everyone.
-AUTOMATIC_ROLES = {"All", "Desk User"}
+from rt_studio.people.users import (
+	EVERYONE_ROLES,
+	ReadAlong,
+	UserRecord,
+	find_users,
+	forget_local_user_facts,
+)
 
 
 def _limit(limit: int | None) -> str:
@@ -142,7 +146,7 @@ class FrappeDirectory:
 	def users_with_role(self, role: str, limit: int | None = None) -> list[str]:
 		if role == "Guest":
 			return []
-		if role in AUTOMATIC_ROLES:
+		if role in EVERYONE_ROLES:
 			return self.all_users(limit)
 		return self._listed(
 			frappe.db.sql(
@@ -253,12 +257,3 @@ def _leveled_fields(doctype: str) -> dict[str, int]:
 			if df.permlevel:
 				leveled[f"{table.fieldname}.{df.fieldname}"] = df.permlevel
 	return leveled
-
-
-def load_channel(name: str) -> Channel | None:
-	"""The channel as the engine sees it, or None when it does not exist or is invalid."""
-	if not frappe.db.exists("Realtime Channel", name):
-		return None
-	doc = frappe.get_doc("Realtime Channel", name)
-	channel, _problems = parse_channel(doc.as_dict())
-	return channel

@@ -32,6 +32,9 @@ CHUNK = 1000
 ROLES = "roles"
 USER_PERMISSIONS = "user_permissions"
 
+#: Roles every (desk) user has without a Has Role row: a Role row naming one means Everyone.
+EVERYONE_ROLES = frozenset({"All", "Desk User"})
+
 #: Users Frappe answers for without its caches (all roles; no User Permissions).
 UNCACHED_USERS = frozenset({"Administrator", "Guest"})
 

@@ -15,39 +15,8 @@ from rt_studio.delivery.context import context_for
 from rt_studio.delivery.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
-from rt_studio.engine.events import METHOD, events_for_hook
+from rt_studio.engine.events import IGNORED_DOCTYPES, METHOD, events_for_hook
 from rt_studio.save import cache, transaction
-
-#: DocTypes that never trigger rules: RT Studio's own and Frappe's logs, which are written
-#: as a side effect of other work (a rule on them could feed itself).
-IGNORED_DOCTYPES = frozenset(
-	{
-		"Realtime Rule",
-		"Realtime Rule Audience",
-		"Realtime Channel",
-		"Realtime Channel Member",
-		"Realtime Channel Publish Role",
-		"Realtime Mute",
-		"Realtime Rule Due Log",
-		"Realtime Rule Schedule",
-		"Error Log",
-		"Notification Log",
-		"Version",
-		"Activity Log",
-		"Access Log",
-		"Route History",
-		"Scheduled Job Log",
-		"Email Queue",
-		"Email Queue Recipient",
-		"Submission Queue",
-		"Prepared Report",
-		"Deleted Document",
-		"DocType",
-		"Custom Field",
-		"Property Setter",
-		"Session Default Settings",
-	}
-)
 
 
 def on_document_event(doc, method: str, *args, **kwargs) -> None:

@@ -30,6 +30,7 @@ from rt_studio.engine import due
 from rt_studio.engine.evaluate import Event
 from rt_studio.save import cache
 from rt_studio.save.handler import fire
+from rt_studio.schedule.documents import due_documents
 
 LOG_DOCTYPE = "Realtime Rule Due Log"
 #: Where the time of the last completed run is kept: a Single of its own (a global default
@@ -74,22 +75,6 @@ def last_run() -> datetime | None:
 
 def set_last_run(moment: datetime | None) -> None:
 	frappe.db.set_single_value(STATE_DOCTYPE, "last_run", moment, update_modified=False)
-
-
-def due_documents(rule, since: datetime, now: datetime) -> list[tuple[str, datetime]]:
-	"""(name, due time) of the documents whose message is to be sent in (since, now], read from
-	the watched date alone (a document is loaded only when its message is due)."""
-	field = due.watched_field(rule)
-	low, high = due.field_range(rule, since, now)
-	rows = frappe.get_all(
-		rule.document_type,
-		filters=[[field, ">=", low], [field, "<=", high]],
-		fields=["name", field],
-		order_by=f"`{field}` asc",
-		as_list=True,
-	)
-	found = ((name, due.due_in(rule, {field: value}, since, now)) for name, value in rows)
-	return [(name, due_at) for name, due_at in found if due_at is not None]
 
 
 def send(rule, docname: str, due_at: datetime, now: datetime) -> int:

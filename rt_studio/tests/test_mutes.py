@@ -124,7 +124,7 @@ class TestMutes(RTTestCase):
 		past = add_to_date(now_datetime(), minutes=-1)
 		frappe.db.set_value("Realtime Mute", {"user": self.reader, "rule": rule.name}, "until", past)
 		frappe.cache.pipeline().hset(
-			site_mutes._hash(f"rule:{rule.name}"), self.reader, site_mutes._epoch(past)
+			site_mutes._hash(f"rule:{rule.name}"), self.reader, site_mutes.epoch(past)
 		).execute()
 		frappe.db.commit()
 		self.assertEqual(set(self.save(order, rule)), {self.reader, self.other})
@@ -304,11 +304,11 @@ class TestMutes(RTTestCase):
 			{self.reader, self.other},
 		)
 		# and without a mute made again, the ended row's entry becomes a tombstone
-		frappe.cache.pipeline().hset(key, self.reader, site_mutes._epoch(past)).execute()
+		frappe.cache.pipeline().hset(key, self.reader, site_mutes.epoch(past)).execute()
 		as_user(self.reader, mute, rule=rule.name, minutes=60)
 		frappe.db.set_value("Realtime Mute", {"user": self.reader, "rule": rule.name}, "until", past)
 		frappe.db.commit()
-		frappe.cache.pipeline().hset(key, self.reader, site_mutes._epoch(past)).execute()
+		frappe.cache.pipeline().hset(key, self.reader, site_mutes.epoch(past)).execute()
 		site_mutes.clean_up()
 		self.assertLess(float(entries(key).get(self.reader.encode())), 0)
 		self.assertEqual(float(entries(key).get(self.other.encode())), 0)

@@ -7,8 +7,9 @@ import frappe
 
 from rt_studio import api
 from rt_studio.engine.audience import channel_members
-from rt_studio.people.permissions import member_of
-from rt_studio.people.site import FrappeDirectory, load_channel
+from rt_studio.people.channels import load_channel
+from rt_studio.people.permissions import channel_query_conditions, member_of
+from rt_studio.people.site import FrappeDirectory
 from rt_studio.tests.counting import QueryCounter
 from rt_studio.tests.crowd import make_crowd
 from rt_studio.tests.factories import (
@@ -163,6 +164,37 @@ class TestRealtimeChannel(RTTestCase):
 			with self.set_user(self.users[label]):
 				listed = frappe.get_list("Realtime Channel", pluck="name")
 			self.assertEqual(channel.name in listed, label != "outsider", label)
+
+	def test_the_channel_list_decides_reference_documents_in_bulk(self):
+		"""A list of channels reads the same for 30 channels with a reference document as for 1
+		(read access to the references is decided per DocType, not per channel), and lists each
+		channel whose reference the user may read as `frappe.has_permission` says (shares too)."""
+		costs = {}
+		for count in (1, 30):
+			orders = [new_order().insert() for _ in range(count)]
+			for order in orders[::3]:
+				frappe.share.add(ORDER, order.name, self.users["outsider"], read=1)
+			channels = [
+				self.enterContext(make_channel(reference_doctype=ORDER, reference_name=order.name))
+				for order in orders
+			]
+			for label in ("member", "outsider"):
+				user = self.users[label]
+				channel_query_conditions(user)  # warm: the user's roles and permissions, the metas
+				with QueryCounter() as queries:
+					channel_query_conditions(user)
+				costs[label, count] = queries.count
+				with self.set_user(user):
+					listed = set(frappe.get_list("Realtime Channel", pluck="name", limit_page_length=0))
+				readable = [frappe.has_permission(ORDER, "read", doc=order, user=user) for order in orders]
+				self.assertEqual(
+					{c.name for c in channels} & listed,
+					{c.name for c, ok in zip(channels, readable, strict=True) if ok},
+					label,
+				)
+				self.assertEqual(sum(readable), count if label == "member" else len(orders[::3]), label)
+		for label in ("member", "outsider"):
+			self.assertEqual(costs[label, 1], costs[label, 30], f"{label}: {costs}")
 
 	def test_only_system_managers_change_channels(self):
 		channel = self.channel()

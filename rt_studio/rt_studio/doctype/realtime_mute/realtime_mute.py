@@ -1,4 +1,5 @@
-"""A user's mute of one rule or channel: written only by rt_studio.delivery.mutes (mute / unmute)."""
+"""A user's mute of one rule or channel: written by rt_studio.desk.muting (mute / unmute) and
+rt_studio.delivery.mutes (removed with its rule or channel, and when it has ended)."""
 
 import frappe
 from frappe import _
