@@ -353,3 +353,46 @@ class TestEscalation(InboxTestCase):
 		self.deliver(order)
 		escalate_due(now=add_to_date(now_datetime(), days=30))
 		self.assertEqual(self.emails(order), [])
+
+
+class TestInboxCleanUp(InboxTestCase):
+	def rows(self, user: str, count: int, sent_at, archived_at=None, first_seq: int = 1) -> None:
+		values = [
+			(
+				frappe.generate_hash(length=10),
+				user,
+				first_seq + i,
+				"rt-test-clean",
+				json.dumps({"seq": first_seq + i, "rule": "rt-test-clean", "display": "Alert"}),
+				sent_at,
+				archived_at,
+				sent_at,
+				sent_at,
+			)
+			for i in range(count)
+		]
+		fields = ["name", "user", "seq", "rule", "payload", "sent_at", "archived_at", "creation", "modified"]
+		frappe.db.bulk_insert(DOCTYPE, fields, values)
+		frappe.db.commit()
+
+	def seqs(self, user: str) -> list[int]:
+		return frappe.get_all(DOCTYPE, filters={"user": user}, pluck="seq", order_by="seq asc")
+
+	def test_old_archived_and_beyond_the_newest_thousand_go(self):
+		now = now_datetime()
+		self.rows(self.reader, 3, now - timedelta(days=inbox_store.KEEP_DAYS + 1), first_seq=1)
+		self.rows(
+			self.reader,
+			2,
+			now - timedelta(days=40),
+			now - timedelta(days=inbox_store.KEEP_ARCHIVED_DAYS + 1),
+			10,
+		)
+		self.rows(self.reader, 2, now - timedelta(days=40), first_seq=20)  # old enough, not archived: kept
+		crowd = inbox_store.MAX_ITEMS_PER_USER + 5
+		self.rows(self.other, crowd, now, first_seq=100)
+		inbox_store.clean_up()
+		self.assertEqual(self.seqs(self.reader), [20, 21])
+		kept = self.seqs(self.other)
+		self.assertEqual(len(kept), inbox_store.MAX_ITEMS_PER_USER)
+		self.assertEqual((kept[0], kept[-1]), (105, 100 + crowd - 1))  # the newest kept
