@@ -14,7 +14,8 @@ the same test (`keptInInbox` in public/js/runtime/logic.js) to count a new messa
 A message that could not be numbered (Redis failed at that moment) is shown live but not kept.
 Writing the rows never fails the commit: a failure is recorded in the Error Log.
 
-Called by: the outbox (`remember`, for every message to a user), the scheduler (escalate_due every minute,
+Called by: the outbox (`remember`, for every message to a user), the save handler
+(`forget_document`, when a document of a DocType with rules is deleted), the scheduler (escalate_due every minute,
 clean_up daily) and the inbox API (rt_studio.desk.inbox).
 """
 
@@ -135,6 +136,16 @@ def _sent_at(message: dict) -> datetime:
 		return datetime.fromisoformat(message["sent_at"]).replace(tzinfo=None)
 	except (KeyError, TypeError, ValueError):
 		return now_datetime()
+
+
+def forget_document(doctype: str, docname: str) -> None:
+	"""A document of a DocType with rules is being deleted: its messages leave every inbox (they
+	could no longer be opened, and would only be counted unread). One indexed DELETE, inside the
+	deleting transaction; the message a Delete rule sends about it comes after and stays."""
+	item = frappe.qb.DocType(DOCTYPE)
+	frappe.qb.from_(item).delete().where(item.reference_doctype == doctype).where(
+		item.reference_name == docname
+	).run()
 
 
 def badge(user: str) -> dict:

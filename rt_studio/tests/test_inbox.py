@@ -15,6 +15,7 @@ from rt_studio.api import archive, inbox, inbox_count, mark_read, mark_seen, mut
 from rt_studio.delivery import inbox as inbox_store
 from rt_studio.delivery.inbox import DOCTYPE, INBOX_EVENT, escalate_due
 from rt_studio.tests.factories import (
+	ORDER,
 	TESTER,
 	RealtimeListener,
 	RTTestCase,
@@ -124,6 +125,23 @@ class TestInboxKeeping(InboxTestCase):
 		order.save()
 		frappe.db.rollback()
 		self.assertEqual(frappe.db.count(DOCTYPE, {"user": self.reader}), 0)
+
+	def test_deleting_a_document_takes_its_messages_out_of_every_inbox_but_its_deletion_notice(self):
+		self.rule()
+		delete_rule = self.rule(event="Delete", subject="Deleted {{ doc.name }}")
+		kept = self.enterContext(make_order(commit=True))
+		order = self.enterContext(make_order(commit=True))
+		self.deliver(kept)
+		self.deliver(order, times=2)
+		self.assertEqual(as_user(self.reader, inbox_count)["unread"], 3)
+		frappe.delete_doc(ORDER, order.name)
+		frappe.db.commit()
+		items = self.items(self.reader)
+		self.assertEqual(
+			[(item["rule"], item["docname"]) for item in items],
+			[(delete_rule.name, order.name), (items[1]["rule"], kept.name)],
+		)
+		self.assertEqual(as_user(self.reader, inbox_count)["unread"], 2)
 
 	def test_signals_for_the_desk_are_not_kept(self):
 		self.rule(display="Refresh Form")
