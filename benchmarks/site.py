@@ -473,6 +473,21 @@ def post_commit_costs(state: dict) -> None:
 		f" (one Lua call, {stamp_us / 10 / emit_us:.2f}x a publish per message); for 1,000 messages to 1,000"
 		f" users {bulk_us:.1f} us per message"
 	)
+	inbox_us = inbox_costs(message, n)
+	print(
+		f"   and the inbox rows of those messages: {inbox_us:.0f} us per 10 messages (one INSERT,"
+		f" {inbox_us / 10 / emit_us:.2f}x a publish per message)"
+	)
+
+
+def inbox_costs(message: dict, n: int) -> float:
+	"""us per 10 inbox rows written as one committing transaction writes them (rolled back)."""
+	from rt_studio.delivery import inbox
+
+	t = time.perf_counter()
+	for batch in range(n // 10):
+		inbox.keep([("rt.bench.scratch@example.com", {**message, "seq": batch * 10 + i}) for i in range(10)])
+	return (time.perf_counter() - t) / (n // 10) * 1e6
 
 
 def delivery_log_costs(message: dict, n: int) -> tuple[float, float]:
