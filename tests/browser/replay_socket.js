@@ -24,15 +24,10 @@
 
 const path = require("path");
 const { isDeepStrictEqual } = require("util");
-const { io } = require(process.env.SOCKET_IO_CLIENT || "socket.io-client");
-const { BASE, PASSWORD, USER, USER_PASSWORD, arg, check, ensureUser, finish, makeRules, must, resource, session } = require("./lib");
+const { PASSWORD, USER, USER_PASSWORD, check, ensureUser, finish, makeRules, must, resource, session } = require("./lib");
+const { connect, sleep, waitFor } = require("./socket");
 
-const SOCKET = arg("socket", "http://127.0.0.1:9000");
-const SITE = arg("site", "rt.localhost");
 const RULES = Array.from({ length: 10 }, (_, i) => `E2E replay ${i + 1}`);
-const WAIT_MS = 10000;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function setup(admin) {
 	await ensureUser(admin);
@@ -46,24 +41,6 @@ async function setup(admin) {
 		};
 	}
 	await makeRules(admin, rules);
-}
-
-function connect(sid) {
-	return new Promise((resolve, reject) => {
-		const socket = io(`${SOCKET}/${SITE}`, {
-			transports: ["websocket"],
-			reconnection: false,
-			extraHeaders: { Cookie: `sid=${sid}`, Origin: BASE },
-		});
-		socket.once("connect", () => resolve(socket));
-		socket.once("connect_error", (e) => reject(new Error(`socket.io: ${e.message}`)));
-	});
-}
-
-async function waitFor(predicate, ms = WAIT_MS) {
-	const until = Date.now() + ms;
-	while (!predicate() && Date.now() < until) await sleep(50);
-	return predicate();
 }
 
 (async () => {
