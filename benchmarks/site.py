@@ -215,7 +215,7 @@ def make_notification(name: str, event: str) -> None:
 
 
 def set_rules_enabled(names, enabled: int) -> None:
-	from rt_studio.save import cache
+	from rt_studio import rule_cache as cache
 
 	if names:
 		frappe.db.sql(
@@ -241,7 +241,7 @@ def per_request_reset() -> None:
 	rules token and Notification one HGET of its per-DocType list. The realtime queue is
 	emptied because it lives for one request (its duplicate check is a linear scan).
 	"""
-	from rt_studio.save.cache import STATE_KEY
+	from rt_studio.rule_cache import STATE_KEY
 
 	local_cache = frappe.local.cache
 	local_cache.pop(frappe.cache.make_key(STATE_KEY), None)
@@ -641,7 +641,7 @@ def cleanup(state: dict) -> None:
 	from frappe.utils.background_jobs import generate_qname, get_redis_conn
 	from rq import Queue
 
-	from rt_studio.save import cache
+	from rt_studio import rule_cache as cache
 
 	# Nothing of the benchmark's queued trace should be written as "rolled back" entries.
 	frappe.local.rt_studio_trace = []

@@ -74,13 +74,13 @@ scheduler_events = {
 			# time rules (Days/Minutes Before/After): what came due since the last run
 			"rt_studio.schedule.run_time_rules",
 			# unread inbox messages whose rule emails them after a while
-			"rt_studio.delivery.inbox.escalate_due",
+			"rt_studio.delivery.escalation.escalate_due",
 		]
 	},
 	"daily": [
 		"rt_studio.delivery.mutes.clean_up",
 		"rt_studio.schedule.clean_up",
-		"rt_studio.delivery.inbox.clean_up",
+		"rt_studio.delivery.inbox_cleanup.clean_up",
 	],
 }
 

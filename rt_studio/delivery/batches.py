@@ -46,12 +46,12 @@ from collections.abc import Sequence
 
 import frappe
 
+from rt_studio import transaction
 from rt_studio.delivery.rate_limit import RedisRateLimiter
 from rt_studio.engine.batching import MAX_DOCNAMES, Batch, admit_in_turn
 from rt_studio.engine.interfaces import RateLimiter
 from rt_studio.engine.ratelimit import rule_key
 from rt_studio.engine.summaries import due_summaries
-from rt_studio.save import transaction
 
 DUE_KEY = "rt_studio:batch_due"
 #: The claimed batches' ids, scored by when they were claimed.

@@ -32,7 +32,7 @@ from frappe.query_builder import DocType
 from frappe.realtime import get_user_room
 from frappe.utils import now
 
-from rt_studio.save import transaction
+from rt_studio import transaction
 
 #: Rows per INSERT (and recipients per UPDATE): a thousand rows of a few hundred bytes make a
 #: statement of a few hundred KB, far below MariaDB's default max_allowed_packet (16 MB).

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import frappe
 from frappe.model.document import get_doc as load_document
 
+from rt_studio import rule_cache as cache
 from rt_studio.delivery import outbox, trace
 from rt_studio.delivery.context import context_for
 from rt_studio.engine.errors import Problem
@@ -31,7 +32,6 @@ from rt_studio.engine.events import DELETE
 from rt_studio.engine.verdicts import DELIVER, NO_SUCH_USER
 from rt_studio.people.readers import Shares, shares_of
 from rt_studio.people.site import known_time_zone, site_time_zone
-from rt_studio.save import cache
 
 #: Audiences larger than this are checked and delivered by a background job after the
 #: commit, so a rule for a big role never slows the user's save.

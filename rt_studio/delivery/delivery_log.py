@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import frappe
 
-from rt_studio.save import transaction
+from rt_studio import transaction
 
 #: The deliveries each user's log keeps whatever their age: a desk back from a long break
 #: still gets the last screenful.

@@ -13,7 +13,7 @@ import json
 import frappe
 from frappe import _
 
-from rt_studio.save import transaction
+from rt_studio import transaction
 
 #: How long a key is remembered: longer than any client keeps retrying.
 KEEP_SECONDS = 24 * 3600

@@ -15,8 +15,9 @@ A message that could not be numbered (Redis failed at that moment) is shown live
 Writing the rows never fails the commit: a failure is recorded in the Error Log.
 
 Called by: the outbox (`remember`, for every message to a user), the save handler
-(`forget_document`, when a document of a DocType with rules is deleted), the scheduler (escalate_due every minute,
-clean_up daily) and the inbox API (rt_studio.desk.inbox).
+(`forget_document`, when a document of a DocType with rules is deleted) and the inbox API
+(rt_studio.desk.inbox). The email for an unread message is escalation.py's; the daily clean-up
+inbox_cleanup.py's.
 """
 
 import json
@@ -28,11 +29,12 @@ from frappe.query_builder import Order
 from frappe.query_builder.functions import Count, Max
 from frappe.utils import escape_html, get_url_to_form, get_url_to_list, now_datetime, strip_html
 
+from rt_studio import rule_cache as cache
+from rt_studio import transaction
 from rt_studio.delivery.mutes import SiteMutes
 from rt_studio.engine.due import LONGEST_HOLD
 from rt_studio.engine.mutes import rule_target
 from rt_studio.engine.rules import SIGNAL_DISPLAYS
-from rt_studio.save import cache, transaction
 
 DOCTYPE = "Realtime Inbox Item"
 #: The socket event that tells every tab of a user the inbox changed (unread count, states).
@@ -59,25 +61,6 @@ FIELDS = (
 INSERT_ROWS = 1000
 #: Row names are random, as Frappe's "hash" naming (generated here: the rows are written in bulk).
 INBOX_NAME_LENGTH = 10
-#: Due escalations decided per transaction: a backlog (after downtime) goes out in commits of this
-#: size, each holding row locks only on its own items for a couple of hundred emails' worth of work.
-ESCALATE_CHUNK = 200
-#: Inbox items are kept this long (read or not): a quarter, as Frappe keeps Notification Logs
-#: (its Log Settings default to 90 days).
-KEEP_DAYS = 90
-#: ...and archived items only this long: archiving says "done with it".
-KEEP_ARCHIVED_DAYS = 30
-#: ...and at most this many per user, the newest: a rule that floods (a busy DocType, Everyone)
-#: fills a user's inbox for a day at most; ten pages of scrolling back is past what anyone reads.
-MAX_ITEMS_PER_USER = 1000
-
-SENT, MUTED, NO_EMAIL, NO_PERMISSION, NO_EMAIL_ACCOUNT = (
-	"Sent",
-	"Muted",
-	"No Email",
-	"No Permission",
-	"No Email Account",
-)
 
 
 def kept(message: dict) -> bool:
@@ -178,139 +161,3 @@ def publish_change(user: str, change: dict) -> dict:
 	state = badge(user)
 	frappe.publish_realtime(INBOX_EVENT, {**change, **state}, user=user, after_commit=True)
 	return state
-
-
-def escalate_due(now: datetime | None = None) -> None:
-	"""Email every message still unread and not archived whose rule's Email If Not Read Within has
-	passed since it was sent (scheduled every minute; `now`, in the site's time zone, lets tests
-	set the clock).
-
-	Each item is decided once: sent, or why not (the user muted the rule, has no email or may no
-	longer read the document). A rule whose send window is closed waits for it to open; a message
-	whose email is more than LONGEST_HOLD overdue (the rule was disabled meanwhile, the scheduler
-	was off) is left alone. Items are claimed with SKIP LOCKED, so two runs at once never email
-	the same message twice; a read committed before the claim prevents the email.
-	"""
-	now = now or now_datetime()
-	no_account = False
-	for rule in cache.get_index().rules.values():
-		if not (rule.enabled and rule.escalate_after_minutes) or not _window_open(rule, now):
-			continue
-		due_since = now - timedelta(minutes=rule.escalate_after_minutes)
-		while items := _claim_due(rule.name, due_since - LONGEST_HOLD, due_since):
-			for item in items:
-				no_account = _escalate(item, rule, now) == NO_EMAIL_ACCOUNT or no_account
-			frappe.db.commit()
-	if no_account:
-		frappe.log_error(
-			title="RT Studio: unread messages were not emailed",
-			message="The site has no outgoing Email Account: set one up in Email Account (Default "
-			"Outgoing) so rules that email unread messages can send them.",
-		)
-
-
-def _window_open(rule, now: datetime) -> bool:
-	return rule.send_window is None or rule.send_window.next_open(now) == now
-
-
-def _claim_due(rule: str, sent_after: datetime, sent_before: datetime) -> list:
-	item = frappe.qb.DocType(DOCTYPE)
-	return (
-		frappe.qb.from_(item)
-		.select(item.name, item.user, item.payload)
-		.where(item.rule == rule)
-		.where(item.sent_at > sent_after)
-		.where(item.sent_at <= sent_before)
-		.where(item.escalated_at.isnull())
-		.where(item.read_at.isnull())
-		.where(item.archived_at.isnull())
-		.orderby(item.sent_at)
-		.limit(ESCALATE_CHUNK)
-		.for_update(skip_locked=True)
-		.run(as_dict=True)
-	)
-
-
-def _escalate(item, rule, now: datetime) -> str:
-	"""Send the item's email or record why not."""
-	message = json.loads(item.payload)
-	outcome = _why_not(item.user, message, rule)
-	if outcome is None:
-		try:
-			_send_email(item.user, message)
-			outcome = SENT
-		except frappe.OutgoingEmailError:
-			outcome = NO_EMAIL_ACCOUNT
-	frappe.db.set_value(
-		DOCTYPE, item.name, {"escalated_at": now, "escalation": outcome}, update_modified=False
-	)
-	return outcome
-
-
-def _why_not(user: str, message: dict, rule) -> str | None:
-	if not rule.critical and SiteMutes().muted(rule_target(rule.name), [user]):
-		return MUTED
-	facts = frappe.db.get_value("User", user, ["enabled", "email"], as_dict=True)
-	if not facts or not facts.enabled or not facts.email:
-		return NO_EMAIL
-	if message.get("docname") and not _may_read(user, message["doctype"], message["docname"]):
-		return NO_PERMISSION
-	return None
-
-
-def _may_read(user: str, doctype: str, docname: str) -> bool:
-	# a missing document is checked first: has_permission would report it to the desk as an error
-	return bool(frappe.db.exists(doctype, docname)) and bool(
-		frappe.has_permission(doctype, "read", doc=docname, user=user)
-	)
-
-
-def _send_email(user: str, message: dict) -> None:
-	"""The rule's subject and message, as delivered, in one Email Queue row for the user."""
-	subject = unescape(strip_html(message.get("subject") or "")) or message.get("rule") or ""
-	body = message.get("message") or ""
-	doctype, docname = message.get("doctype"), message.get("docname")
-	if docname:
-		url, label = get_url_to_form(doctype, docname), f"{doctype} {docname}"
-	elif doctype:
-		url, label = get_url_to_list(doctype), doctype
-	else:
-		url = label = None
-	if url:
-		body += f'<p><a href="{escape_html(url)}">{escape_html(frappe._("Open {0}").format(label))}</a></p>'
-	frappe.sendmail(
-		recipients=[frappe.db.get_value("User", user, "email")],
-		subject=subject,
-		message=body,
-		reference_doctype=doctype if docname else None,
-		reference_name=docname,
-		delayed=True,
-	)
-
-
-def clean_up() -> None:
-	"""Drop inbox items older than KEEP_DAYS, archived ones older than KEEP_ARCHIVED_DAYS, and each
-	user's beyond their newest MAX_ITEMS_PER_USER (daily)."""
-	now = now_datetime()
-	item = frappe.qb.DocType(DOCTYPE)
-	frappe.qb.from_(item).delete().where(item.sent_at < now - timedelta(days=KEEP_DAYS)).run()
-	frappe.qb.from_(item).delete().where(item.archived_at < now - timedelta(days=KEEP_ARCHIVED_DAYS)).run()
-	crowded = (
-		frappe.qb.from_(item)
-		.select(item.user)
-		.groupby(item.user)
-		.having(Count(item.name) > MAX_ITEMS_PER_USER)
-		.run(pluck=True)
-	)
-	for user in crowded:
-		oldest_kept = (
-			frappe.qb.from_(item)
-			.select(item.seq)
-			.where(item.user == user)
-			.orderby(item.seq, order=Order.desc)
-			.limit(1)
-			.offset(MAX_ITEMS_PER_USER - 1)
-			.run()[0][0]
-		)
-		frappe.qb.from_(item).delete().where(item.user == user).where(item.seq < oldest_kept).run()
-	frappe.db.commit()

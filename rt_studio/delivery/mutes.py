@@ -39,9 +39,9 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, cint, get_system_timezone, now_datetime
 
+from rt_studio import transaction
 from rt_studio.engine.mutes import channel_target, rule_target
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
-from rt_studio.save import transaction
 
 MUTE_DOCTYPE = "Realtime Mute"
 #: Set when the hashes hold every mute of the database; missing after Redis lost them.

@@ -20,9 +20,9 @@ from frappe.realtime import get_user_room
 from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_redis_connection_without_auth
 
+from rt_studio import transaction
 from rt_studio.delivery import bell, delivery_log, inbox, room_log
 from rt_studio.engine.evaluate import Outcome
-from rt_studio.save import transaction
 
 NOTIFICATION_LOG = "Notification Log"
 ERROR_SEEN_SECONDS = 24 * 3600

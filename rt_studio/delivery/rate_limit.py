@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import frappe
 
-from rt_studio.save import transaction
+from rt_studio import transaction
 
 #: Where the counters live, before Frappe's site prefix (kept by `bench clear-cache`, see hooks).
 KEY_PREFIX = "rt_studio:rate:"

@@ -17,9 +17,9 @@ trip as the users' numbering).
 
 import frappe
 
+from rt_studio import rule_cache as cache
 from rt_studio.delivery import delivery_log
 from rt_studio.engine.audience import doc_room
-from rt_studio.save import cache
 
 #: A room's log keeps at least its last 50 messages (a form back after a long pause still gets
 #: a screenful)...

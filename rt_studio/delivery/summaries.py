@@ -8,11 +8,11 @@ import time
 
 import frappe
 
+from rt_studio import rule_cache as cache
 from rt_studio.delivery import outbox, trace
 from rt_studio.delivery.batches import DUE_PER_COMMIT, TIMER_SLICE, arm_timer, disarm_timer, enqueue_timer
 from rt_studio.delivery.context import context_for
 from rt_studio.engine.summaries import due_summaries
-from rt_studio.save import cache
 
 
 def deliver_due() -> None:

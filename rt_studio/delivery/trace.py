@@ -11,9 +11,9 @@ from collections import Counter
 
 import frappe
 
+from rt_studio import transaction
 from rt_studio.engine.verdicts import BATCHED, DELIVER, MUTED, NO_SUCH_USER
 from rt_studio.people.site import site_now
-from rt_studio.save import transaction
 
 #: Evaluations kept per rule, and across all rules for the studio page.
 PER_RULE = 50

@@ -10,13 +10,14 @@ is written to the Error Log, not raised into the save.
 
 import frappe
 
+from rt_studio import rule_cache as cache
+from rt_studio import transaction
 from rt_studio.delivery import inbox, outbox, trace
 from rt_studio.delivery.context import context_for
 from rt_studio.delivery.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
 from rt_studio.engine.evaluate import Context, Event, evaluate
 from rt_studio.engine.events import IGNORED_DOCTYPES, METHOD, events_for_hook
-from rt_studio.save import cache, transaction
 
 
 def on_document_event(doc, method: str, *args, **kwargs) -> None:

@@ -25,10 +25,10 @@ from time import monotonic
 import frappe
 from frappe.utils import get_datetime, now_datetime
 
+from rt_studio import rule_cache as cache
 from rt_studio.delivery.context import context_for
 from rt_studio.engine import due
 from rt_studio.engine.evaluate import Event
-from rt_studio.save import cache
 from rt_studio.save.handler import fire
 from rt_studio.schedule.documents import due_documents
 

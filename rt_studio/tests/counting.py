@@ -127,7 +127,7 @@ def run_as_work_horse(method: str, arguments: dict, user: str) -> float:
 	import frappe.utils.caching
 	from frappe.utils.background_jobs import execute_job
 
-	from rt_studio.save import cache
+	from rt_studio import rule_cache as cache
 
 	site, sites_path = frappe.local.site, frappe.local.sites_path
 	arguments = pickle.loads(pickle.dumps(arguments))  # what the worker unpickles

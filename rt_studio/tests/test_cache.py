@@ -4,8 +4,8 @@ from unittest.mock import patch
 
 import frappe
 
+from rt_studio import rule_cache as cache
 from rt_studio.engine.events import HOOKS
-from rt_studio.save import cache
 from rt_studio.save.handler import on_document_event
 from rt_studio.tests.factories import (
 	RULE_PREFIX,

@@ -12,8 +12,9 @@ import frappe
 from frappe.utils import add_to_date, get_datetime, now_datetime
 
 from rt_studio.api import archive, inbox, inbox_count, mark_read, mark_seen, mute
-from rt_studio.delivery import inbox as inbox_store
-from rt_studio.delivery.inbox import DOCTYPE, INBOX_EVENT, escalate_due
+from rt_studio.delivery import escalation, inbox_cleanup
+from rt_studio.delivery.escalation import escalate_due
+from rt_studio.delivery.inbox import DOCTYPE, INBOX_EVENT
 from rt_studio.tests.factories import (
 	ORDER,
 	TESTER,
@@ -294,7 +295,7 @@ class TestEscalation(InboxTestCase):
 		self.assertIn(order.name, email.message)
 		subject = frappe.db.get_value("Email Queue", email.name, "message")
 		self.assertIn(f"Order {order.name} needs you", subject)
-		self.assertEqual(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "escalation"), inbox_store.SENT)
+		self.assertEqual(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "escalation"), escalation.SENT)
 		# never twice
 		escalate_due(now=due + timedelta(hours=1))
 		self.assertEqual(len(self.emails(order)), 1)
@@ -309,7 +310,7 @@ class TestEscalation(InboxTestCase):
 		self.addCleanup(self.unmute, rule.name)
 		escalate_due(now=self.sent_at(self.reader) + timedelta(minutes=10))
 		self.assertEqual([email.recipients for email in self.emails(order)], [[self.other]])
-		self.assertEqual(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "escalation"), inbox_store.MUTED)
+		self.assertEqual(frappe.db.get_value(DOCTYPE, {"user": self.reader}, "escalation"), escalation.MUTED)
 
 	def unmute(self, rule: str):
 		from rt_studio.api import unmute
@@ -398,19 +399,19 @@ class TestInboxCleanUp(InboxTestCase):
 
 	def test_old_archived_and_beyond_the_newest_thousand_go(self):
 		now = now_datetime()
-		self.rows(self.reader, 3, now - timedelta(days=inbox_store.KEEP_DAYS + 1), first_seq=1)
+		self.rows(self.reader, 3, now - timedelta(days=inbox_cleanup.KEEP_DAYS + 1), first_seq=1)
 		self.rows(
 			self.reader,
 			2,
 			now - timedelta(days=40),
-			now - timedelta(days=inbox_store.KEEP_ARCHIVED_DAYS + 1),
+			now - timedelta(days=inbox_cleanup.KEEP_ARCHIVED_DAYS + 1),
 			10,
 		)
 		self.rows(self.reader, 2, now - timedelta(days=40), first_seq=20)  # old enough, not archived: kept
-		crowd = inbox_store.MAX_ITEMS_PER_USER + 5
+		crowd = inbox_cleanup.MAX_ITEMS_PER_USER + 5
 		self.rows(self.other, crowd, now, first_seq=100)
-		inbox_store.clean_up()
+		inbox_cleanup.clean_up()
 		self.assertEqual(self.seqs(self.reader), [20, 21])
 		kept = self.seqs(self.other)
-		self.assertEqual(len(kept), inbox_store.MAX_ITEMS_PER_USER)
+		self.assertEqual(len(kept), inbox_cleanup.MAX_ITEMS_PER_USER)
 		self.assertEqual((kept[0], kept[-1]), (105, 100 + crowd - 1))  # the newest kept

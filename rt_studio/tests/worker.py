@@ -27,7 +27,7 @@ def rules(prefix: str = "") -> dict:
 	"""The rule names this process would match against, and whether it had to rebuild."""
 	import frappe
 
-	from rt_studio.save import cache
+	from rt_studio import rule_cache as cache
 
 	before = BUILDS["count"]
 	index = cache.get_index()
@@ -91,7 +91,7 @@ BUILDS = {"count": 0}
 
 
 def _count_builds() -> None:
-	from rt_studio.save import cache
+	from rt_studio import rule_cache as cache
 
 	original = cache.build_index
 

@@ -118,7 +118,7 @@ class RealtimeRule(Document):
 
 	def clear_cache(self):
 		"""Frappe calls this after every save and delete: every process reloads the rules."""
-		from rt_studio.save import cache
+		from rt_studio import rule_cache as cache
 
 		super().clear_cache()
 		cache.invalidate()

@@ -5,7 +5,7 @@
 
 import frappe
 
-from rt_studio.save import cache
+from rt_studio import rule_cache as cache
 from rt_studio.tests.factories import ORDER, RTTestCase, make_rule
 
 # Rules link to these; the test runner must not create Frappe's own test records for them.

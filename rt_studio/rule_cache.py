@@ -20,9 +20,9 @@ import uuid
 
 import frappe
 
+from rt_studio import transaction
 from rt_studio.engine.matcher import RuleIndex
 from rt_studio.engine.rules import RUNTIME_FIELDS, Rule, parse_rule
-from rt_studio.save import transaction
 
 STATE_KEY = "rt_studio:rules_state"
 
