@@ -31,6 +31,9 @@ from rt_studio.engine.mutes import InMemoryMutes
 from rt_studio.engine.ratelimit import InMemoryRateLimiter
 
 USAGE_ERROR = 2
+#: A file whose JSON is an empty list: readable, but checking it proves nothing (a failed export
+#: or the wrong file), so it is a problem like an empty file, not "no problems".
+NO_DOCUMENTS = Problem("", "", "the file holds no rules or channels: export rules into it, or leave it out")
 
 
 class UsageError(Exception):
@@ -55,9 +58,12 @@ def check(paths: list[str], out=None) -> int:
 
 def _load(path: str) -> Fixture:
 	try:
-		return load_file(path)
+		part = load_file(path)
 	except FixtureError as e:
 		raise UsageError(str(e)) from None
+	if not (part.rules or part.channels or part.problems):
+		part.problems.append(NO_DOCUMENTS)
+	return part
 
 
 def _dry_run(part: Fixture) -> list[Problem]:

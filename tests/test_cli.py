@@ -138,6 +138,27 @@ def test_check_fixture_of_wrong_shape(capsys, tmp_path, data, text):
 	assert usage_error(capsys, "check", path) == f"rt-studio: error: {path}: {text}"
 
 
+def test_check_a_file_holding_no_documents_is_a_problem(capsys, tmp_path):
+	"""`[]` (a failed export, the wrong file) is not "no problems": one line, exit 1."""
+	empty = write_json(tmp_path / "none.json", [])
+	code, out, err = run(capsys, "check", RULES, empty)
+	assert code == 1
+	assert out == f"{empty}: the file holds no rules or channels: export rules into it, or leave it out\n"
+	assert "no problems" not in err
+
+
+def test_simulate_with_a_rules_file_holding_no_documents_says_so(capsys, tmp_path):
+	empty = write_json(tmp_path / "none.json", [])
+	code, out, _err = run(capsys, "simulate", "--rules", empty, "--doc", TODO, "--event", "Save")
+	assert code == 1
+	assert json.loads(out)["skipped"] == [
+		{
+			"rule": empty,
+			"reason": "invalid: the file holds no rules or channels: export rules into it, or leave it out",
+		}
+	]
+
+
 # ---------------------------------------------------------------- simulate
 
 
