@@ -4,16 +4,42 @@ the delivery log's numbering, the rule cache's invalidation, idempotency claims,
 and mutes).
 
 RT Studio queues its deliveries, traces and rate-limit hits while a transaction runs and acts
-on them only when it ends: just before a commit (number), after a commit (publish, write,
-keep) or after a rollback (drop, mark, give back). Frappe runs `frappe.db.before_commit`
+on them only when it ends: just before a commit (number, write the inbox and the bell), after a
+commit (publish) or after a rollback (drop, mark, give back). Frappe runs `frappe.db.before_commit`
 callbacks before a commit, `after_commit` ones after it and `after_rollback` ones after a
 rollback, and forgets the other kind, so each state is armed once per transaction, the first
 time it is used, however often it is used.
+
+A write before the commit never decides the transaction's fate by accident. Its statements run
+in a savepoint (`guarded_write`): a statement error (a duplicate key, a value too long) rolls
+back to it, is logged once, and the commit goes on without that write. An error after which the
+transaction is gone or must not commit (`aborts_transaction`: a deadlock, a lock wait timeout, a
+lost connection, a packet too large) propagates: the commit fails as it would without RT Studio.
+Frappe has by then forgotten its `after_rollback` callbacks (`commit()` resets them before it
+runs `before_commit`), so when one of RT Studio's `before_commit` steps raises, every state of the
+transaction is taken here and handed to its rollback callback, and what was already done outside
+the database for this commit (the replay log's entries) is undone (`undo_if_commit_fails`):
+nothing is published, kept or replayed for a save that did not commit.
 """
 
+import hashlib
+import random
+import string
 from collections.abc import Callable
+from contextlib import contextmanager, suppress
 
 import frappe
+
+#: MariaDB error codes after which a transaction must not go on: 1213 deadlock (InnoDB rolled the
+#: whole transaction back), 1205 lock wait timeout, 1153 packet too large (the server drops the
+#: connection), 2006 / 2013 / 2055 the connection is gone, 1927 the connection was killed, 1317 the
+#: query was interrupted.
+ABORTING_CODES = frozenset({1213, 1205, 1153, 2006, 2013, 2055, 1927, 1317})
+#: How long a failed write before the commit is not logged again with the same error.
+ERROR_SEEN_SECONDS = 3600
+
+_STATES = "rt_studio_transaction_states"
+_UNDO = "rt_studio_undo_if_commit_fails"
 
 
 def state(
@@ -32,10 +58,11 @@ def state(
 	if value is None:
 		value = factory()
 		setattr(frappe.local, name, value)
+		_armed()[name] = on_rollback
 		if before_commit is not None:
-			frappe.db.before_commit.add(lambda: before_commit(_take(name, factory)))
-		frappe.db.after_commit.add(lambda: (on_commit or ignore)(_take(name, factory)))
-		frappe.db.after_rollback.add(lambda: (on_rollback or ignore)(_take(name, factory)))
+			frappe.db.before_commit.add(lambda: _before_commit(name, factory, before_commit))
+		frappe.db.after_commit.add(lambda: _end(name, factory, on_commit))
+		frappe.db.after_rollback.add(lambda: _end(name, factory, on_rollback))
 	return value
 
 
@@ -53,6 +80,102 @@ def after_rollback(fn: Callable[[], None]) -> None:
 	"""Run `fn` if this transaction rolls back (dropped if it commits): to undo what was done
 	outside the database (a Redis claim, a mark) for a change that did not last."""
 	queued("rt_studio_after_rollback", ignore, _run_each).append(fn)
+
+
+def undo_if_commit_fails(fn: Callable[[], None]) -> None:
+	"""Run `fn` if a later step of this commit raises (called from a `before_commit` step that did
+	something outside the database, such as logging messages for replay)."""
+	queued(_UNDO, ignore, ignore).append(fn)
+
+
+def aborts_transaction(error: BaseException) -> bool:
+	"""Whether `error` (or an error it was raised from) means the transaction is gone or must not
+	commit: see ABORTING_CODES. Frappe wraps deadlocks and lock wait timeouts in its own classes."""
+	seen = set()
+	while error is not None and id(error) not in seen:
+		seen.add(id(error))
+		if isinstance(error, frappe.QueryDeadlockError | frappe.QueryTimeoutError):
+			return True
+		if error.args and isinstance(error.args[0], int) and error.args[0] in ABORTING_CODES:
+			return True
+		if type(error).__name__ == "InterfaceError":  # pymysql: the connection is closed
+			return True
+		error = error.__cause__ or error.__context__
+	return False
+
+
+@contextmanager
+def guarded_write(title: str):
+	"""Run a write that must not fail the user's transaction by itself, in a savepoint.
+
+	A statement error rolls back to the savepoint and is written to the Error Log once (per
+	`title` and error, for ERROR_SEEN_SECONDS); the transaction goes on without the write. An error
+	that `aborts_transaction` propagates untouched.
+	"""
+	savepoint = "rt_studio_" + "".join(random.choices(string.ascii_lowercase, k=10))
+	frappe.db.savepoint(savepoint)
+	try:
+		yield
+	except Exception as e:
+		if aborts_transaction(e):
+			raise
+		frappe.db.rollback(save_point=savepoint)
+		log_once(title, e)
+	else:
+		frappe.db.release_savepoint(savepoint)
+
+
+def log_once(title: str, error: BaseException) -> None:
+	"""Write the current exception to the Error Log unless the same title and error were logged
+	within ERROR_SEEN_SECONDS (a write that fails for every save would flood it)."""
+	digest = hashlib.sha1(f"{title}\n{type(error).__name__}: {error}".encode()).hexdigest()
+	if frappe.cache.set(
+		frappe.cache.make_key(f"rt_studio:write_error:{digest}"), 1, ex=ERROR_SEEN_SECONDS, nx=True
+	):
+		frappe.log_error(title=title)
+
+
+def _before_commit(name: str, factory: Callable, callback: Callable) -> None:
+	value = _take(name, factory)
+	try:
+		callback(value)
+	except BaseException:
+		commit_failed()
+		raise
+
+
+def commit_failed() -> None:
+	"""A step before the commit raised: undo what this commit did outside the database and hand
+	every state of the transaction to its rollback callback (Frappe will not: it forgot them)."""
+	undo = _take(_UNDO, list)
+	armed = getattr(frappe.local, _STATES, None) or {}
+	setattr(frappe.local, _STATES, None)
+	for fn in undo:
+		with suppress(Exception):  # best effort: the error that stopped the commit is what matters
+			fn()
+	for name, on_rollback in armed.items():
+		value = getattr(frappe.local, name, None)
+		setattr(frappe.local, name, None)
+		if value is not None and on_rollback is not None:
+			with suppress(Exception):
+				on_rollback(value)
+
+
+def _end(name: str, factory: Callable, callback: Callable | None) -> None:
+	armed = getattr(frappe.local, _STATES, None)
+	if armed is not None:
+		armed.pop(name, None)
+	value = _take(name, factory)
+	if callback is not None:
+		callback(value)
+
+
+def _armed() -> dict:
+	armed = getattr(frappe.local, _STATES, None)
+	if armed is None:
+		armed = {}
+		setattr(frappe.local, _STATES, armed)
+	return armed
 
 
 def _run_each(fns: list) -> None:

@@ -8,8 +8,9 @@ gets `seq`, an integer that increases per user, and a copy in that user's log in
 A delivery is numbered and logged just before its transaction commits (Frappe's
 `before_commit`: one Lua call per STAMP_CHUNK deliveries, all sent in one round trip) and
 published after the commit (outbox.py): a transaction that rolls back neither
-sends nor logs anything, and numbers are not skipped (only a failing SQL COMMIT, after the
-numbering, leaves a logged message that was never sent). Two transactions committing at the
+sends nor logs anything. A commit that fails in a later step of RT Studio's (the inbox write
+meeting a deadlock) takes its entries out of the logs again, leaving its numbers unused; only a
+failing SQL COMMIT itself, after the numbering, leaves a logged message that was never sent. Two transactions committing at the
 same instant may publish their numbers out of order; the desk runtime keeps the numbers it
 has shown, not only the highest, so neither message is lost or shown twice. If Redis fails at
 that moment the messages go out without a number (shown live, not replayable) and the commit
@@ -115,12 +116,29 @@ def _queue() -> list:
 
 
 def stamp_queued(queue: list) -> None:
-	"""Number and log every delivery queued in this transaction (runs just before the commit)."""
+	"""Number and log every delivery queued in this transaction (runs just before the commit).
+
+	Should a later step of this commit fail (the inbox write meeting a deadlock), the entries are
+	taken out of the logs again: `missed` never replays a message of a save that did not commit.
+	"""
 	try:
 		stamp(queue)
 	except Exception:
-		# an exception here would abort the user's commit: the messages go without a number
+		# Redis, not the transaction, failed: the messages go without a number, the commit goes on
 		frappe.log_error(title="RT Studio: could not number deliveries for replay")
+	if any(message.get("seq") is not None for _owner, message in queue):
+		transaction.undo_if_commit_fails(lambda: unlog(queue))
+
+
+def unlog(entries: list[tuple["str | Log", dict]]) -> None:
+	"""Take numbered entries out of their logs again (their commit failed). Their numbers stay
+	used: the desk keeps the numbers it has shown, not a count, so a gap costs nothing."""
+	pipe = frappe.cache.pipeline(transaction=False)
+	for owner, message in entries:
+		if message.get("seq") is not None:
+			key = owner.entries if isinstance(owner, Log) else _log_key(owner)
+			pipe.zremrangebyscore(key, message["seq"], message["seq"])
+	pipe.execute()
 
 
 def stamp(entries: list[tuple["str | Log", dict]]) -> None:

@@ -5,14 +5,15 @@ Rows are Realtime Inbox Items in MariaDB (durable, unlike the replay log in Redi
 bulk just before the commit that sends their messages, right after `delivery_log` numbered them
 (both are `before_commit` callbacks, which Frappe runs in the order they were armed, and the outbox
 always queues a message in the delivery log first):
-one INSERT per transaction that delivers (per 10,000 messages), nothing for a save that delivers
-nothing, nothing for a transaction that rolls back. The inbox's order and cursor is the
+one INSERT per transaction that delivers (per 1,000 messages or 4 MB: delivery/bulk.py), nothing
+for a save that delivers nothing, nothing for a transaction that rolls back. The inbox's order and cursor is the
 message's `seq`. Kept: messages to a user (not to a room) whose display is read by a person,
 not the signals for the desk or custom code (`rules.SIGNAL_DISPLAYS`); the desk runtime applies
 the same test (`keptInInbox` in public/js/runtime/logic.js) to count a new message as unread.
 
 A message that could not be numbered (Redis failed at that moment) is shown live but not kept.
-Writing the rows never fails the commit: a failure is recorded in the Error Log.
+A statement error while writing the rows is recorded in the Error Log and the commit goes on; an
+error that aborts the transaction (a deadlock) fails the commit, and nothing is sent.
 
 Called by: the outbox (`remember`, for every message to a user), the save handler
 (`forget_document`, when a document of a DocType with rules is deleted) and the inbox API
@@ -31,7 +32,7 @@ from frappe.utils import escape_html, get_url_to_form, get_url_to_list, now_date
 
 from rt_studio import rule_cache as cache
 from rt_studio import transaction
-from rt_studio.delivery.mutes import SiteMutes
+from rt_studio.delivery import bulk
 from rt_studio.engine.due import LONGEST_HOLD
 from rt_studio.engine.mutes import rule_target
 from rt_studio.engine.rules import SIGNAL_DISPLAYS
@@ -56,11 +57,6 @@ FIELDS = (
 	"owner",
 	"modified_by",
 )
-#: Rows per INSERT: a thousand rows of a kilobyte or two stay far below MariaDB's default
-#: max_allowed_packet (16 MB).
-INSERT_ROWS = 1000
-#: Row names are random, as Frappe's "hash" naming (generated here: the rows are written in bulk).
-INBOX_NAME_LENGTH = 10
 
 
 def kept(message: dict) -> bool:
@@ -78,43 +74,32 @@ def remember(user: str, message: dict) -> None:
 
 
 def keep(entries: list[tuple[str, dict]]) -> None:
-	"""Write an inbox row for each numbered (user, message) that is `kept` (just before the commit)."""
-	try:
-		rows = _rows(entries)
-		for start in range(0, len(rows), INSERT_ROWS):
-			_insert(rows[start : start + INSERT_ROWS])
-	except Exception:
-		# an exception here would abort the user's commit: the messages still go out, live
-		frappe.log_error(title="RT Studio: could not keep delivered messages in the inbox")
+	"""Write an inbox row for each numbered (user, message) that is `kept` (just before the commit).
 
-
-def _insert(rows: list[tuple]) -> None:
-	"""One multi-row INSERT, written by hand: building it with the query builder (as
-	`frappe.db.bulk_insert` does) costs more than the database takes to run it."""
-	columns = ", ".join(f"`{column}`" for column in FIELDS)
-	row = f"({', '.join(['%s'] * len(FIELDS))})"
-	frappe.db.sql(
-		f"insert into `tab{DOCTYPE}` ({columns}) values {', '.join([row] * len(rows))}",
-		[value for values in rows for value in values],
-	)
+	In a savepoint: a statement error is logged and the commit goes on without the rows (the
+	messages still go out live and in `missed`); an error that aborts the transaction (a deadlock)
+	propagates, and the save fails with nothing sent (transaction.guarded_write)."""
+	rows = _rows(entries)
+	if rows:
+		with transaction.guarded_write("RT Studio: could not keep delivered messages in the inbox"):
+			bulk.insert(DOCTYPE, FIELDS, rows)
 
 
 def _rows(entries: list[tuple[str, dict]]) -> list[tuple]:
+	numbered = [(user, message) for user, message in entries if message.get("seq") is not None]
 	rows = []
-	for user, message in entries:
-		if message.get("seq") is None:
-			continue
+	for name, (user, message) in zip(bulk.new_names(len(numbered)), numbered, strict=True):
 		sent_at = _sent_at(message)
 		rows.append(
 			(
-				frappe.generate_hash(length=INBOX_NAME_LENGTH),
+				name,
 				user,
 				message["seq"],
 				message.get("rule"),
 				message.get("channel"),
 				message.get("doctype"),
 				message.get("docname"),
-				message.get("subject") or "",
+				bulk.cut(message.get("subject")),
 				json.dumps(message, default=str, separators=(",", ":"), ensure_ascii=False),
 				sent_at,
 				sent_at,
@@ -136,13 +121,22 @@ def _sent_at(message: dict) -> datetime:
 
 
 def forget_document(doctype: str, docname: str) -> None:
-	"""A document of a DocType with rules is being deleted: its messages leave every inbox (they
-	could no longer be opened, and would only be counted unread). One indexed DELETE, inside the
-	deleting transaction; the message a Delete rule sends about it comes after and stays."""
+	"""A document is being deleted: its messages leave every inbox (they could no longer be
+	opened, and would only be counted unread). Inside the deleting transaction; the message a
+	Delete rule sends about it comes after and stays. The names are found with a plain SELECT and
+	deleted by primary key, and only when there are any: a DELETE by the non-unique reference index
+	takes next-key (gap) locks that a concurrent inbox INSERT then waits on (deadlocks between
+	concurrent deletes)."""
 	item = frappe.qb.DocType(DOCTYPE)
-	frappe.qb.from_(item).delete().where(item.reference_doctype == doctype).where(
-		item.reference_name == docname
-	).run()
+	names = (
+		frappe.qb.from_(item)
+		.select(item.name)
+		.where(item.reference_doctype == doctype)
+		.where(item.reference_name == str(docname))
+		.run(pluck=True)
+	)
+	if names:
+		frappe.qb.from_(item).delete().where(item.name.isin(names)).run()
 
 
 def badge(user: str) -> dict:

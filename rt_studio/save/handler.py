@@ -5,7 +5,9 @@ log DocTypes and RT Studio's own, and for DocTypes with no enabled rule (one dic
 after the per-request Redis read of the rules' token). Each rule's own code runs under the
 evaluation budget (engine/budget.py), so a runaway rule costs the save at most its budget;
 its error, like any rule error, is recorded and the save goes on. Anything else failing here
-is written to the Error Log, not raised into the save.
+is written to the Error Log, not raised into the save, except an error after which the
+transaction cannot go on (a deadlock, a lock wait timeout, a lost connection): that one fails
+the save, as it would have without RT Studio.
 """
 
 import frappe
@@ -39,7 +41,9 @@ def on_document_event(doc, method: str, *args, **kwargs) -> None:
 		rules = (index.match(doctype, events) if events else ()) + index.match_method(doctype, method)
 		if rules:
 			run_rules(doc, rules, method)
-	except Exception:
+	except Exception as e:
+		if transaction.aborts_transaction(e):
+			raise  # a deadlock or lost connection: the save fails as it would without RT Studio
 		frappe.log_error(title="RT Studio: document event failed", reference_doctype=doctype)
 
 
