@@ -1,6 +1,7 @@
 // The Realtime inbox in a real desk: one user in two tabs. Messages raise the unread badge in both
 // tabs live; reading in one tab lowers it in the other within a second; the drop-down lists newest
-// first, loads older pages as it scrolls, opens the document and marks the message read; a rule
+// first, loads older pages as it scrolls, opens the document and marks the message read; opened
+// again it marks what it shows seen; a tab picked while a page loads shows that tab's messages only; a rule
 // marked "Browser Notification" raises a system notification in the hidden tab only (Chromium with
 // the permission granted), and clicking it opens the document.
 // Needs playwright-core on NODE_PATH (dev/test installs it). Usage:
@@ -62,6 +63,51 @@ async function agreement(a, b, n) {
 	const changed = await b.evaluate((n) => window.rt_badge_changes.filter(([, v]) => v === n).map(([t]) => t).pop(), n);
 	await a.evaluate(() => (window.rt_call_sent = null));
 	return changed - sent;
+}
+
+/** The message about ToDo `name`'s seen_at on the server, once set (null after `timeout`). */
+async function untilSeen(page, name, timeout = 5000) {
+	const start = Date.now();
+	while (Date.now() - start < timeout) {
+		const item = await page.evaluate((n) => frappe.xcall("rt_studio.api.inbox", { limit: 20 }).then((r) => r.items.find((i) => i.docname === n)), name);
+		if (item && item.seen_at) return item.seen_at;
+		await new Promise((r) => setTimeout(r, 200));
+	}
+	return null;
+}
+
+/** Pick "Unread" with its answer held back 1.5 s in the page, then "Realtime" at once: once the
+ * late answer has come too, the list must show the Realtime tab's messages, not the unread ones. */
+async function switchTabWhileLoading(page) {
+	await page.evaluate(() => {
+		const xcall = frappe.xcall;
+		window.rt_held = 0;
+		window.rt_late = false;
+		frappe.xcall = function (method, args) {
+			const answer = xcall.call(this, method, args);
+			if (method !== "rt_studio.api.inbox" || !args || args.status !== "unread") return answer;
+			window.rt_held += 1;
+			return answer.then((r) => new Promise((resolve) => setTimeout(() => resolve(r) || (window.rt_late = true), 1500)));
+		};
+		window.rt_restore_xcall = () => (frappe.xcall = xcall);
+	});
+	// clicks in the page, 100 ms apart (Playwright's own click waits for the page to settle)
+	await page.evaluate(() => {
+		document.querySelector('.rt-inbox-tab[data-status="unread"]').click();
+		setTimeout(() => document.querySelector('.rt-inbox-tab[data-status="all"]').click(), 100);
+	});
+	await page.waitForFunction(() => window.rt_late, null, { timeout: 10000 });
+	await page.waitForTimeout(500);
+	const held = await page.evaluate(() => window.rt_restore_xcall() && window.rt_held);
+	const shown = await page.$$eval(".rt-inbox-item", (items) => items.map((i) => Number(i.dataset.seq)));
+	const all = await page.evaluate(() => frappe.xcall("rt_studio.api.inbox", { limit: 20 }).then((r) => r.items.map((i) => i.seq)));
+	const tab = await page.evaluate(() => $(".rt-inbox-tab.active").data("status"));
+	await page.screenshot({ path: path.join(OUT, "inbox-switched.png") });
+	check(
+		"switching tab while a page loads shows the new tab's messages only",
+		held === 1 && tab === "all" && all.length > 1 && JSON.stringify(shown) === JSON.stringify(all),
+		`${held} answer held back; tab ${tab}: shows ${shown.length}, the server lists ${all.length}`,
+	);
 }
 
 async function openDesk(ctx) {
@@ -149,6 +195,20 @@ async function main() {
 		await tabA.click(".rt-inbox-read-all");
 		const allRead = await agreement(tabA, tabB, 0);
 		check(`"Mark all as read" reaches the other tab within ${AGREE_MS} ms`, allRead <= AGREE_MS, `${allRead} ms from the call to the other tab's badge`);
+		await closeInbox(tabA);
+
+		// opened again, the drop-down marks what it shows as seen (the list is loaded already)
+		const seenTodo = await makeTodo(admin, `inbox-seen ${Date.now()}`);
+		todos.push(seenTodo);
+		await untilBadge(tabA, 1);
+		await openInbox(tabA);
+		const seenAt = await untilSeen(tabA, seenTodo);
+		check("opening the drop-down again marks the new message seen", Boolean(seenAt), `seen_at ${seenAt}`);
+
+		// switching tab while a page loads: the answer for the tab left behind is dropped
+		await switchTabWhileLoading(tabA);
+		await tabA.evaluate(() => frappe.xcall("rt_studio.api.mark_read", { seqs: "all" }));
+		await untilBadge(tabA, 0);
 		await closeInbox(tabA);
 
 		// infinite scroll: 22 more messages, the first page shows 20, scrolling loads the rest

@@ -29,6 +29,8 @@ export class Inbox {
 		this.next_before = null;
 		this.loading = false;
 		this.loaded = false;
+		// the page request in flight: a response to any other (a tab left meanwhile) is dropped
+		this.request = null;
 	}
 
 	start(boot = {}) {
@@ -75,7 +77,8 @@ export class Inbox {
 		if ($bell.length) this.$root.insertBefore($bell);
 		else $nav.prepend(this.$root);
 		this.$list = this.$root.find(".rt-inbox-list");
-		this.$root.on("show.bs.dropdown", () => this.opened());
+		// "shown", not "show": Bootstrap sets `.show` between the two, and seen means shown
+		this.$root.on("shown.bs.dropdown", () => this.opened());
 		this.$root.find(".rt-inbox-menu").on("click", (e) => e.stopPropagation());
 		this.$root.find(".rt-inbox-tab").on("click", (e) => this.switch_to($(e.currentTarget).data("status")));
 		this.$root.find(".rt-inbox-read-all").on("click", () => this.mark_read("all"));
@@ -105,6 +108,8 @@ export class Inbox {
 		this.items = [];
 		this.next_before = null;
 		this.loaded = false;
+		this.loading = false; // a page still loading belongs to the old list: its answer is dropped
+		this.request = null;
 		this.$list.empty();
 		return this.load_more();
 	}
@@ -112,10 +117,12 @@ export class Inbox {
 	async load_more() {
 		if (this.loading || (this.loaded && this.next_before === null)) return;
 		this.loading = true;
+		const request = (this.request = {});
 		try {
 			const args = { limit: PAGE, status: this.status };
 			if (this.loaded) args.before = this.next_before; // (null would reach the server as "")
 			const page = await frappe.xcall("rt_studio.api.inbox", args);
+			if (this.request !== request) return; // another tab (or a reload) asked since
 			this.items = mergeItems(this.items, page.items);
 			this.next_before = page.next_before;
 			this.loaded = true;
@@ -123,7 +130,10 @@ export class Inbox {
 			this.render_items();
 			this.mark_seen_shown();
 		} finally {
-			this.loading = false;
+			if (this.request === request) {
+				this.loading = false;
+				this.request = null;
+			}
 		}
 	}
 
