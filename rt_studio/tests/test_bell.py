@@ -7,6 +7,7 @@ import time
 
 import frappe
 import redis
+from frappe.desk.doctype.notification_settings.notification_settings import create_notification_settings
 
 from rt_studio.delivery.outbox import publish
 from rt_studio.engine.evaluate import Delivery, Outcome
@@ -129,7 +130,7 @@ class TestBell(RTTestCase):
 		)
 		row = frappe.db.get_value("Notification Log", log.name, ["owner", "modified_by", "docstatus"])
 		self.assertEqual(row, ("Administrator", "Administrator", 0))
-		self.assertEqual(len(log.name), 10, "named as Frappe names a Notification Log (hash)")
+		self.assertEqual(len(log.name), 16, "80 random bits (bulk.new_names): Frappe's 10 characters collide")
 		# Frappe's set_notifications_as_unseen: in the table and in the cached document the desk boots with
 		self.assertEqual(frappe.db.get_value("Notification Settings", self.reader, "seen"), 0)
 		self.assertEqual(frappe.get_cached_doc("Notification Settings", self.reader).seen, 0)
@@ -159,3 +160,19 @@ class TestBell(RTTestCase):
 		)
 		self.assertEqual(len({log.name for log in logs}), len(crowd))
 		self.assertEqual(sorted(rooms), sorted(f"user:{user}" for user in crowd))
+
+	def test_a_user_who_switched_notifications_off_gets_no_row_and_no_bell_event(self):
+		"""As Frappe's make_notification_logs: Notification Settings "Enabled" unchecked, no bell."""
+		other = self.enterContext(make_users({"other": {"roles": [TESTER]}}))["other"]
+		create_notification_settings(self.reader)
+		frappe.db.set_value("Notification Settings", self.reader, "enabled", 0)
+		self.addCleanup(lambda: frappe.db.set_value("Notification Settings", self.reader, "enabled", 1))
+		docname = f"BELL-{frappe.generate_hash(length=6)}"
+		self.addCleanup(frappe.db.commit)
+		self.addCleanup(frappe.db.delete, "Notification Log", {"document_name": docname})
+		with BellEvents() as events:
+			publish(bell_outcome([self.reader, other], docname))
+			frappe.db.commit()
+			rooms = events.rooms(2)
+		self.assertEqual([log.for_user for log in logs_of(docname)], [other])
+		self.assertEqual(rooms, [f"user:{other}"])
