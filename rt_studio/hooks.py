@@ -19,7 +19,14 @@ doc_events = {
 		"on_update": "rt_studio.handler.on_document_event",
 		"on_submit": "rt_studio.handler.on_document_event",
 		"on_cancel": "rt_studio.handler.on_document_event",
-		"on_trash": "rt_studio.handler.on_document_event",
+		"on_trash": [
+			"rt_studio.handler.on_document_event",
+			# messages leave the inbox with their document, whatever the rules (a set lookup for
+			# DocTypes that never had messages: rt_studio/delivery/inbox_references.py)
+			"rt_studio.delivery.inbox_references.on_trash",
+		],
+		# ...and follow it when it is renamed
+		"after_rename": "rt_studio.delivery.inbox_references.after_rename",
 		"on_update_after_submit": "rt_studio.handler.on_document_event",
 		"on_change": "rt_studio.handler.on_document_event",
 		"before_validate": "rt_studio.handler.on_document_event",
@@ -31,7 +38,12 @@ doc_events = {
 		"after_delete": "rt_studio.handler.on_document_event",
 		# a form's load: the number of its room's last message, to catch up from after a reconnect
 		"onload": "rt_studio.delivery.room_log.add_room_seq",
-	}
+	},
+	"Realtime Rule": {
+		# when Email If Not Read Within is switched on: only messages sent from then on are emailed
+		"on_update": "rt_studio.delivery.escalation.on_rule_change",
+		"on_trash": "rt_studio.delivery.escalation.on_rule_change",
+	},
 }
 
 has_permission = {

@@ -328,6 +328,11 @@ def test_hooks_py_names_the_handler_for_every_hook_the_engine_listens_to():
 	events = dict(hooks.doc_events["*"])
 	# a form's load is no rule event: it gives the form its room's number (delivery/room_log.py)
 	assert events.pop("onload") == "rt_studio.delivery.room_log.add_room_seq"
+	# inbox items leave or follow their document whatever the rules (delivery/inbox_references.py)
+	assert events.pop("after_rename") == "rt_studio.delivery.inbox_references.after_rename"
+	handler, forget = events["on_trash"]
+	assert forget == "rt_studio.delivery.inbox_references.on_trash"
+	events["on_trash"] = handler
 	assert set(events) == set(HOOKS)
 	assert set(events.values()) == {"rt_studio.handler.on_document_event"}
 	assert not NAMELESS_METHODS & set(HOOKS)

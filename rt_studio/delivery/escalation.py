@@ -1,15 +1,35 @@
 """Email when a message stays unread: each rule's Email If Not Read Within
 (`escalate_after_minutes`), run by the scheduler every minute over the inbox's items.
 
-Called by: the scheduler (`escalate_due`).
+Only messages sent since the rule's escalation was switched on are emailed: switching it on for a
+busy rule must not email a week of old unread messages at once. The moment is recorded when a save
+turns it on (0 to a number of minutes; changing the number keeps the moment) and, for a change
+made outside the form (`set_value`, SQL, a patch), by the first run that sees it; it is forgotten
+when escalation is switched off or the rule deleted. It is kept in Frappe's DefaultValue table
+(parent STARTS), durable and outside the rule, so it changes no rule version and travels in no
+export. Each item is decided in its own savepoint: one that fails is recorded as Failed, logged
+once, and the run goes on; an error that ends the transaction (deadlock, lock wait timeout, lost
+connection) propagates. Without an outgoing Email Account nothing is decided: the run stops and
+the next one tries again. Cost: two small queries a minute besides the claims.
+
+Called by: the scheduler (`escalate_due`) and the Realtime Rule's doc_events (`on_rule_change`).
 """
 
 import json
+import traceback
 from datetime import datetime, timedelta
 from html import unescape
 
 import frappe
-from frappe.utils import escape_html, get_url_to_form, get_url_to_list, now_datetime, strip_html
+import pymysql
+from frappe.utils import (
+	escape_html,
+	get_datetime,
+	get_url_to_form,
+	get_url_to_list,
+	now_datetime,
+	strip_html,
+)
 
 from rt_studio import rule_cache as cache
 from rt_studio.delivery.inbox import DOCTYPE
@@ -20,6 +40,15 @@ from rt_studio.engine.mutes import rule_target
 #: Due escalations decided per transaction: a backlog (after downtime) goes out in commits of this
 #: size, each holding row locks only on its own items for a couple of hundred emails' worth of work.
 ESCALATE_CHUNK = 200
+#: DefaultValue rows {defkey: rule, defvalue: ISO moment} of when each rule's escalation began.
+STARTS = "__rt_studio_escalation_starts"
+#: The payload key a test fire sets on its messages: they are never emailed.
+TEST_FIRE_KEY = "test_fire"
+#: MariaDB errors after which the transaction is gone (lock wait timeout, deadlock, server gone,
+#: connection lost): never caught per item.
+TRANSACTION_ENDING = {1205, 1213, 2006, 2013}
+#: How often, at most, the Error Log hears that the site has no outgoing Email Account.
+NO_ACCOUNT_LOG_SECONDS = 24 * 3600
 
 SENT, MUTED, NO_EMAIL, NO_PERMISSION, NO_EMAIL_ACCOUNT = (
 	"Sent",
@@ -28,39 +57,142 @@ SENT, MUTED, NO_EMAIL, NO_PERMISSION, NO_EMAIL_ACCOUNT = (
 	"No Permission",
 	"No Email Account",
 )
+FAILED, TEST_FIRE = "Failed", "Test Fire"
 
 
 def escalate_due(now: datetime | None = None) -> None:
 	"""Email every message still unread and not archived whose rule's Email If Not Read Within has
-	passed since it was sent (scheduled every minute; `now`, in the site's time zone, lets tests
-	set the clock).
+	passed since it was sent, if it was sent after the rule's escalation began (scheduled every
+	minute; `now`, in the site's time zone, lets tests set the clock).
 
 	Each item is decided once: sent, or why not (the user muted the rule, has no email or may no
-	longer read the document). A rule whose send window is closed waits for it to open; a message
-	whose email is more than LONGEST_HOLD overdue (the rule was disabled meanwhile, the scheduler
-	was off) is left alone. Items are claimed with SKIP LOCKED, so two runs at once never email
-	the same message twice; a read committed before the claim prevents the email.
+	longer read the document, a test fire, or Failed). A rule whose send window is closed waits
+	for it to open; a message whose email is more than LONGEST_HOLD overdue (the rule was disabled
+	meanwhile, the scheduler was off) is left alone. Items are claimed with SKIP LOCKED, so two runs
+	at once never email the same message twice; a read committed before the claim prevents the email.
 	"""
 	now = now or now_datetime()
-	no_account = False
-	for rule in cache.get_index().rules.values():
-		if not (rule.enabled and rule.escalate_after_minutes) or not _window_open(rule, now):
-			continue
-		due_since = now - timedelta(minutes=rule.escalate_after_minutes)
-		while items := _claim_due(rule.name, due_since - LONGEST_HOLD, due_since):
-			for item in items:
-				no_account = _escalate(item, rule, now) == NO_EMAIL_ACCOUNT or no_account
-			frappe.db.commit()
-	if no_account:
-		frappe.log_error(
-			title="RT Studio: unread messages were not emailed",
-			message="The site has no outgoing Email Account: set one up in Email Account (Default "
-			"Outgoing) so rules that email unread messages can send them.",
-		)
+	starts = _starts(now)
+	failures: list[tuple[str, str]] = []
+	try:
+		for rule in cache.get_index().rules.values():
+			if not (rule.enabled and rule.escalate_after_minutes and rule.name in starts):
+				continue
+			if not _window_open(rule, now):
+				continue
+			due_since = now - timedelta(minutes=rule.escalate_after_minutes)
+			sent_after = max(due_since - LONGEST_HOLD, starts[rule.name] - timedelta(microseconds=1))
+			while items := _claim_due(rule.name, sent_after, due_since):
+				for item in items:
+					_decide(item, rule, now, failures)
+				frappe.db.commit()
+	except frappe.OutgoingEmailError:
+		frappe.db.commit()  # what was decided before stays decided
+		_log_no_account()
+	finally:
+		if failures:
+			_log_failures(failures)
+
+
+def on_rule_change(doc, method: str | None = None) -> None:
+	"""doc_events of Realtime Rule: record when its escalation is switched on, forget it when
+	switched off or deleted."""
+	recorded = frappe.db.exists("DefaultValue", {"parent": STARTS, "defkey": doc.name})
+	if method == "on_trash" or not doc.get("escalate_after_minutes"):
+		if recorded:
+			frappe.defaults.clear_default(key=doc.name, parent=STARTS)
+		return
+	before = doc.get_doc_before_save()
+	if not (recorded and before and before.get("escalate_after_minutes")):
+		_record_start(doc.name, now_datetime())
+
+
+def _starts(now: datetime) -> dict[str, datetime]:
+	"""{rule: when its escalation began} of the rules that escalate; a rule switched on outside the
+	form begins now, a record of a rule that no longer escalates is dropped."""
+	escalating = set(
+		frappe.db.sql_list("select name from `tabRealtime Rule` where escalate_after_minutes > 0")
+	)
+	recorded = dict(frappe.db.sql("select defkey, defvalue from `tabDefaultValue` where parent = %s", STARTS))
+	stale, new = set(recorded) - escalating, escalating - set(recorded)
+	for rule in stale:
+		frappe.defaults.clear_default(key=rule, parent=STARTS)
+	for rule in new:
+		recorded[rule] = _record_start(rule, now)
+	if stale or new:
+		frappe.db.commit()
+	return {rule: get_datetime(recorded[rule]) for rule in escalating}
+
+
+def _record_start(rule: str, moment: datetime) -> str:
+	value = moment.isoformat(sep=" ")
+	frappe.defaults.set_default(rule, value, parent=STARTS)
+	return value
 
 
 def _window_open(rule, now: datetime) -> bool:
 	return rule.send_window is None or rule.send_window.next_open(now) == now
+
+
+def _decide(item, rule, now: datetime, failures: list[tuple[str, str]]) -> None:
+	"""Escalate one item in its own savepoint: a failure rolls back only what this item did and
+	marks it Failed; errors that end the transaction, and a missing Email Account, propagate."""
+	frappe.db.savepoint("rt_studio_escalation")
+	try:
+		outcome = _escalate(item, rule)
+	except frappe.OutgoingEmailError:
+		frappe.db.rollback(save_point="rt_studio_escalation")
+		_record(item.name, None, NO_EMAIL_ACCOUNT)
+		raise
+	except Exception as error:
+		if _ends_transaction(error):
+			raise
+		frappe.db.rollback(save_point="rt_studio_escalation")
+		failures.append((item.name, traceback.format_exc()))
+		outcome = FAILED
+	_record(item.name, now, outcome)
+
+
+def _record(name: str, decided_at: datetime | None, outcome: str) -> None:
+	frappe.db.set_value(
+		DOCTYPE, name, {"escalated_at": decided_at, "escalation": outcome}, update_modified=False
+	)
+
+
+def _ends_transaction(error: Exception) -> bool:
+	if isinstance(error, frappe.QueryDeadlockError | frappe.QueryTimeoutError | pymysql.InterfaceError):
+		return True
+	return (
+		isinstance(error, pymysql.OperationalError)
+		and bool(error.args)
+		and error.args[0] in TRANSACTION_ENDING
+	)
+
+
+def _log_failures(failures: list[tuple[str, str]]) -> None:
+	"""One Error Log per run for the items that failed (each is Failed now: never logged again)."""
+	names = ", ".join(name for name, _ in failures[:20])
+	frappe.log_error(
+		title="RT Studio: unread messages could not be emailed",
+		message=f"{len(failures)} inbox item(s) failed and will not be emailed: {names}\n\n{failures[0][1]}",
+		reference_doctype=DOCTYPE,
+		reference_name=failures[0][0],
+	)
+	frappe.db.commit()
+
+
+def _log_no_account() -> None:
+	key = "rt_studio:escalation_no_account_logged"
+	if frappe.cache.get_value(key):
+		return
+	frappe.cache.set_value(key, 1, expires_in_sec=NO_ACCOUNT_LOG_SECONDS)
+	frappe.log_error(
+		title="RT Studio: unread messages were not emailed",
+		message="The site has no outgoing Email Account: set one up in Email Account (Default "
+		"Outgoing) so rules that email unread messages can send them. They are sent once it exists "
+		"(messages unread for more than a week past their time are not).",
+	)
+	frappe.db.commit()
 
 
 def _claim_due(rule: str, sent_after: datetime, sent_before: datetime) -> list:
@@ -81,19 +213,15 @@ def _claim_due(rule: str, sent_after: datetime, sent_before: datetime) -> list:
 	)
 
 
-def _escalate(item, rule, now: datetime) -> str:
-	"""Send the item's email or record why not."""
+def _escalate(item, rule) -> str:
+	"""Send the item's email, or say why not."""
 	message = json.loads(item.payload)
+	if message.get(TEST_FIRE_KEY):
+		return TEST_FIRE
 	outcome = _why_not(item.user, message, rule)
 	if outcome is None:
-		try:
-			_send_email(item.user, message)
-			outcome = SENT
-		except frappe.OutgoingEmailError:
-			outcome = NO_EMAIL_ACCOUNT
-	frappe.db.set_value(
-		DOCTYPE, item.name, {"escalated_at": now, "escalation": outcome}, update_modified=False
-	)
+		_send_email(item.user, message)
+		outcome = SENT
 	return outcome
 
 

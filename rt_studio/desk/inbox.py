@@ -17,6 +17,7 @@ from frappe.query_builder.functions import IfNull
 from frappe.utils import cint, now_datetime
 
 from rt_studio.delivery.inbox import DOCTYPE, badge, publish_change
+from rt_studio.people.readers import readable_by
 
 #: Items per page unless asked otherwise, and the most one call returns.
 PAGE = 20
@@ -57,10 +58,11 @@ def inbox(before: int | None = None, limit: int = PAGE, status: str = "all") -> 
 		wanted = min(limit * 2, MAX_SCANNED - scanned)
 		rows = _rows(user, status, cursor, wanted)
 		scanned += len(rows)
+		_decide_readable(user, rows, readable)
 		consumed = 0
 		for row in rows:
 			cursor, consumed = row.seq, consumed + 1
-			if _readable(user, row, readable):
+			if _readable(row, readable):
 				items.append(_item(row))
 				if len(items) == limit:
 					break
@@ -94,18 +96,35 @@ def _rows(user: str, status: str, before: int | None, limit: int) -> list:
 	)
 
 
-def _readable(user: str, row, known: dict) -> bool:
-	"""Whether the user may still read the item's document (an item without one: always)."""
+def _decide_readable(user: str, rows: list, known: dict) -> None:
+	"""Decide read access for the rows' documents not decided yet, in bulk per DocType (as
+	`frappe.has_permission` decides, see `people.readers.readable_by`): {(doctype, name): bool}
+	for the existing documents, None for those deleted since."""
+	by_doctype: dict[str, set[str]] = {}
+	for row in rows:
+		if row.reference_name and (row.reference_doctype, row.reference_name) not in known:
+			by_doctype.setdefault(row.reference_doctype, set()).add(row.reference_name)
+	for doctype, names in by_doctype.items():
+		allowed = readable_by(user, doctype, list(names)) if frappe.db.table_exists(doctype) else set()
+		denied = names - allowed
+		existing = (
+			set(frappe.get_all(doctype, filters={"name": ("in", list(denied))}, pluck="name"))
+			if (denied and allowed is not None and frappe.db.table_exists(doctype))
+			else set()
+		)
+		for name in names:
+			known[(doctype, name)] = True if name in allowed else (False if name in existing else None)
+
+
+def _readable(row, known: dict) -> bool:
+	"""Whether the user may still read the item's document (an item without one: always); of a
+	document deleted since, only the message about its deletion stays (checked when it was sent)."""
 	if not row.reference_name:
 		return True
-	key = (row.reference_doctype, row.reference_name)
-	if key not in known:
-		if frappe.db.exists(*key):
-			known[key] = bool(frappe.has_permission(key[0], "read", doc=key[1], user=user))
-		else:
-			# deleted since: only the message about its deletion stays (checked when it was sent)
-			known[key] = json.loads(row.payload).get("event") == "Delete"
-	return known[key]
+	verdict = known[(row.reference_doctype, row.reference_name)]
+	if verdict is None:
+		return json.loads(row.payload).get("event") == "Delete"
+	return verdict
 
 
 def _item(row) -> dict:
@@ -119,16 +138,31 @@ def _item(row) -> dict:
 	}
 
 
-def _seqs(seqs) -> list[int]:
+def _seqs(seqs, accepts_all: bool = False) -> list[int]:
+	"""The message numbers `seqs` names: a JSON list of integers (or one integer)."""
 	if isinstance(seqs, str):
-		seqs = frappe.parse_json(seqs)
-	if isinstance(seqs, int):
+		try:
+			seqs = json.loads(seqs)
+		except ValueError:
+			seqs = None
+	if isinstance(seqs, int) and not isinstance(seqs, bool):
 		seqs = [seqs]
-	if not isinstance(seqs, list | tuple) or not all(isinstance(s, int) or str(s).isdigit() for s in seqs):
-		frappe.throw(_("seqs must be a list of message numbers (seq)"))
+	if not isinstance(seqs, list | tuple) or not all(_is_seq(s) for s in seqs):
+		frappe.throw(
+			_("seqs must be a list of message numbers (seq), such as [12, 15]{0}").format(
+				_(', or "all"') if accepts_all else ""
+			),
+			title=_("Invalid seqs"),
+		)
 	if len(seqs) > MAX_SEQS:
 		frappe.throw(_("At most {0} messages at a time").format(MAX_SEQS))
 	return [int(s) for s in seqs]
+
+
+def _is_seq(value) -> bool:
+	if isinstance(value, bool):
+		return False
+	return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
 
 
 def _set(user: str, seqs: list[int] | None, field: str, also_seen: bool = False) -> None:
@@ -157,7 +191,7 @@ def mark_seen(seqs) -> dict:
 @frappe.whitelist(methods=["POST"])
 def mark_read(seqs) -> dict:
 	"""The user read these items, or every unread one with `seqs="all"`."""
-	return _change("read", "read_at", None if seqs == "all" else _seqs(seqs))
+	return _change("read", "read_at", None if seqs == "all" else _seqs(seqs, accepts_all=True))
 
 
 @frappe.whitelist(methods=["POST"])
