@@ -81,6 +81,8 @@ ignore_links_on_delete = ["Realtime Mute", "Realtime Rule Due Log", "Realtime In
 scheduler_events = {
 	"cron": {
 		"* * * * *": [
+			# rules changed without their form (set_value, a patch, SQL): every process reloads them
+			"rt_studio.rule_cache.notice_outside_changes",
 			# summaries of batched messages, delivered once their rate-limit window has ended
 			"rt_studio.delivery.summaries.deliver_due",
 			# time rules (Days/Minutes Before/After): what came due since the last run

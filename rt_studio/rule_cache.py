@@ -11,6 +11,13 @@ trap) and a deleted rule leaves the cache (Webhook's).
 
 Cost on the hot path: one Redis GET per request (Frappe keeps it in `frappe.local.cache`),
 then dict lookups; no database query unless the rules changed.
+
+A rule changed without its controller (`frappe.db.set_value`, a patch, `bench execute`, SQL)
+changes no token, so long-lived processes (web workers) would keep its old version. Once a
+minute the scheduler runs `notice_outside_changes`, which hashes the committed rules (two
+queries, off the save path) and publishes a new state when they differ from the published
+digest; `reload` (the "Reload Rules" button) does so at once, and `bench clear-cache` deletes
+the state, which makes every process rebuild too.
 """
 
 import hashlib
@@ -165,3 +172,27 @@ def _after_rollback(_changed=None) -> None:
 	"""The rules are back to their committed state: publish its digest, as after a commit
 	(a digest of None would keep every process rebuilding on every request)."""
 	_after_commit()
+
+
+def notice_outside_changes() -> bool:
+	"""Scheduler, every minute: publish the committed rules when they are not what the state says
+	(changed without their form, or a rule transaction that never finished). True if it did.
+
+	Two queries and a hash of every rule; nothing when Redis holds no state (every process
+	rebuilds and seeds one anyway).
+	"""
+	state = frappe.cache.get_value(STATE_KEY)
+	if not state:
+		return False
+	digest = digest_of(load_rule_documents())
+	if digest == state.get("digest"):
+		return False
+	_set_state(digest)
+	frappe.local.rt_studio_index = None
+	return True
+
+
+def reload() -> None:
+	"""Make every process rebuild its rules from the committed ones on its next request."""
+	_set_state(digest_of(load_rule_documents()))
+	frappe.local.rt_studio_index = None

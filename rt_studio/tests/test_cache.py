@@ -6,10 +6,12 @@ import frappe
 
 from rt_studio import rule_cache as cache
 from rt_studio.engine.events import HOOKS
+from rt_studio.rt_studio.doctype.realtime_rule.realtime_rule import reload_rules
 from rt_studio.save.handler import on_document_event
 from rt_studio.tests.factories import (
 	RULE_PREFIX,
 	TESTER,
+	Action,
 	RTTestCase,
 	SiteProcess,
 	make_rule,
@@ -156,3 +158,65 @@ class TestRuleCache(RTTestCase):
 			seen = other.ask("rules", prefix=prefix)
 			self.assertEqual(seen["rules"], [], "a deleted rule left the other process's cache")
 			self.assertTrue(seen["rebuilt"])
+
+
+class TestRulesChangedWithoutTheirForm(RTTestCase):
+	"""`frappe.db.set_value`, a patch, `bench execute` or SQL run no controller: no token changes,
+	so a long-lived process (a web worker) keeps the old rule until something publishes it."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.reader = cls.enterClassContext(make_users({"reader": {"roles": [TESTER]}}))["reader"]
+
+	def fired(self, rule) -> int:
+		"""Deliveries of `rule` when a new order is inserted, in a new request of this process."""
+		with Action() as action:
+			new_order().insert()
+		return action.rules().get(rule.name, 0)
+
+	def disabled_without_its_form(self):
+		"""A committed New rule, then disabled by set_value and committed: still fires here."""
+		rule = self.enterContext(
+			make_rule([{"audience_type": "User", "user": self.reader}], event="New", commit=True)
+		)
+		self.assertEqual(self.fired(rule), 1)
+		frappe.db.set_value("Realtime Rule", rule.name, "enabled", 0)
+		frappe.db.commit()
+		self.assertEqual(self.fired(rule), 1, "no process has heard of the change yet")
+		return rule
+
+	def test_the_minute_check_applies_it_in_every_process(self):
+		rule = self.disabled_without_its_form()
+		with SiteProcess() as scheduler:  # the scheduled job, as a forked work horse runs it
+			scheduler.ask("run_job", method="rt_studio.rule_cache.notice_outside_changes")
+		self.assertEqual(self.fired(rule), 0)
+
+	def test_reload_rules_applies_it_at_once(self):
+		rule = self.disabled_without_its_form()
+		reload_rules()  # the list's "Reload Rules" button
+		self.assertEqual(self.fired(rule), 0)
+
+	def test_bench_clear_cache_applies_it(self):
+		rule = self.disabled_without_its_form()
+		frappe.clear_cache()  # what `bench clear-cache` runs
+		self.assertEqual(self.fired(rule), 0)
+
+	def test_the_minute_check_leaves_processes_alone_when_nothing_changed(self):
+		"""Two queries, and no new token: no process rebuilds because a minute passed."""
+		with make_rule(commit=True):
+			pass
+		token = frappe.cache.get_value(cache.STATE_KEY)["token"]
+		with self.assertQueryCount(2):
+			self.assertFalse(cache.notice_outside_changes())
+		self.assertEqual(frappe.cache.get_value(cache.STATE_KEY)["token"], token)
+
+	def test_reload_rules_is_for_system_managers(self):
+		frappe.set_user(self.reader)
+		frappe.flags.in_test = False  # (frappe.only_for lets everyone through in tests)
+		try:
+			with self.assertRaises(frappe.PermissionError):
+				reload_rules()
+		finally:
+			frappe.flags.in_test = True
+			frappe.set_user("Administrator")
