@@ -45,32 +45,33 @@ def on_trash(doc, method: str | None = None) -> None:
 
 def after_rename(doc, method: str | None, old: str, new: str, merge: bool = False) -> None:
 	"""A document was renamed (or merged into another): Frappe renamed the items' reference (a
-	Dynamic Link); the messages they keep, as published, now name the new document too."""
+	Dynamic Link); the messages they keep, as published, now name the new document too. The items
+	are found with a plain SELECT and changed by primary key, in one UPDATE."""
 	if _skipped(doc.doctype):
 		return
 	item = frappe.qb.DocType(DOCTYPE)
-	rows = (
+	names = (
 		frappe.qb.from_(item)
-		.select(item.name, item.payload)
+		.select(item.name)
 		.where(item.reference_doctype == doc.doctype)
-		.where(item.reference_name.isin([old, new]))
-		.run(as_dict=True)
+		.where(item.reference_name.isin([str(old), str(new)]))
+		.run(pluck=True)
 	)
-	for row in rows:
-		message = json.loads(row.payload)
-		if message.get("docname") == old:
-			message["docname"] = new
-			frappe.db.set_value(
-				DOCTYPE,
-				row.name,
-				{
-					"payload": json.dumps(message, separators=(",", ":"), ensure_ascii=False),
-					"reference_name": new,
-				},
-				update_modified=False,
-			)
+	if names:
+		# the payload as the inbox writes it: compact JSON
+		frappe.db.sql(
+			f"""update `tab{DOCTYPE}` set reference_name = %(new)s, payload = replace(payload, %(was)s, %(now)s)
+			where name in %(names)s""",
+			{"new": str(new), "was": _docname_json(old), "now": _docname_json(new), "names": names},
+		)
+
+
+def _docname_json(name: str) -> str:
+	return '"docname":' + json.dumps(str(name), ensure_ascii=False)
 
 
 def _skipped(doctype: str) -> bool:
 	flags = frappe.local.flags
-	return bool(flags.in_install or flags.in_migrate) or doctype == DOCTYPE or not may_have_items(doctype)
+	if flags.in_install or flags.in_migrate or flags.in_uninstall or doctype == DOCTYPE:
+		return True  # (the inbox table may not exist yet, or any more)
+	return not may_have_items(doctype)
