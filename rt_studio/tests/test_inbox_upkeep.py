@@ -360,6 +360,49 @@ class TestDocumentGoneOrRenamed(ItemsTestCase):
 		frappe.db.commit()
 		self.assertEqual(self.seqs(self.reader), [])
 
+	def test_concurrent_deletes_take_no_gap_locks_that_an_inbox_insert_waits_on(self):
+		"""Two transactions each delete a document, then write its Delete message (as the inbox
+		writer does before the commit). A DELETE by the reference index locked the gap between
+		the two names in both, so each INSERT waited on the other (a deadlock; here a lock wait
+		timeout, one thread driving both)."""
+		from rt_studio.delivery.inbox import forget_document
+
+		mine, theirs = frappe.local.db, self.second_connection()
+		for db in (mine, theirs):
+			db.sql("set session innodb_lock_wait_timeout = 2")
+		self.addCleanup(mine.sql, "set session innodb_lock_wait_timeout = 50")
+		try:
+			for db, name in ((mine, "rt-test-gap-a"), (theirs, "rt-test-gap-b")):
+				frappe.local.db = db
+				forget_document(ORDER, name)
+			for db, name in ((mine, "rt-test-gap-a"), (theirs, "rt-test-gap-b")):
+				frappe.local.db = db
+				db.sql(
+					f"""insert into `tab{DOCTYPE}` (name, user, seq, reference_doctype, reference_name,
+					payload, sent_at) values (%s, %s, %s, %s, %s, '{{}}', now())""",
+					(
+						frappe.generate_hash(length=12),
+						self.reader,
+						ItemsTestCase.next_seq + 1000,
+						ORDER,
+						name,
+					),
+				)
+				ItemsTestCase.next_seq += 1
+		finally:
+			frappe.local.db = mine
+			theirs.rollback()
+			theirs.close()
+			mine.rollback()
+
+	def second_connection(self):
+		from frappe.database import get_db
+
+		db = frappe.local.db
+		other = get_db(db.host, db.user, db.password, db.port, db.cur_db_name)
+		other.connect()
+		return other
+
 	def test_a_doctype_that_never_had_messages_costs_no_query(self):
 		self.todo()  # ToDo may have items; Note never had any
 		inbox_references.may_have_items("Note")  # warm
