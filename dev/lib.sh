@@ -15,6 +15,10 @@ DB_ROOT_PASSWORD="${DB_ROOT_PASSWORD:-root}"
 # loopback ports (bench's defaults); set them to run a second bench beside one that has these
 RT_WEB_PORT="${RT_WEB_PORT:-8000}" RT_SOCKETIO_PORT="${RT_SOCKETIO_PORT:-9000}"
 RT_REDIS_CACHE_PORT="${RT_REDIS_CACHE_PORT:-13000}" RT_REDIS_QUEUE_PORT="${RT_REDIS_QUEUE_PORT:-11000}"
+# MariaDB: on 3306 the machine's own server (started from the OS package's datadir if it is not
+# running); on any other port a server of this bench alone, its datadir, socket and pid in $RT_DB_DIR
+RT_DB_PORT="${RT_DB_PORT:-3306}"
+RT_DB_DIR="$RT_HOME/mariadb"
 export BENCH_DISABLE_UV=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 _t0=$SECONDS
@@ -110,6 +114,55 @@ start_app_proc() {
 		proc_start scheduler "$RT_BENCH/sites" 0 "$py" -m frappe.utils.bench_helper frappe schedule ;;
 	*) die "unknown process '$1' (one of: $RT_APP_PROCS)" ;;
 	esac
+}
+
+# Start the Redis server of this bench for cache or queue (its config written by dev/bench-up).
+start_redis() {
+	local port
+	port="$([ "$1" = cache ] && echo "$RT_REDIS_CACHE_PORT" || echo "$RT_REDIS_QUEUE_PORT")"
+	proc_start "redis-$1" "$RT_BENCH/config" "$port" redis-server "$RT_BENCH/config/redis_$1.conf" --daemonize no
+}
+
+# Start MariaDB on $RT_DB_PORT unless something listens there: on 3306 the OS package's server
+# (as user mysql), on another port this bench's own server, run as the current user, made on
+# first use with root's password $DB_ROOT_PASSWORD.
+start_db() {
+	port_open "$RT_DB_PORT" && return 0
+	if [ "$RT_DB_PORT" = 3306 ]; then
+		as_root mkdir -p /run/mysqld
+		as_root chown mysql:mysql /run/mysqld
+		[ -d /var/lib/mysql/mysql ] || as_root mariadb-install-db --user=mysql >/dev/null
+		local sudo=()
+		[ "$(id -u)" = 0 ] || sudo=(sudo -n)
+		proc_start mariadb / 3306 "${sudo[@]}" mariadbd --user=mysql
+		return
+	fi
+	local cnf="$RT_DB_DIR/my.cnf"
+	mkdir -p "$RT_DB_DIR/data"
+	cat >"$cnf" <<CNF
+# written by RT Studio's dev/bench-up: this bench's own MariaDB, on loopback only
+[mysqld]
+datadir = $RT_DB_DIR/data
+port = $RT_DB_PORT
+socket = $RT_DB_DIR/mysqld.sock
+pid-file = $RT_DB_DIR/mysqld.pid
+bind-address = 127.0.0.1
+character-set-server = utf8mb4
+collation-server = utf8mb4_unicode_ci
+CNF
+	if [ ! -d "$RT_DB_DIR/data/mysql" ]; then
+		mariadb-install-db --defaults-file="$cnf" --user="$(id -un)" --auth-root-authentication-method=normal \
+			>"$RT_RUN/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $RT_RUN/mariadb-install.log"
+	fi
+	proc_start mariadb / "$RT_DB_PORT" mariadbd --defaults-file="$cnf" --user="$(id -un)"
+	# root over TCP with the password, whether it connects as root@localhost or root@127.0.0.1; no
+	# anonymous users (mariadb-install-db makes them, and they hide a site's user from localhost)
+	mariadb -h 127.0.0.1 -P "$RT_DB_PORT" -u root -p"$DB_ROOT_PASSWORD" -e 'select 1' >/dev/null 2>&1 ||
+		mariadb --socket="$RT_DB_DIR/mysqld.sock" -u root -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+			GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+			ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$DB_ROOT_PASSWORD';
+			ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('$DB_ROOT_PASSWORD');
+			DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;" || die "could not set root's password on the MariaDB of $RT_DB_DIR"
 }
 
 load_state() { [ -f "$RT_STATE" ] && . "$RT_STATE"; return 0; }
