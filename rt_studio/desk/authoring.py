@@ -289,5 +289,7 @@ def backtest(rule: str, days: int = 7) -> dict:
 		"to": now,
 		**report,
 		"notes": notes,
+		# {"limit", "replayed", "from"} when only the latest events of the period were replayed
+		"cut": cut,
 		"complete": not (cut or stopped),
 	}

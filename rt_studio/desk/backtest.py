@@ -45,6 +45,11 @@ MAX_DAYS = 31
 #: Events one backtest replays (the most recent ones when there are more): a busy DocType's
 #: week, evaluated within seconds.
 MAX_EVENTS = 1000
+#: Version records one backtest reads at most, newest first, looking for MAX_EVENTS events of the
+#: rule's kind (a Submit rule on a DocType saved far more often than it is submitted).
+MAX_VERSIONS = 20 * MAX_EVENTS
+#: Version records read per query.
+VERSION_PAGE = 500
 #: Seconds a backtest may spend rebuilding and evaluating before it reports what it has: the
 #: request that asks for it should answer well within a web worker's timeout.
 MAX_SECONDS = 30
@@ -52,11 +57,16 @@ MAX_SECONDS = 30
 NUMBER_TYPES = ("Int", "Float", "Currency", "Percent", "Check", "Rating", "Duration")
 
 
-def history(rule, since: datetime, now: datetime) -> tuple[list[tuple], list[str], bool]:
-	"""([(time, Event, Document)] oldest first, what could not be rebuilt, whether it was cut)."""
+def history(rule, since: datetime, now: datetime) -> tuple[list[tuple], list[str], dict | None]:
+	"""([(time, Event, Document)] oldest first, what could not be rebuilt, the cut or None).
+
+	At most MAX_EVENTS events, the latest of the period; when there were more, or when the
+	Version records read stopped before the start of the period, the cut says how many were
+	replayed and from when (`{"limit", "replayed", "from"}`)."""
 	notes: list[str] = []
+	looked_back_to = None
 	if rule.event == METHOD:
-		return [], ["Method events leave no record of which methods ran: nothing to replay"], False
+		return [], ["Method events leave no record of which methods ran: nothing to replay"], None
 	if rule.event in TIME_EVENTS:
 		notes.append(
 			f"{rule.event}: replayed from the documents' current {due.watched_field(rule)} and values"
@@ -72,12 +82,23 @@ def history(rule, since: datetime, now: datetime) -> tuple[list[tuple], list[str
 				f"{rule.document_type} does not track changes (Track Changes is off in its DocType): "
 				"saves leave no Version to replay"
 			)
-		events = _versions(rule, since, now)
+		events, looked_back_to = _versions(rule, since, now)
 	events.sort(key=lambda e: e[0])
-	cut = len(events) > MAX_EVENTS
-	if cut:
-		notes.append(f"{len(events)} events in the period: only the latest {MAX_EVENTS} were replayed")
-	return events[-MAX_EVENTS:], notes, cut
+	if len(events) > MAX_EVENTS:
+		events = events[-MAX_EVENTS:]
+		notes.append(
+			f"More than {MAX_EVENTS} events in the period: only the latest {MAX_EVENTS} were replayed, "
+			f"those from {events[0][0]:%Y-%m-%d %H:%M:%S} on"
+		)
+	elif looked_back_to is not None:
+		notes.append(
+			f"More than {MAX_VERSIONS} changes in the period: only those from "
+			f"{looked_back_to:%Y-%m-%d %H:%M:%S} on were looked at"
+		)
+	else:
+		return events, notes, None
+	start = looked_back_to if looked_back_to is not None else events[0][0]
+	return events, notes, {"limit": MAX_EVENTS, "replayed": len(events), "from": start}
 
 
 # ---------------------------------------------------------------- creations and deletions
@@ -121,29 +142,64 @@ def _deletions(rule, since: datetime, now: datetime) -> list[tuple]:
 # ---------------------------------------------------------------- saves from Version records
 
 
-def _versions(rule, since: datetime, now: datetime) -> list[tuple]:
-	"""One event per Version of the period that raises the rule's event."""
-	changed = frappe.get_all(
-		"Version",
-		filters={"ref_doctype": rule.document_type, "creation": ["between", [since, now]]},
-		pluck="docname",
-		distinct=True,
-		limit_page_length=MAX_EVENTS + 1,
-	)
-	events = []
-	for name in changed:
-		current = _current_state(rule.document_type, name)
-		if current is None:
+def _versions(rule, since: datetime, now: datetime) -> tuple[list[tuple], datetime | None]:
+	"""One event per Version of the period that raises the rule's event, the latest first, up to
+	MAX_EVENTS + 1 (one more tells that the period was cut), however many documents changed; and
+	the time the reading stopped at when MAX_VERSIONS records came first (else None).
+
+	Each document is rebuilt backwards from its current state, one Version at a time, newest
+	first: the state after a Version is the state before the next newer one."""
+	events: list[tuple] = []
+	after: dict[str, dict | None] = {}  # each document as it was after the Version read last
+	for read, version in enumerate(_newest_versions(rule.document_type, since)):
+		if read == MAX_VERSIONS:
+			return events, version.creation
+		name = version.docname
+		if name not in after:
+			after[name] = _current_state(rule.document_type, name)
+		state = after[name]
+		if state is None:
 			continue
-		state = current
-		for version in _versions_of(rule.document_type, name, since):
-			before = undo(state, version.data, rule.document_type)
-			label = _label(before, state, version.data)
-			if label and (rule.event == label or (rule.event == VALUE_CHANGE and label != NEW)):
-				event = Event(rule.document_type, name, rule.event, state, before, version.owner)
-				events.append((version.creation, event, _document(state)))
-			state = before
-	return events
+		before = after[name] = undo(state, version.data, rule.document_type)
+		label = _label(before, state, version.data)
+		if version.creation > now or not label:
+			continue
+		if rule.event == label or (rule.event == VALUE_CHANGE and label != NEW):
+			event = Event(rule.document_type, name, rule.event, state, before, version.owner)
+			events.append((version.creation, event, _document(state)))
+			if len(events) > MAX_EVENTS:
+				break
+	return events, None
+
+
+def _newest_versions(doctype: str, since: datetime) -> Iterator:
+	"""The DocType's Version records after `since` that change something, newest first, read a
+	page at a time (a record that a new one pushed onto the next page is not read twice)."""
+	seen: set[str] = set()
+	start = 0
+	while True:
+		rows = frappe.get_all(
+			"Version",
+			filters={"ref_doctype": doctype, "creation": [">", since]},
+			fields=["name", "docname", "data", "owner", "creation"],
+			order_by="creation desc, name desc",
+			limit_start=start,
+			limit_page_length=VERSION_PAGE,
+		)
+		for row in rows:
+			if row.name in seen:
+				continue
+			seen.add(row.name)
+			row.data = json.loads(row.data or "{}")
+			if _changes_something(row.data):
+				yield row
+		if len(rows) < VERSION_PAGE:
+			return
+		start += VERSION_PAGE
+
+
+def _changes_something(data: dict) -> bool:
+	return bool(data.get("changed") or data.get("added") or data.get("removed") or data.get("row_changed"))
 
 
 def _versions_of(doctype: str, name: str, after: datetime) -> list:
@@ -156,14 +212,7 @@ def _versions_of(doctype: str, name: str, after: datetime) -> list:
 	)
 	for row in rows:
 		row.data = json.loads(row.data or "{}")
-	return [
-		row
-		for row in rows
-		if row.data.get("changed")
-		or row.data.get("added")
-		or row.data.get("removed")
-		or row.data.get("row_changed")
-	]
+	return [row for row in rows if _changes_something(row.data)]
 
 
 def _current_state(doctype: str, name: str) -> dict | None:
@@ -260,7 +309,8 @@ def _moment(text: str, with_time: bool):
 def _due_messages(rule, since: datetime, now: datetime) -> list[tuple]:
 	"""The messages the scheduler would have sent in (since, now], at their send times."""
 	events = []
-	for name, due_at in due_documents(rule, since, now)[: MAX_EVENTS + 1]:
+	# (oldest first: the latest MAX_EVENTS + 1)
+	for name, due_at in due_documents(rule, since, now)[-(MAX_EVENTS + 1) :]:
 		doc = frappe.get_doc(rule.document_type, name)
 		state = doc.as_dict(convert_dates_to_str=False)
 		event = Event(rule.document_type, name, rule.event, state, None, actor="")

@@ -1,12 +1,15 @@
 """Backtest on the site: the last days rebuilt from creations, Version records and deleted
 documents, evaluated as live firing would, and nothing sent, traced or counted."""
 
+import json
 from contextlib import contextmanager
+from datetime import timedelta
 
 import frappe
 
 from rt_studio import api
 from rt_studio.delivery import trace
+from rt_studio.desk import backtest as history
 from rt_studio.tests.factories import (
 	ORDER,
 	ReaderAndOutsiderTestCase,
@@ -141,3 +144,47 @@ class TestBacktest(ReaderAndOutsiderTestCase):
 		with self.assertRaises(frappe.ValidationError) as caught:
 			api.backtest(rule.name, days=400)
 		self.assertIn("Backtest 400 days: choose 1 to 31", str(caught.exception))
+
+	def test_more_changed_documents_than_events_replayed_keeps_the_latest_and_says_so(self):
+		"""1,100 orders changed two hours ago, then two changed just now: the two are replayed
+		(not an arbitrary 1,001 documents), and the result says where it was cut."""
+		rule = self.rule(condition="doc.qty == 5")
+		earlier = frappe.utils.now_datetime() - timedelta(hours=2)
+		names = [f"rt-bt-{frappe.generate_hash(length=12)}" for _ in range(history.MAX_EVENTS + 100)]
+		frappe.db.bulk_insert(
+			ORDER,
+			["name", "creation", "modified", "owner", "modified_by", "title", "status", "qty"],
+			[(n, earlier, earlier, "Administrator", "Administrator", self.title, "Draft", 2) for n in names],
+		)
+		change = json.dumps({"changed": [["qty", "1", "2"]]})
+		frappe.db.bulk_insert(
+			"Version",
+			["name", "creation", "modified", "owner", "modified_by", "ref_doctype", "docname", "data"],
+			[
+				(frappe.generate_hash(length=16), at, at, "Administrator", "Administrator", ORDER, n, change)
+				for i, n in enumerate(names)
+				for at in [earlier + timedelta(seconds=i)]
+			],
+		)
+		newest = [self.order(), self.order()]
+		with versions_kept():
+			for doc in newest:
+				doc.qty = 5
+				doc.save()
+		report = api.backtest(rule.name, days=1)
+		self.assertEqual((report["events"], report["fired"]), (history.MAX_EVENTS, 2))
+		self.assertEqual({s["docname"] for s in report["samples"]}, {doc.name for doc in newest})
+		cut = report["cut"]
+		self.assertEqual((cut["limit"], cut["replayed"]), (history.MAX_EVENTS, history.MAX_EVENTS))
+		self.assertGreater(cut["from"], earlier)
+		self.assertFalse(report["complete"])
+		self.assertIn(f"More than {history.MAX_EVENTS} events in the period", " ".join(report["notes"]))
+
+	def test_a_period_replayed_whole_is_not_cut(self):
+		rule = self.rule()
+		doc = self.order()
+		with versions_kept():
+			doc.qty = 2
+			doc.save()
+		report = api.backtest(rule.name, days=1)
+		self.assertEqual((report["fired"], report["cut"], report["complete"]), (1, None, True))
