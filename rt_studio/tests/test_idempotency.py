@@ -65,3 +65,15 @@ class TestIdempotentPosts(RTTestCase):
 		channel = self.channel()
 		with self.assertRaisesRegex(frappe.ValidationError, "idempotency_key is 201 characters long"):
 			self.post(channel, "x", "k" * 201)
+
+	def test_a_retry_after_redis_lost_its_data_sends_nothing(self):
+		# a cache Redis restart (or its data evicted) must not make a retried post go out twice
+		channel = self.channel()
+		key = frappe.generate_hash()
+		with RealtimeListener() as listener:
+			first = self.post(channel, "deploy at five", key)
+			frappe.cache.delete_keys("rt_studio:")  # what a restart of the cache Redis loses
+			again = self.post(channel, "deploy at five", key)
+			received = listener.received(channel=channel.name, count=4, quiet=1.0)
+		self.assertEqual(again, first)
+		self.assertEqual([s.message["message"] for s in received], ["deploy at five"] * 2)
