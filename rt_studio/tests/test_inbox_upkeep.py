@@ -147,22 +147,22 @@ class TestEscalationFaults(ItemsTestCase):
 	def test_one_item_that_fails_does_not_stop_the_others_and_is_logged_once(self):
 		with outgoing_email_account():
 			first = self.rule(escalate_after_minutes=10)
-			second = self.rule(escalate_after_minutes=10)
+			self.rule(escalate_after_minutes=10)  # a second rule, emailed for both users
 			order = self.enterContext(make_order(commit=True))
 			self.deliver(order)
 			# the reader's item of the first rule cannot be read back (a hand-edited payload)
 			broken = frappe.db.get_value(DOCTYPE, {"user": self.reader, "rule": first.name})
 			frappe.db.set_value(DOCTYPE, broken, "payload", '{"rule": ', update_modified=False)
 			frappe.db.commit()
-			errors = frappe.db.count("Error Log")
+			logged = {"reference_doctype": DOCTYPE, "reference_name": broken}
+			errors = frappe.db.count("Error Log", logged)
 			escalate_due(now=self.due(order))
 			self.assertEqual(sorted(self.emails(order)), sorted([self.other, self.reader, self.other]))
 			self.assertEqual(frappe.db.get_value(DOCTYPE, broken, "escalation"), escalation.FAILED)
-			self.assertEqual(frappe.db.count("Error Log"), errors + 1)
+			self.assertEqual(frappe.db.count("Error Log", logged), errors + 1)
 			escalate_due(now=self.due(order) + timedelta(minutes=1))
-			self.assertEqual(frappe.db.count("Error Log"), errors + 1)
+			self.assertEqual(frappe.db.count("Error Log", logged), errors + 1)
 			self.assertEqual(len(self.emails(order)), 3)
-			self.assertTrue(second)
 
 	def test_a_deadlock_is_not_swallowed(self):
 		with outgoing_email_account():
@@ -240,14 +240,14 @@ class TestEscalationFaults(ItemsTestCase):
 
 
 class TestCleanUpInBatches(ItemsTestCase):
+	"""The clean-up runs over the whole site, as the daily job does: with Frappe's own limits (on
+	the demo site it removes only what the daily job would), in batches of 3 here."""
+
 	def setUp(self):
 		super().setUp()
-		self.limits = (inbox_cleanup.BATCH, inbox_cleanup.MAX_ITEMS_PER_USER)
-		inbox_cleanup.BATCH, inbox_cleanup.MAX_ITEMS_PER_USER = 3, 10
-		self.addCleanup(self.restore)
-
-	def restore(self):
-		inbox_cleanup.BATCH, inbox_cleanup.MAX_ITEMS_PER_USER = self.limits
+		self.batch = inbox_cleanup.BATCH
+		inbox_cleanup.BATCH = 3
+		self.addCleanup(setattr, inbox_cleanup, "BATCH", self.batch)
 
 	def test_deletes_by_name_in_small_committed_batches(self):
 		old = now_datetime() - timedelta(days=inbox_cleanup.KEEP_DAYS + 1)
@@ -255,11 +255,13 @@ class TestCleanUpInBatches(ItemsTestCase):
 		with QueryCounter() as counter:
 			inbox_cleanup.clean_up()
 		deletes = [q for q in counter.queries if q.lstrip().lower().startswith("delete")]
-		self.assertEqual(len(deletes), 3)  # 3 + 3 + 1
+		self.assertGreaterEqual(len(deletes), 3)  # 3 + 3 + 1 of the reader's, and any others
 		for statement in deletes:
 			self.assertRegex(statement.lower(), r"where `?name`? in")
-		commits = [q for q in counter.queries if q.strip().lower() == "commit"]
-		self.assertGreaterEqual(len(commits), 3)
+		statements = [q.strip().lower() for q in counter.queries]
+		for at, statement in enumerate(statements):
+			if statement.startswith("delete"):
+				self.assertIn("commit", statements[at + 1 : at + 3])  # each batch its own commit
 		self.assertEqual(self.seqs(self.reader), [])
 
 	def test_a_crowded_inbox_loses_read_and_archived_items_before_unread_ones(self):
@@ -267,14 +269,16 @@ class TestCleanUpInBatches(ItemsTestCase):
 		unread_old = self.add_items(self.reader, 5, sent_at=now - timedelta(hours=3))
 		read = self.add_items(self.reader, 3, sent_at=now - timedelta(hours=2), read_at=now)
 		archived = self.add_items(self.reader, 2, sent_at=now - timedelta(hours=2), archived_at=now)
-		unread_new = self.add_items(self.reader, 5, sent_at=now - timedelta(hours=1))
+		unread_new = self.add_items(
+			self.reader, inbox_cleanup.MAX_ITEMS_PER_USER - 5, sent_at=now - timedelta(hours=1)
+		)
 		inbox_cleanup.clean_up()
-		# 15 items, 10 kept: the five read or archived go, every unread one stays
+		# five over the limit: the five read or archived go, every unread one stays
 		self.assertEqual(self.seqs(self.reader), unread_old + unread_new)
-		self.assertTrue(read and archived)
+		self.assertFalse(set(read + archived) & set(self.seqs(self.reader)))
 
 	def test_beyond_the_limit_in_unread_items_alone_the_oldest_go(self):
-		unread = self.add_items(self.reader, 12)
+		unread = self.add_items(self.reader, inbox_cleanup.MAX_ITEMS_PER_USER + 2)
 		inbox_cleanup.clean_up()
 		self.assertEqual(self.seqs(self.reader), unread[2:])
 
@@ -404,10 +408,15 @@ class TestDocumentGoneOrRenamed(ItemsTestCase):
 		return other
 
 	def test_a_doctype_that_never_had_messages_costs_no_query(self):
-		self.todo()  # ToDo may have items; Note never had any
-		inbox_references.may_have_items("Note")  # warm
+		quiet = next(
+			doctype
+			for doctype in ("Note", "Web Page", "Letter Head", "Print Heading", "Kanban Board")
+			if not frappe.db.exists("Realtime Rule", {"document_type": doctype})
+			and not frappe.db.exists(DOCTYPE, {"reference_doctype": doctype})
+		)
+		inbox_references.may_have_items(quiet)  # warm
 		with QueryCounter() as counter:
-			self.assertFalse(inbox_references.may_have_items("Note"))
+			self.assertFalse(inbox_references.may_have_items(quiet))
 		self.assertEqual(counter.count, 0)
 
 
