@@ -89,6 +89,7 @@ scheduler_events = {
 			"rt_studio.schedule.run_time_rules",
 			# unread inbox messages whose rule emails them after a while
 			"rt_studio.delivery.escalation.escalate_due",
+			"rt_studio.delivery.deferred.recover",  # delivery jobs a dead worker or a lost queue left
 		]
 	},
 	"daily": [

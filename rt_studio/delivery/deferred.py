@@ -8,6 +8,10 @@ since its DocShare rows go with it. It then decides, chunk by chunk, who may rea
 and publishes each chunk after committing it, so memory holds one chunk's messages and the
 rule's trace shows how far it got.
 
+The job is durable (delivery_jobs.py): its row is inserted with the save, each chunk commits with
+the recipients it decided, and a sweep queues it again when a worker died or the queue Redis lost
+it; a resumed run leaves out the recipients already committed, so each gets the message once.
+
 A job that cannot run is never silent: arguments that would not reach the worker are refused
 before enqueueing, an error inside the job, and a job RQ could not start or had to stop (RQ's
 failure callback), are each recorded on the rule (its trace and error, and the Error Log).
@@ -24,7 +28,7 @@ import frappe
 from frappe.model.document import get_doc as load_document
 
 from rt_studio import rule_cache as cache
-from rt_studio.delivery import outbox, trace
+from rt_studio.delivery import delivery_jobs, outbox, trace
 from rt_studio.delivery.context import context_for
 from rt_studio.engine.errors import Problem
 from rt_studio.engine.evaluate import Event, Outcome, run_in_chunks
@@ -43,7 +47,7 @@ JOB_CHUNK = 1000
 
 METHOD = "rt_studio.delivery.deferred.deliver"
 #: Job ids: JOB_PREFIX + a unique part + ":" + the rule's name (read back by `job_failed`).
-JOB_PREFIX = "rt-studio-delivery:"
+JOB_PREFIX = delivery_jobs.JOB_PREFIX
 
 
 def defer(rule, event: Event, outcome: Outcome) -> None:
@@ -55,6 +59,8 @@ def defer(rule, event: Event, outcome: Outcome) -> None:
 		outbox.record_error(outcome, rule.version)
 		trace.record(outcome, event.doctype, event.docname)
 		return
+	# the job's row commits (or rolls back) with the save; the RQ job, queued after it, is the kick
+	delivery_jobs.insert(payload, payload["job"])
 	frappe.enqueue(
 		METHOD,
 		queue="short",
@@ -94,9 +100,11 @@ def plain(value):
 
 
 def unsendable(payload: dict) -> str | None:
-	"""Why the worker could not unpickle these job arguments, or None when it can."""
+	"""Why the worker could not unpickle these job arguments (or the job's row not keep them), or
+	None when it can."""
 	try:
 		pickle.loads(pickle.dumps(payload))
+		delivery_jobs.encode(payload)
 	except Exception as e:
 		return f"{type(e).__name__}: {e}"
 	return None
@@ -128,29 +136,53 @@ def deliver(
 	a rule deleted or disabled meanwhile sends nothing. Read access is decided on the document
 	as it is now, or on the snapshot (with the shares it had) when it was deleted. Times are in
 	the site's time zone at the event (`time_zone`; read from System Settings when not given).
+
+	The job's row (delivery_jobs) is claimed first: a job that is finished, or that another run
+	is alive on, ends here; a resumed run leaves out the recipients earlier runs committed.
+
+	These keyword arguments are a contract between versions: a job queued by an older version
+	runs here unchanged (with no row yet: it gets one when it starts), and one queued by this
+	version carries the same arguments, so an older worker still runs it.
 	"""
-	compiled = cache.committed_rule(rule)
-	if compiled is None or not compiled.enabled:
-		return
 	with known_time_zone(time_zone):
+		run = None
+		if job:
+			arguments = {"rule": rule, "doctype": doctype, "docname": docname, "rule_event": rule_event}
+			arguments.update(doc=doc, before=before, actor=actor, shares=shares, time_zone=time_zone)
+			run = delivery_jobs.claim(job, arguments)
+			if run is None:
+				return
+		compiled = cache.committed_rule(rule)
+		if compiled is None or not compiled.enabled:
+			if run:
+				delivery_jobs.finish(
+					run, delivery_jobs.DONE, "the rule was deleted or disabled before the job ran"
+				)
+			return
 		try:
-			_deliver(compiled, Event(doctype, docname, rule_event, doc, before, actor), shares, job)
+			_deliver(compiled, Event(doctype, docname, rule_event, doc, before, actor), shares, job, run)
+		except delivery_jobs.Superseded:
+			frappe.db.rollback()  # another run claimed the job: it sends this chunk
 		except Exception:
 			frappe.db.rollback()
-			outcome = failed(Outcome(rule, rule_event), rule, f"failed: {traceback.format_exc(limit=3)}")
+			problem = f"failed: {traceback.format_exc(limit=3)}"
+			outcome = failed(Outcome(rule, rule_event), rule, problem)
 			record_failure(outcome, compiled.version, doctype, docname, job)
+			if run:
+				delivery_jobs.finish(run, delivery_jobs.FAILED, problem)
 
 
-def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
-
+def _deliver(rule, event: Event, shares: dict | None, job: str | None, run=None) -> None:
 	source, deleted = _document(event)
 	ctx = context_for(source, Shares.from_dict(shares) if deleted and shares else None, rule)
-	tally = Tally()
-	parts = run_in_chunks(rule, event, ctx, JOB_CHUNK)
+	tally = Tally.resumed(run.tally if run else None)
+	parts = run_in_chunks(rule, event, ctx, JOB_CHUNK, done=run.done if run else ())
 	part = next(parts)
 	for following in parts:
-		# a chunk before the last: sent and committed now, so the trace can show the progress
+		# a chunk before the last: sent and committed now (with the job's progress), so the trace
+		# shows how far it got and a run after a dead worker leaves these recipients out
 		_send(part, tally, ctx)
+		_committing(run, part, tally, last=False)
 		frappe.db.commit()
 		if job:
 			trace.progress(job, **tally.progress(done=False))
@@ -158,14 +190,24 @@ def _deliver(rule, event: Event, shares: dict | None, job: str | None) -> None:
 	if part.error:
 		frappe.db.rollback()
 		record_failure(part, rule.version, event.doctype, event.docname, job, tally)
+		if run:
+			delivery_jobs.finish(run, delivery_jobs.FAILED, str(part.error))
 		return
-	# the last chunk goes out with the job's own commit (Frappe's execute_job commits)
 	_send(part, tally, ctx)
 	delivered, decided = tally.verdicts[DELIVER], sum(tally.verdicts.values())
 	part.fired = delivered > 0
 	part.reason = f"{delivered} of {decided} recipients" if decided else part.reason
 	tally.final = tally.progress(done=True)
 	trace.record(part, event.doctype, event.docname, job=job, tally=tally)
+	_committing(run, part, tally, last=True)
+	frappe.db.commit()
+
+
+def _committing(run, part: Outcome, tally: "Tally", last: bool) -> None:
+	"""The chunk's recipients and the job's progress, in the chunk's transaction (none without a row)."""
+	if run is not None:
+		decided, delivered = sum(tally.verdicts.values()), tally.verdicts[DELIVER]
+		delivery_jobs.chunk_committing(run, part.recipients, tally.saved(), decided, delivered, last)
 
 
 @dataclass
@@ -177,6 +219,15 @@ class Tally:
 	unknown: list[str] = field(default_factory=list)
 	#: The job's progress when it ended (done, or stopped by an error), for the trace.
 	final: dict | None = None
+
+	@classmethod
+	def resumed(cls, saved: dict | None) -> "Tally":
+		"""The tally earlier runs of the job committed (`saved`), or a new one."""
+		saved = saved or {}
+		return cls(Counter(saved.get("verdicts") or {}), list(saved.get("unknown") or []))
+
+	def saved(self) -> dict:
+		return {"verdicts": dict(self.verdicts), "unknown": self.unknown}
 
 	def add(self, part: Outcome) -> None:
 		self.verdicts.update(r.verdict for r in part.recipients)
@@ -230,12 +281,40 @@ def job_failed(job, connection, exc_type, exc_value, tb) -> None:
 		frappe.init(site=site)
 		frappe.connect()
 	try:
-		compiled = cache.committed_rule(rule)
-		if compiled is not None:
-			problem = f"the delivery job could not run: {exc_type.__name__}: {exc_value}"
-			outcome = failed(Outcome(rule, compiled.event), rule, problem)
-			record_failure(outcome, compiled.version, "", "", job_key)
+		record_gave_up(rule, job_key, f"the delivery job could not run: {exc_type.__name__}: {exc_value}")
 		truncate_failed_registry(job, connection, exc_type, exc_value, tb)
 	finally:
 		if started_here:
 			frappe.destroy()
+
+
+def record_gave_up(rule: str, job: str, problem: str) -> None:
+	"""A job that could not run (or was given up after its attempts), recorded on its rule; committed."""
+	compiled = cache.committed_rule(rule)
+	if compiled is None:
+		frappe.db.commit()
+		return
+	record_failure(failed(Outcome(rule, compiled.event), rule, problem), compiled.version, "", "", job)
+
+
+def recover(older_than: float = delivery_jobs.GRACE_SECONDS) -> dict:
+	"""The sweep (scheduled every minute): queue again each delivery job whose RQ job is gone (failed
+	with a killed work horse, lost with the queue Redis, or started by a worker that stopped
+	committing chunks), or give it up after MAX_ATTEMPTS runs; remove finished jobs a week old.
+	Returns the names {"requeued": [...], "failed": [...]}."""
+	done = {"requeued": [], "failed": []}
+	for row in delivery_jobs.stranded(older_than):
+		if row.attempts >= delivery_jobs.MAX_ATTEMPTS:
+			problem = f"the delivery job stopped after {row.attempts} runs (each time its worker died or was stopped)"
+			delivery_jobs.given_up(row, problem)
+			record_gave_up(row.rule, row.rq_job, problem)  # commits
+			done["failed"].append(row.name)
+			continue
+		rq_job = f"{JOB_PREFIX}{row.name}.{frappe.generate_hash(length=6)}:{row.rule}"
+		delivery_jobs.requeued(row, rq_job)
+		arguments = delivery_jobs.decode(row.arguments)
+		frappe.enqueue(METHOD, queue="short", job_id=rq_job, on_failure=job_failed, **arguments)
+		done["requeued"].append(row.name)
+	delivery_jobs.remove_finished()
+	frappe.db.commit()
+	return done

@@ -8,7 +8,7 @@ what exceeds it, see `batching.py`) and the deliveries. It has no side effects b
 rate limiter's counters and the batches, and none at all in preview mode.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -342,13 +342,16 @@ def count_reason(recipients: list[Recipient]) -> str:
 	return f"{deliverable} of {len(recipients)} recipients" + (f" ({', '.join(held)})" if held else "")
 
 
-def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterator[Outcome]:
+def run_in_chunks(
+	rule: r.Rule, event: Event, ctx: Context, size: int, done: Collection[str] = ()
+) -> Iterator[Outcome]:
 	"""Live firing for an audience of any size, `size` recipients at a time.
 
 	Yields one Outcome per chunk with that chunk's recipients and deliveries, for the caller
 	to publish before the next chunk is decided: memory holds the audience's names and one
 	chunk's messages, never every message. An outcome with an error (or a rule that does not
-	fire at all) is the last one yielded.
+	fire at all) is the last one yielded. `done`: the users (and rooms) an earlier run of the
+	same delivery decided, left out (a delivery job resumed after its worker died).
 	"""
 	head = Outcome(rule=rule.name, event=event.event)
 	rule_budget = Budget(ctx.budget_ms)  # one for the whole event, across the chunks
@@ -361,6 +364,8 @@ def run_in_chunks(rule: r.Rule, event: Event, ctx: Context, size: int) -> Iterat
 	except RuleError as e:
 		yield _failed(head, e)
 		return
+	if recipients and done:
+		recipients = [rec for rec in recipients if (rec.user or rec.room) not in done]
 	if not recipients:
 		head.reason = head.reason or "the audience is empty"
 		yield head
