@@ -172,10 +172,17 @@ async function main() {
 		await page.locator(".modal:visible .btn-primary").click();
 		await page.waitForSelector(".rt-backtest-summary", { timeout: TIMEOUT * 2 });
 		const summary = await page.locator(".rt-backtest-summary").innerText();
+		// a lived-in site has other ToDo changes this week: more than 1000 are cut to the latest, and the dialog says so
+		const replayed = Number((summary.match(/(\d+) event\(s\) replayed/) || [])[1]);
+		const notes = await page.locator(".modal:visible .alert-warning").allInnerTexts();
+		const cutSaid = notes.some((n) => n.includes("only the latest 1000 were replayed"));
 		check(
 			"backtest replays both ToDo changes: the High one fires, and nothing is sent",
-			summary.includes("2 event(s) replayed, the rule fired 1 time(s), 1 message(s) to 1 recipient(s)") && summary.includes("Nothing was sent."),
-			summary
+			replayed >= 2 &&
+				(replayed < 1000 || cutSaid) &&
+				summary.includes("the rule fired 1 time(s), 1 message(s) to 1 recipient(s)") &&
+				summary.includes("Nothing was sent."),
+			summary + (cutSaid ? " / " + notes.join(" ") : "")
 		);
 		await shot(page, "rule-backtest.png");
 		await closeDialog(page);
