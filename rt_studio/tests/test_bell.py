@@ -166,10 +166,15 @@ class TestBell(RTTestCase):
 		other = self.enterContext(make_users({"other": {"roles": [TESTER]}}))["other"]
 		create_notification_settings(self.reader)
 		frappe.db.set_value("Notification Settings", self.reader, "enabled", 0)
-		self.addCleanup(lambda: frappe.db.set_value("Notification Settings", self.reader, "enabled", 1))
 		docname = f"BELL-{frappe.generate_hash(length=6)}"
-		self.addCleanup(frappe.db.commit)
-		self.addCleanup(frappe.db.delete, "Notification Log", {"document_name": docname})
+
+		def clean_up():
+			frappe.db.rollback()
+			frappe.db.set_value("Notification Settings", self.reader, "enabled", 1)
+			frappe.db.delete("Notification Log", {"document_name": docname})
+			frappe.db.commit()
+
+		self.addCleanup(clean_up)
 		with BellEvents() as events:
 			publish(bell_outcome([self.reader, other], docname))
 			frappe.db.commit()
