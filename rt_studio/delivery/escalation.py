@@ -9,8 +9,10 @@ when escalation is switched off or the rule deleted. It is kept in Frappe's Defa
 (parent STARTS), durable and outside the rule, so it changes no rule version and travels in no
 export. Each item is decided in its own savepoint: one that fails is recorded as Failed, logged
 once, and the run goes on; an error that ends the transaction (deadlock, lock wait timeout, lost
-connection) propagates. Without an outgoing Email Account nothing is decided: the run stops and
-the next one tries again. Cost: two small queries a minute besides the claims.
+connection) propagates. Without an outgoing Email Account the run stops at the first email to
+send (that item shows No Email Account and stays undecided) and every later run tries again, so
+the emails go out, once, when an account exists. A message a test fire sent (TEST_FIRE_KEY in
+its payload) is never emailed. Cost: two small queries a minute besides the claims.
 
 Called by: the scheduler (`escalate_due`) and the Realtime Rule's doc_events (`on_rule_change`).
 """
@@ -85,13 +87,19 @@ def escalate_due(now: datetime | None = None) -> None:
 			while items := _claim_due(rule.name, sent_after, due_since):
 				for item in items:
 					_decide(item, rule, now, failures)
-				frappe.db.commit()
+				_commit(failures)
 	except frappe.OutgoingEmailError:
-		frappe.db.commit()  # what was decided before stays decided
+		_commit(failures)  # what was decided before stays decided
 		_log_no_account()
-	finally:
-		if failures:
-			_log_failures(failures)
+
+
+def _commit(failures: list[tuple[str, str]]) -> None:
+	"""Commit a chunk's decisions; then one Error Log for its items that failed (Failed now, so
+	never logged again)."""
+	frappe.db.commit()
+	if failures:
+		_log_failures(failures)
+		failures.clear()
 
 
 def on_rule_change(doc, method: str | None = None) -> None:
@@ -171,7 +179,6 @@ def _ends_transaction(error: Exception) -> bool:
 
 
 def _log_failures(failures: list[tuple[str, str]]) -> None:
-	"""One Error Log per run for the items that failed (each is Failed now: never logged again)."""
 	names = ", ".join(name for name, _ in failures[:20])
 	frappe.log_error(
 		title="RT Studio: unread messages could not be emailed",
