@@ -11,8 +11,9 @@ rollback, and forgets the other kind, so each state is armed once per transactio
 time it is used, however often it is used.
 
 A write before the commit never decides the transaction's fate by accident. Its statements run
-in a savepoint (`guarded_write`): a statement error (a duplicate key, a value too long) rolls
-back to it, is logged once, and the commit goes on without that write. An error after which the
+in a savepoint (`guarded_write`; a write of one statement needs none, InnoDB undoes a failed
+statement whole): a statement error (a duplicate key, a value too long) rolls back to it, is
+logged once, and the commit goes on without that write. An error after which the
 transaction is gone or must not commit (`aborts_transaction`: a deadlock, a lock wait timeout, a
 lost connection, a packet too large) propagates: the commit fails as it would without RT Studio.
 Frappe has by then forgotten its `after_rollback` callbacks (`commit()` resets them before it
@@ -105,24 +106,28 @@ def aborts_transaction(error: BaseException) -> bool:
 
 
 @contextmanager
-def guarded_write(title: str):
+def guarded_write(title: str, statements: int = 2):
 	"""Run a write that must not fail the user's transaction by itself, in a savepoint.
 
 	A statement error rolls back to the savepoint and is written to the Error Log once (per
 	`title` and error, for ERROR_SEEN_SECONDS); the transaction goes on without the write. An error
-	that `aborts_transaction` propagates untouched.
+	that `aborts_transaction` propagates untouched. A write of one statement (`statements=1`) needs
+	no savepoint, and saves its two round trips: InnoDB undoes a failed statement by itself.
 	"""
 	savepoint = "rt_studio_" + "".join(random.choices(string.ascii_lowercase, k=10))
-	frappe.db.savepoint(savepoint)
+	if statements > 1:
+		frappe.db.savepoint(savepoint)
 	try:
 		yield
 	except Exception as e:
 		if aborts_transaction(e):
 			raise
-		frappe.db.rollback(save_point=savepoint)
+		if statements > 1:
+			frappe.db.rollback(save_point=savepoint)
 		log_once(title, e)
 	else:
-		frappe.db.release_savepoint(savepoint)
+		if statements > 1:
+			frappe.db.release_savepoint(savepoint)
 
 
 def log_once(title: str, error: BaseException) -> None:

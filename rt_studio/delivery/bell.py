@@ -113,7 +113,7 @@ def write(rows: list[tuple[str, dict]]) -> set[str]:
 		for name, (user, message) in zip(bulk.new_names(len(rows)), rows, strict=True)
 	]
 	if values:
-		bulk.insert("Notification Log", COLUMNS, values)
+		bulk.insert("Notification Log", COLUMNS, list(bulk.statements(values)))
 	users = sorted({user for user, _message in rows})
 	for start in range(0, len(users), BULK_ROWS):
 		mark_unseen(users[start : start + BULK_ROWS])

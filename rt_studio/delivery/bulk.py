@@ -84,16 +84,14 @@ def _size(value) -> int:
 	return 24 + OVERHEAD_BYTES
 
 
-def insert(doctype: str, columns: Sequence[str], rows: Sequence[tuple]) -> int:
-	"""Insert `rows` (values in the order of `columns`) into the DocType's table; the number of
-	statements it took."""
+def insert(doctype: str, columns: Sequence[str], parts: Sequence[Sequence[tuple]]) -> int:
+	"""Insert rows (values in the order of `columns`) into the DocType's table, one statement per
+	part (`statements(rows)`); the number of statements."""
 	names = ", ".join(f"`{column}`" for column in columns)
 	one = f"({', '.join(['%s'] * len(columns))})"
-	count = 0
-	for part in statements(rows):
+	for part in parts:
 		frappe.db.sql(
 			f"insert into `tab{doctype}` ({names}) values {', '.join([one] * len(part))}",
 			[value for row in part for value in row],
 		)
-		count += 1
-	return count
+	return len(parts)

@@ -79,10 +79,11 @@ def keep(entries: list[tuple[str, dict]]) -> None:
 	In a savepoint: a statement error is logged and the commit goes on without the rows (the
 	messages still go out live and in `missed`); an error that aborts the transaction (a deadlock)
 	propagates, and the save fails with nothing sent (transaction.guarded_write)."""
-	rows = _rows(entries)
-	if rows:
-		with transaction.guarded_write("RT Studio: could not keep delivered messages in the inbox"):
-			bulk.insert(DOCTYPE, FIELDS, rows)
+	parts = list(bulk.statements(_rows(entries)))
+	if parts:
+		title = "RT Studio: could not keep delivered messages in the inbox"
+		with transaction.guarded_write(title, statements=len(parts)):
+			bulk.insert(DOCTYPE, FIELDS, parts)
 
 
 def _rows(entries: list[tuple[str, dict]]) -> list[tuple]:

@@ -194,6 +194,7 @@ class TestBulkWrites(CommitFaultTestCase):
 		frappe.db.commit()
 		self.assertEqual(frappe.db.count(DOCTYPE, {"user": self.reader}), 300)
 		self.assertGreater(statements[0], 1)
+		self.assertLessEqual(statements[0], 30 * 1024 * 1024 // bulk.MAX_STATEMENT_BYTES + 1)
 
 	def test_row_names_do_not_repeat(self):
 		names = bulk.new_names(200_000)
