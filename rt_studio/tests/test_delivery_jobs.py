@@ -23,7 +23,7 @@ from frappe.utils.background_jobs import create_job_id, get_job, get_job_status,
 
 from rt_studio import rule_cache as cache
 from rt_studio.deferred import job_failed as old_job_failed
-from rt_studio.delivery import deferred, delivery_jobs
+from rt_studio.delivery import deferred, delivery_jobs, delivery_log, outbox
 from rt_studio.engine.evaluate import Event
 from rt_studio.tests.crowd import make_crowd, sweep_crowds
 from rt_studio.tests.factories import (
@@ -138,6 +138,36 @@ class TestDeliveryJobs(RTTestCase):
 		self.assert_once_each(self.crowd, rule.name, order.name, published, "")
 		self.assertEqual(again, Counter())
 
+	def test_redis_messages_committed_but_not_published_when_the_run_died_come_through_missed_only(self):
+		rule, order, event = self.order_before_its_rule()
+		arguments = pickle.loads(pickle.dumps(deferred.job_arguments(rule.name, event)))
+		job = arguments.pop("job")
+		emit = outbox.emit
+
+		def dies_after_the_first_commit(messages):
+			outbox.emit = emit  # the next run publishes as usual
+			raise Killed  # the first chunk is committed (inbox, numbers, progress), never published
+
+		with RealtimeListener() as listener, patch.object(deferred, "JOB_CHUNK", 40):
+			outbox.emit = dies_after_the_first_commit
+			try:
+				with self.assertRaises(Killed):
+					deferred.deliver(**arguments, job=job)
+			finally:
+				outbox.emit = emit
+			frappe.db.rollback()
+			deferred.deliver(**arguments, job=job)  # the resumed run
+			published = published_per_user(listener, rule.name, len(self.crowd) - 40)
+		audience = frappe.get_all("Realtime Inbox Item", filters={"rule": rule.name}, pluck="user")
+		self.assertLessEqual(set(self.crowd), set(audience))
+		unpublished = set(audience) - set(published)
+		self.assertEqual(len(unpublished), 40)  # the first chunk: kept, numbered, not sent live
+		self.assertEqual(max(published.values()), 1)  # ... nor sent by the resumed run
+		for user in audience:
+			replayed = [m for m in delivery_log.read(user, 0) if m.get("rule") == rule.name]
+			self.assertEqual(len(replayed), 1, user)  # what `missed` gives a desk after a reconnect
+		self.assert_once_each(audience, rule.name, order.name, published + Counter(unpublished), "")
+
 	def test_redis_a_job_queued_by_an_older_version_still_runs_and_gets_its_row(self):
 		rule, order, event = self.order_before_its_rule()
 		arguments = deferred.job_arguments(rule.name, event)
@@ -186,6 +216,10 @@ class TestDeliveryJobs(RTTestCase):
 		}
 		self.assertEqual(tally, {"inbox": {1: len(users)}, "published": {1: len(users)}}, log[-2000:])
 		self.assertEqual(max(published.values()), 1)
+
+
+class Killed(BaseException):
+	"""The process running the job ends here (not an error the job could catch and record)."""
 
 
 def jobs_of(rule: str) -> list[tuple[str, str]]:
