@@ -1,12 +1,14 @@
 // Desks for benchmarks/faults.py: one socket.io client per user, doing what the desk runtime
 // (rt_studio/public/js/rt_studio.bundle.js) does with RT Studio's messages and nothing more:
 // - each message is shown once per `seq`, decided by the runtime's own SeqTracker (logic.js);
-// - on every reconnect of the socket it asks rt_studio.api.missed(since) and shows what it had not;
+// - on every reconnect of the socket, and when a gap in the numbers stays open GAP_MS, it asks
+//   rt_studio.api.missed(since) and shows what it had not;
 // - socket.io's own reconnection, then a retry every few seconds (the runtime's reconnectDelay).
-// Config in the environment: FAULTS_LISTEN = {"base", "socket", "site", "users": [{"user", "password"}]}.
+// Config in the environment: FAULTS_LISTEN = {"base", "socket", "site", "events": [socket event names],
+// "users": [{"user", "password"}]}.
 // Prints one JSON line per thing that happened: {"type": "ready" | "shown" | "connect" | "disconnect"
-// | "error", "user", "t" (ms since the epoch), and for "shown": "via" (live | missed), "seq", "rule",
-// "docname", "event"}. Reads commands on stdin: "finish" prints {"type": "done"} and exits.
+// | "error", "user", "t" (ms since the epoch), and for "shown": "via" (live | missed), "seq", "source"
+// (the rule, or the channel of a post), "about" (the document, or the post's text), "event"}. Reads commands on stdin: "finish" prints {"type": "done"} and exits.
 // Needs socket.io-client on NODE_PATH (or SOCKET_IO_CLIENT naming it).
 "use strict";
 
@@ -82,18 +84,28 @@ class Desk {
 				this.timer = setTimeout(() => this.socket.connect(), this.reconnectDelay(this.attempts++));
 			}
 		});
-		this.socket.on(config.event || "rt_studio", (message) => this.receive(message, "live"));
+		// the desk listens to every rule's and channel's event name (frappe.boot.rt_studio.events)
+		for (const event of config.events) this.socket.on(event, (message) => this.receive(message, "live"));
 	}
 
 	receive(message, via) {
 		if (!message || typeof message !== "object" || message.room) return;
 		if (!this.seq.accept(message.seq)) return;
 		this.show(message, via);
+		if (this.seq.hasGap() && !this.gapTimer) {
+			// a number below this one is missing: ask missed() unless it comes within GAP_MS
+			this.gapTimer = setTimeout(() => {
+				this.gapTimer = null;
+				if (this.seq.hasGap()) this.catchUp();
+			}, this.gapMs);
+		}
 	}
 
 	show(message, via) {
-		const { seq, rule, docname, event } = message;
-		out({ type: "shown", user: this.user, via, seq, rule, docname, event });
+		const { seq, rule, channel, docname, event } = message;
+		// a message is a rule's about a document, or a channel's post (told apart by its text)
+		const about = docname || message.message;
+		out({ type: "shown", user: this.user, via, seq, source: rule || channel, about, event });
 	}
 
 	async catchUp() {
@@ -122,6 +134,7 @@ async function main() {
 	const desks = [];
 	for (const { user, password } of config.users) {
 		const desk = new Desk(user, await login(user, password), logic.SeqTracker, logic.reconnectDelay);
+		desk.gapMs = logic.GAP_MS;
 		await desk.boot();
 		desk.start();
 		desks.push(desk);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
+	GAP_MS,
 	MUTE_CHOICES,
 	SeqTracker,
 	chooseAction,
@@ -44,6 +45,32 @@ test("a missed answer shows only what was not shown and moves past what the log 
 	seq.accept(17);
 	assert.deepEqual(seq.caughtUp([alert(16), alert(17)]).map((m) => m.seq), [16]);
 	assert.equal(seq.since(), 17);
+});
+
+test("a gap is open until the missing number comes, live or from a missed answer", () => {
+	const seq = new SeqTracker(10);
+	seq.accept(11);
+	assert.equal(seq.hasGap(), false);
+	seq.accept(13); // 12 published out of order, or its publish failed
+	assert.equal(seq.hasGap(), true);
+	seq.accept(12);
+	assert.equal(seq.hasGap(), false, "it came live");
+	seq.accept(15);
+	assert.deepEqual(seq.caughtUp([alert(14), alert(15)]).map((m) => m.seq), [14]);
+	assert.equal(seq.hasGap(), false, "the answer filled it");
+	assert.ok(GAP_MS >= 500, "out-of-order publishes of two commits are not taken for a loss");
+});
+
+test("numbers that jumped (Redis lost the counter) close after one missed answer, even an empty one", () => {
+	const seq = new SeqTracker(500);
+	seq.accept(501);
+	seq.accept(1733000000001); // the counter starts again from the clock
+	assert.equal(seq.hasGap(), true);
+	assert.deepEqual(seq.caughtUp([]), [], "the log lost the old entries too");
+	assert.equal(seq.hasGap(), false);
+	assert.equal(seq.since(), 1733000000001);
+	assert.equal(seq.accept(1733000000002), true);
+	assert.equal(seq.hasGap(), false);
 });
 
 test("a gap that never fills does not grow the memory without bound", () => {

@@ -6,6 +6,7 @@
 
 import {
 	ConsoleLog,
+	GAP_MS,
 	MUTE_CHOICES,
 	RoomSeqs,
 	SeqTracker,
@@ -78,6 +79,8 @@ class RealtimeRuntime {
 			if (!this.room_seqs.accept(message.room, message.seq)) return;
 		} else if (this.seq && !this.seq.accept(message.seq)) {
 			return; // shown already (replayed or twice)
+		} else if (this.seq && this.seq.hasGap()) {
+			this.catch_up_gap();
 		}
 		this.console.add(event, message);
 		this.show(chooseAction(message, this.view()).action, message);
@@ -150,6 +153,15 @@ class RealtimeRuntime {
 				this.catch_up();
 			}
 		}
+	}
+
+	/** A number below this message's is missing: ask `missed` for it unless it comes within GAP_MS. */
+	catch_up_gap() {
+		if (this.gap_timer) return;
+		this.gap_timer = setTimeout(() => {
+			this.gap_timer = null;
+			if (this.seq.hasGap()) this.catch_up();
+		}, GAP_MS);
 	}
 
 	/** The open form's room, followed from the number it had when the form loaded; null if none. */

@@ -194,6 +194,9 @@ export function eventNames(configured) {
  * together may publish out of order, so a gap below a shown number is asked for again after
  * the next reconnect instead of being taken as shown.
  */
+/** How long a gap in the numbers may stay open before the runtime asks `missed` for it. */
+export const GAP_MS = 2000;
+
 export class SeqTracker {
 	constructor(start = 0, limit = 1000) {
 		this.watermark = Number(start) || 0;
@@ -228,12 +231,24 @@ export class SeqTracker {
 	}
 
 	/**
-	 * The messages of a `missed` answer not shown yet, oldest first. Afterwards everything up
-	 * to the answer's highest number counts as shown: what the log no longer has cannot come.
+	 * True while a number below one shown is missing: a message still on its way (two commits
+	 * published out of order: it comes within milliseconds), or one that never will (its publish
+	 * failed while the socket stayed up, or Redis lost its counter and numbers jumped). The runtime
+	 * asks `missed` when a gap stays open GAP_MS.
+	 */
+	hasGap() {
+		return this.seen.size > 0;
+	}
+
+	/**
+	 * The messages of a `missed` answer not shown yet, oldest first. Afterwards everything up to
+	 * the answer's highest number, and up to the highest number shown, counts as shown: the log
+	 * numbers a message before it is published, so what it no longer has below those cannot come.
 	 */
 	caughtUp(messages) {
 		const fresh = (messages || []).filter((m) => m && this.accept(m.seq));
-		const highest = Math.max(this.watermark, ...(messages || []).map((m) => Number(m && m.seq) || 0));
+		const numbers = (messages || []).map((m) => Number(m && m.seq) || 0);
+		const highest = Math.max(this.watermark, ...numbers, ...this.seen);
 		for (const seq of this.seen) if (seq <= highest) this.seen.delete(seq);
 		this.watermark = highest;
 		this.advance();
