@@ -48,6 +48,7 @@ RULE = "faults: new ToDo"
 CROWD_RULE = "faults: crowd"
 ESCALATE_RULE = "faults: escalate"
 TIME_RULE = "faults: time"
+CHANNEL = "faults channel"
 DESKS = ("faults-desk-1@example.com", "faults-desk-2@example.com", "faults-desk-3@example.com")
 MUTED = "faults-muted@example.com"
 #: The large audience of worker_kill and queue_redis_restart (made once, kept on the bench).
@@ -242,6 +243,11 @@ def set_up(bench: Bench, crowd: int) -> dict:
 		audience=[{"audience_type": "Role", "role": DESK_ROLE}],
 		**common,
 	)
+	if not frappe.db.exists("Realtime Channel", CHANNEL):
+		members = [{"member_type": "Role", "role": DESK_ROLE}]
+		frappe.get_doc(
+			{"doctype": "Realtime Channel", "channel_name": CHANNEL, "enabled": 1, "members": members}
+		).insert()
 	if not frappe.db.exists("Email Account", "faults outbox"):
 		account = frappe.new_doc("Email Account")
 		account.update(
@@ -333,6 +339,7 @@ class Desks:
 			"base": bench.base,
 			"socket": bench.socket,
 			"site": bench.site,
+			"events": ["rt_studio", "rt_studio_channel"],
 			"users": [{"user": user, "password": password} for user, password in passwords.items()],
 		}
 		env = {**os.environ, "FAULTS_LISTEN": json.dumps(config), "NODE_PATH": node_path(bench)}
@@ -424,21 +431,27 @@ class Tally:
 		self.notes: list[str] = []
 
 	def count_desks(self, shown: list[dict], expected: dict, rules: set, fault_end: float) -> None:
-		"""`expected`: {user: set of (rule, docname, event)} that must be shown once each; a message of
-		`rules` shown to a desk that did not expect it counts as twice."""
+		"""`expected`: {user: set of (source, about)} that must be shown once each (source: a rule or a
+		channel; about: the document, or a post's text); a message of `rules` (rules or channels) shown
+		to a desk that did not expect it counts as twice."""
 		times: dict[tuple, list[float]] = {}
+		missing = Counter()
 		for r in shown:
-			if r.get("rule") in rules:
-				times.setdefault((r["user"], r["rule"], r["docname"], r["event"]), []).append(r["t"])
+			if r.get("source") in rules:
+				times.setdefault((r["user"], r["source"], r["about"]), []).append(r["t"])
 		for user, keys in expected.items():
 			for key in keys:
 				seen = times.pop((user, *key), [])
 				self.lost += not seen
+				if not seen:
+					missing[user, key[0]] += 1
 				self.twice += max(0, len(seen) - 1)
 				self.late += bool(seen) and min(seen) > fault_end + LATE_SECONDS
 		# what is left was not expected at all (a failed save, a muted user, another scenario's doc)
 		self.twice += sum(len(seen) for key, seen in times.items() if key[0] in expected)
-		via = Counter(r["via"] for r in shown if r.get("rule") in rules)
+		if missing:
+			self.notes.append(f"lost per (desk, source): {dict(missing)}")
+		via = Counter(r["via"] for r in shown if r.get("source") in rules)
 		self.notes.append(f"desks: {dict(via)} shown")
 
 	def count_inboxes(self, docname: str, audience: list[str]) -> None:
@@ -461,8 +474,8 @@ class Tally:
 		return f"FAULT {scenario}: lost {self.lost}, twice {self.twice}, late {self.late}"
 
 
-def expect_all(docnames, users, rule=RULE, event="New") -> dict:
-	return {user: {(rule, name, event) for name in docnames} for user in users}
+def expect_all(docnames, users, rule=RULE) -> dict:
+	return {user: {(rule, name) for name in docnames} for user in users}
 
 
 def wait_for(predicate, seconds: float, every: float = 0.25) -> bool:
@@ -479,9 +492,7 @@ def settle(desks: Desks, expected: dict, rules: set) -> None:
 	want = sum(len(keys) for keys in expected.values())
 
 	def done():
-		got = {
-			(r["user"], r["rule"], r["docname"], r["event"]) for r in desks.shown() if r.get("rule") in rules
-		}
+		got = {(r["user"], r["source"], r["about"]) for r in desks.shown() if r.get("source") in rules}
 		return sum(1 for user, keys in expected.items() for key in keys if (user, *key) in got) >= want
 
 	wait_for(done, SETTLE_SECONDS)
@@ -492,13 +503,14 @@ def settle(desks: Desks, expected: dict, rules: set) -> None:
 
 
 def burst_around(bench: Bench, passwords: dict, tag: str, fault, args) -> Tally:
-	"""Desks listen, ToDos are saved by 4 clients; after 3 s `fault()` runs; saves go on a few
-	seconds after it. Counts what each desk showed of RULE."""
+	"""Desks listen, ToDos are saved by 4 clients; after 3 s `fault(tally)` runs; saves go on a few
+	seconds after it. Counts what each desk showed of RULE, and of what `fault` returns besides:
+	({user: {(source, about)}} expected once each, {sources}) or None."""
 	tally = Tally()
 	desks = Desks(bench, passwords)
 	saves = Saves(bench, tag, threads=2 if args.short else 4)
 	time.sleep(3)
-	fault(tally)
+	extra, sources = fault(tally) or ({}, set())
 	fault_end = time.time()
 	dead = bench.revive()
 	if dead:
@@ -508,9 +520,11 @@ def burst_around(bench: Bench, passwords: dict, tag: str, fault, args) -> Tally:
 	docs = committed(bench, f"faults {tag} ")
 	users = [u for u in passwords if u != MUTED]
 	expected = {**expect_all(docs, users), MUTED: set()}
-	settle(desks, expected, {RULE})
+	for user, keys in extra.items():
+		expected[user] = expected.get(user, set()) | keys
+	settle(desks, expected, {RULE, *sources})
 	records = desks.finish()
-	tally.count_desks([r for r in records if r["type"] == "shown"], expected, {RULE}, fault_end)
+	tally.count_desks([r for r in records if r["type"] == "shown"], expected, {RULE, *sources}, fault_end)
 	tally.notes.insert(
 		0, f"saves: {len(docs)} committed, {len(saves.answered)} answered 200, {saves.failed} failed"
 	)
@@ -527,10 +541,24 @@ def socketio_restart(bench: Bench, passwords: dict, args) -> Tally:
 
 
 def cache_redis_restart(bench: Bench, passwords: dict, args) -> Tally:
+	"""Beside the saves: desk 1 posts to CHANNEL with an idempotency key before the restart and
+	retries it after (a client whose first answer timed out): each member shows it once."""
+	key, text = f"faults-{time.time()}", f"faults post {time.time()}"
+
+	def post():
+		with Session(bench, DESKS[0], passwords[DESKS[0]]) as session:
+			return session.post(
+				"rt_studio.api.publish", {"channel": CHANNEL, "message": text, "idempotency_key": key}
+			)
+
 	def fault(tally):
+		post()
 		bench.proc("stop", "redis-cache")
 		time.sleep(2)
 		bench.proc("start", "redis-cache")
+		tally.notes.append(f"the post retried after the restart answered {post()['message']}")
+		# every member, the poster and the user who muted the rule (not the channel) too
+		return {user: {(CHANNEL, text)} for user in passwords}, {CHANNEL}
 
 	return burst_around(bench, passwords, f"cache{int(time.time())}", fault, args)
 
