@@ -19,7 +19,9 @@ from decimal import Decimal
 from unittest.mock import patch
 
 import frappe
-from frappe.utils.background_jobs import create_job_id, get_job, get_job_status, get_queue
+from frappe.utils import add_to_date, now_datetime
+from frappe.utils.background_jobs import create_job_id, get_job, get_job_status, get_queue, get_redis_conn
+from rq.job import Job, JobStatus
 
 from rt_studio import rule_cache as cache
 from rt_studio.deferred import job_failed as old_job_failed
@@ -68,6 +70,13 @@ class TestDeliveryJobs(RTTestCase):
 		doc = order.as_dict(convert_dates_to_str=False)
 		return rule, order, Event(ORDER, order.name, "New", doc, None, "Administrator")
 
+	def saved_with_its_kick_lost(self, rule: str) -> dict:
+		"""A new order saved and committed, its delivery job's RQ kick lost (as after a restart of
+		the queue Redis): {"job", "docname"}."""
+		with holding_the_kick(rule, lambda: new_order().insert().name) as held:
+			self.addCleanup(remove_delivery, rule, held["docname"])
+		return held
+
 	def test_a_save_that_rolls_back_leaves_no_job_and_one_that_commits_leaves_its_arguments(self):
 		rule = self.crowd_rule()
 		order = new_order(due_date=date(2026, 12, 24)).insert()
@@ -89,10 +98,8 @@ class TestDeliveryJobs(RTTestCase):
 	def test_redis_a_job_lost_with_the_queue_is_delivered_once_by_the_sweep(self):
 		rule = self.crowd_rule()
 		with RealtimeListener() as listener:
-			with holding_the_kick(rule.name, lambda: new_order().insert().name) as held:
-				self.addCleanup(remove_delivery, rule.name, held["docname"])
+			held = self.saved_with_its_kick_lost(rule.name)
 			job, docname = held["job"], held["docname"]
-			# the kick is gone from the queue, as after a restart of the queue Redis
 			first, second = deferred.recover(older_than=0), deferred.recover(older_than=0)
 			log = run_background_jobs("short")
 			published = published_per_user(listener, rule.name, len(self.crowd))
@@ -100,6 +107,36 @@ class TestDeliveryJobs(RTTestCase):
 		self.assert_once_each(self.crowd, rule.name, docname, published, log)
 		self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.DONE)])
 		self.assertEqual(deferred.recover(older_than=0)["requeued"], [])
+
+	def test_redis_a_job_whose_whole_worker_died_is_queued_again_once_it_stops_committing(self):
+		rule = self.crowd_rule()
+		with RealtimeListener() as listener:
+			held = self.saved_with_its_kick_lost(rule.name)
+			job = held["job"]
+			# a run claimed it in a worker that died with it: RQ still says that run's job started
+			dead_run = f"{delivery_jobs.JOB_PREFIX}{job}.dead:{rule.name}"
+			started = Job.create("frappe.ping", connection=get_redis_conn(), id=create_job_id(dead_run))
+			started.set_status(JobStatus.STARTED, pipeline=None)
+			started.save()
+			self.addCleanup(started.delete)
+			sweeps = []
+			for seconds in (delivery_jobs.STALE_SECONDS - 10, delivery_jobs.STALE_SECONDS + 1):
+				claimed_by(job, dead_run, seconds_ago=seconds)
+				sweeps.append(deferred.recover(older_than=0)["requeued"])
+			log = run_background_jobs("short")
+			published = published_per_user(listener, rule.name, len(self.crowd))
+		self.assertEqual(sweeps, [[], [job]])  # left alone while it might still commit
+		self.assert_once_each(self.crowd, rule.name, held["docname"], published, log)
+		self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.DONE)])
+
+	def test_a_job_whose_runs_all_died_is_given_up_after_five_and_recorded_on_its_rule(self):
+		rule = self.crowd_rule()
+		job = self.saved_with_its_kick_lost(rule.name)["job"]
+		claimed_by(job, None, seconds_ago=0, attempts=delivery_jobs.MAX_ATTEMPTS)
+		self.assertEqual(deferred.recover(older_than=0), {"requeued": [], "failed": [job]})
+		self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.FAILED)])
+		error = frappe.db.get_value("Realtime Rule", rule.name, "last_error")
+		self.assertIn(f"the delivery job stopped after {delivery_jobs.MAX_ATTEMPTS} runs", error)
 
 	def test_redis_a_worker_killed_mid_delivery_is_resumed_by_the_sweep_and_each_recipient_gets_it_once(self):
 		crowd = self.enterContext(make_crowd(LARGE_CROWD, (TESTER,)))
@@ -220,6 +257,17 @@ class TestDeliveryJobs(RTTestCase):
 
 class Killed(BaseException):
 	"""The process running the job ends here (not an error the job could catch and record)."""
+
+
+def claimed_by(job: str, rq_job: str | None, seconds_ago: float, attempts: int = 1) -> None:
+	"""As if a run in the RQ job `rq_job` claimed the job and last committed `seconds_ago`."""
+	when = add_to_date(now_datetime(), seconds=-seconds_ago)
+	frappe.db.sql(
+		f"""update `{JOBS}` set status=%s, runner='gone', runner_job=%s, rq_job=%s, heartbeat=%s,
+		modified=%s, attempts=%s where name=%s""",
+		(delivery_jobs.RUNNING, rq_job, rq_job, when, when, attempts, job),
+	)
+	frappe.db.commit()
 
 
 def jobs_of(rule: str) -> list[tuple[str, str]]:
