@@ -9,6 +9,7 @@ of a Frappe Notification in desk/notifications.py. Each endpoint checks permissi
 
 from rt_studio.delivery.delivery_log import missed
 from rt_studio.delivery.room_log import missed_room
+from rt_studio.desk.analytics import evaluations, rule_analytics, rules_overview
 from rt_studio.desk.authoring import (
 	audience_size,
 	backtest,
@@ -32,6 +33,7 @@ __all__ = [
 	"backtest",
 	"check_rule",
 	"convert_notification",
+	"evaluations",
 	"export_rules",
 	"import_rules",
 	"inbox",
@@ -44,6 +46,8 @@ __all__ = [
 	"my_notifications",
 	"preview",
 	"publish",
+	"rule_analytics",
+	"rules_overview",
 	"test_fire",
 	"test_fire_job",
 	"trace",

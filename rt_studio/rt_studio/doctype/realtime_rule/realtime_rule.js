@@ -20,6 +20,7 @@ frappe.ui.form.on("Realtime Rule", {
 		frm.add_custom_button(__("Export"), () => frm.trigger("export_rule"));
 		frm.add_custom_button(__("Realtime Studio"), () => frappe.set_route("realtime-studio"));
 		frm.trigger("render_recent_activity");
+		frm.trigger("render_analytics");
 	},
 
 	document_type(frm) {
@@ -235,6 +236,72 @@ frappe.ui.form.on("Realtime Rule", {
 		});
 	},
 });
+
+// What the rule's messages did in the last 30 days (rt_studio.api.rule_analytics): the figures and a
+// chart of deliveries and reads per day, in the form's dashboard (cleared by Frappe on each refresh).
+frappe.ui.form.on("Realtime Rule", {
+	render_analytics(frm) {
+		const rule = frm.doc.name;
+		frappe.xcall("rt_studio.api.rule_analytics", { rule, days: 30 }).then((figures) => {
+			if (frm.doc.name !== rule) return;
+			frm.dashboard.parent.find(".rt-analytics").remove();
+			const $body = frm.dashboard.add_section(
+				`${rt_studio.rule_form.analytics.figures_html(figures)}<div class="rt-analytics-chart"></div>`,
+				__("Last 30 days"),
+				"custom rt-analytics"
+			);
+			frm.dashboard.show();
+			if (!figures.delivered) return;
+			new frappe.Chart($body.find(".rt-analytics-chart")[0], {
+				type: "bar",
+				height: 200,
+				colors: ["blue", "green"],
+				axisOptions: { xIsSeries: 1, shortenYAxisNumbers: 1 },
+				data: {
+					labels: figures.per_day.map((day) => moment(day.date).format("MMM D")),
+					datasets: [
+						{ name: __("Delivered"), values: figures.per_day.map((day) => day.delivered) },
+						{ name: __("Read"), values: figures.per_day.map((day) => day.read) },
+					],
+				},
+			});
+		});
+	},
+});
+
+frappe.provide("rt_studio.rule_form");
+rt_studio.rule_form.analytics = {
+	figures_html(f) {
+		const percent = (rate) => (rate === null ? "–" : `${Math.round(rate * 1000) / 10}%`);
+		const median = f.median_minutes_to_read === null ? "–" : this.duration(f.median_minutes_to_read);
+		const figures = [
+			[__("Delivered"), f.delivered],
+			[__("Seen"), f.seen],
+			[__("Read"), f.read],
+			[__("Read rate"), percent(f.read_rate)],
+			[__("Median time to read"), median],
+			[__("Archived"), f.archived],
+			[__("Emailed unread"), f.escalated],
+			[__("Muted by"), __("{0} people", [f.muted])],
+		];
+		const cells = figures
+			.map(
+				([label, value]) => `<div class="col-sm-3 col-6" style="margin-bottom: var(--margin-sm)">
+					<div class="text-muted small">${label}</div><div class="rt-figure" style="font-size: var(--text-lg); font-weight: 600">${frappe.utils.escape_html(String(value))}</div>
+				</div>`
+			)
+			.join("");
+		const empty = f.delivered ? "" : `<p class="text-muted small">${__("No message of this rule was delivered in the last 30 days.")}</p>`;
+		return `<div class="row rt-analytics-figures">${cells}</div>${empty}`;
+	},
+
+	duration(minutes) {
+		if (minutes < 1) return __("under a minute");
+		if (minutes < 90) return __("{0} min", [Math.round(minutes)]);
+		if (minutes < 48 * 60) return __("{0} h", [Math.round(minutes / 6) / 10]);
+		return __("{0} days", [Math.round(minutes / 144) / 10]);
+	},
+};
 
 frappe.ui.form.on("Realtime Rule Audience", {
 	audience_type(frm) {

@@ -8,7 +8,11 @@ frappe.pages["realtime-studio"].on_page_load = function (wrapper) {
 
 frappe.pages["realtime-studio"].on_page_show = function (wrapper) {
 	wrapper.realtime_studio?.refresh_evaluations();
+	wrapper.realtime_studio?.refresh_overview();
 };
+
+//: Evaluations per page of the Recent Evaluations list.
+const PAGE = 20;
 
 class RealtimeStudio {
 	constructor(page) {
@@ -17,8 +21,10 @@ class RealtimeStudio {
 		this.make_actions();
 		this.make_preview_section();
 		this.make_console_section();
+		this.make_overview_section();
 		this.make_evaluations_section();
 		this.make_channel_section();
+		this.refresh_overview();
 		this.refresh_evaluations();
 	}
 
@@ -133,7 +139,7 @@ class RealtimeStudio {
 			this.rule_doctype = message && message.document_type;
 			this.doc_field.set_label(this.rule_doctype ? __(this.rule_doctype) : __("Document"));
 		});
-		this.refresh_evaluations();
+		if (this.filter_rule && this.filter_rule.get_value() !== rule) this.filter_rule.set_value(rule);
 	}
 
 	selection() {
@@ -214,54 +220,134 @@ class RealtimeStudio {
 		</tr></thead><tbody>${rows}</tbody></table>`);
 	}
 
+	// ------------------------------------------------------------- rules by volume
+
+	make_overview_section() {
+		const { $body, $actions } = this.section(
+			__("Rules by Volume"),
+			__("Every rule and channel over the last 30 days, most delivered first: find the rule nobody reads.")
+		);
+		$(`<button class="btn btn-default btn-xs">${__("Refresh")}</button>`).appendTo($actions).on("click", () => this.refresh_overview());
+		this.$overview = $(`<div class="rt-overview" style="max-height: 420px; overflow: auto"></div>`).appendTo($body);
+	}
+
+	refresh_overview() {
+		if (!this.$overview) return;
+		frappe.xcall("rt_studio.api.rules_overview", { days: 30 }).then((overview) => this.render_overview(overview.rows));
+	}
+
+	render_overview(rows) {
+		const esc = frappe.utils.escape_html;
+		if (!rows.length) {
+			this.$overview.html(`<p class="text-muted">${__("No rules yet.")}</p>`);
+			return;
+		}
+		const rate = (r) => (r === null ? "–" : `${Math.round(r * 1000) / 10}%`);
+		const low = (row) => row.delivered >= 10 && row.read_rate !== null && row.read_rate < 0.2;
+		const body = rows
+			.map((row) => {
+				const name = row.rule || row.channel;
+				const doctype = row.rule ? "realtime-rule" : "realtime-channel";
+				const label = row.rule ? esc(name) : `# ${esc(name)}`;
+				const e = row.evaluations;
+				const evaluations = e ? `${e.fired} / ${e.not_fired} / ${e.errors ? `<span class="text-danger">${e.errors}</span>` : 0}` : "";
+				return `<tr class="rt-overview-row" data-name="${esc(name)}">
+					<td><a href="/app/${doctype}/${encodeURIComponent(name)}">${label}</a>${
+					row.enabled ? "" : ` <span class="indicator-pill gray">${__("disabled")}</span>`
+				}</td>
+					<td class="text-right">${row.delivered}</td>
+					<td class="text-right">${row.read}</td>
+					<td class="text-right ${low(row) ? "text-danger" : ""}">${rate(row.read_rate)}</td>
+					<td class="text-right">${row.escalated}</td>
+					<td class="text-right text-muted">${evaluations}</td>
+				</tr>`;
+			})
+			.join("");
+		this.$overview.html(`<table class="table table-sm table-hover rt-overview-table"><thead><tr>
+			<th>${__("Rule / Channel")}</th><th class="text-right">${__("Delivered")}</th><th class="text-right">${__("Read")}</th>
+			<th class="text-right">${__("Read rate")}</th><th class="text-right">${__("Emailed unread")}</th>
+			<th class="text-right" title="${__("Of the evaluations kept for the rule")}">${__("Fired / not / errors")}</th>
+		</tr></thead><tbody>${body}</tbody></table>`);
+	}
+
 	// ------------------------------------------------------------- recent evaluations
 
 	make_evaluations_section() {
 		const { $body, $actions } = this.section(
 			__("Recent Evaluations"),
-			__("What each rule decided on real events and test fires: fired, not fired and why, errors.")
+			__("What each rule decided on real events and test fires: fired, not fired and why, errors. Filtered and paged on the server.")
 		);
 		$(`<button class="btn btn-default btn-xs">${__("Refresh")}</button>`).appendTo($actions).on("click", () => this.refresh_evaluations());
-		const $filters = $(`<div class="row"></div>`).appendTo($body);
-		this.filter_doctype = frappe.ui.form.make_control({
-			parent: $(`<div class="col-md-4"></div>`).appendTo($filters),
-			df: { fieldtype: "Link", options: "DocType", fieldname: "doctype", label: __("DocType"), change: () => this.render_evaluations() },
-			render_input: true,
+		const $filters = $(`<div class="row rt-evaluation-filters"></div>`).appendTo($body);
+		const filter = (df, width = 2) =>
+			frappe.ui.form.make_control({
+				parent: $(`<div class="col-md-${width}"></div>`).appendTo($filters),
+				df: { ...df, change: () => this.refresh_evaluations(0) },
+				render_input: true,
+			});
+		this.filter_rule = filter({ fieldtype: "Link", options: "Realtime Rule", fieldname: "rule", label: __("Rule") }, 3);
+		const route_rule = frappe.get_route()[1];
+		if (route_rule) this.filter_rule.set_value(decodeURIComponent(route_rule));
+		this.filter_result = filter({
+			fieldtype: "Select",
+			fieldname: "result",
+			label: __("Result"),
+			options: ["", "fired", "not fired", "error"].join("\n"),
 		});
-		this.filter_result = frappe.ui.form.make_control({
-			parent: $(`<div class="col-md-4"></div>`).appendTo($filters),
-			df: {
-				fieldtype: "Select",
-				fieldname: "result",
-				label: __("Result"),
-				options: ["", "fired", "not fired", "error"].join("\n"),
-				change: () => this.render_evaluations(),
-			},
-			render_input: true,
-		});
-		$(`<div class="col-md-4 text-muted small" style="padding-top: 30px">${__("The rule chosen above filters this list too.")}</div>`).appendTo($filters);
+		this.filter_doctype = filter({ fieldtype: "Link", options: "DocType", fieldname: "doctype", label: __("DocType") }, 3);
+		this.filter_since = filter({ fieldtype: "Datetime", fieldname: "since", label: __("From") });
+		this.filter_until = filter({ fieldtype: "Datetime", fieldname: "until", label: __("To") });
 		this.$evaluations = $(`<div class="rt-evaluations"></div>`).appendTo($body);
+		const $pager = $(`<div class="flex justify-between align-center rt-evaluations-pager">
+			<div class="text-muted small rt-page-info"></div>
+			<div><button class="btn btn-default btn-xs rt-newer">${__("Newer")}</button>
+			<button class="btn btn-default btn-xs rt-older" style="margin-left: 6px">${__("Older")}</button></div>
+		</div>`).appendTo($body);
+		this.$page_info = $pager.find(".rt-page-info");
+		this.$newer = $pager.find(".rt-newer").on("click", () => this.refresh_evaluations(Math.max(this.evaluations_start - PAGE, 0)));
+		this.$older = $pager.find(".rt-older").on("click", () => this.refresh_evaluations(this.evaluations_start + PAGE));
+		this.evaluations_start = 0;
 	}
 
-	refresh_evaluations() {
+	refresh_evaluations(start) {
 		if (!this.$evaluations) return;
-		frappe.xcall("rt_studio.api.trace", { rule: this.rule_field?.get_value() || null, limit: 200 }).then((entries) => {
-			this.evaluations = entries;
-			this.render_evaluations();
+		if (start !== undefined) this.evaluations_start = start;
+		const args = {
+			rule: this.filter_rule.get_value() || null,
+			result: this.filter_result.get_value() || null,
+			doctype: this.filter_doctype.get_value() || null,
+			since: this.filter_since.get_value() || null,
+			until: this.filter_until.get_value() || null,
+			start: this.evaluations_start,
+			page_length: PAGE,
+		};
+		const asked = JSON.stringify(args);
+		this.evaluations_asked = asked;
+		frappe.xcall("rt_studio.api.evaluations", args).then((page) => {
+			if (this.evaluations_asked !== asked) return; // a newer request is on its way
+			this.render_evaluations(page);
 		});
 	}
 
-	render_evaluations() {
-		const doctype = this.filter_doctype.get_value();
-		const result = this.filter_result.get_value();
-		const entries = (this.evaluations || []).filter((e) => {
-			if (doctype && e.doctype !== doctype) return false;
-			if (result === "error") return !!e.error;
-			if (result === "fired") return e.fired;
-			if (result === "not fired") return !e.fired && !e.error;
-			return true;
-		});
-		this.$evaluations.html(rt_studio.ui.activity_table(entries.slice(0, 100)));
+	render_evaluations(page) {
+		this.$evaluations.html(rt_studio.ui.activity_table(page.entries));
+		const shown = page.entries.length;
+		const c = page.counts;
+		this.$page_info.text(
+			shown
+				? __("{0}–{1} of {2} matching ({3} fired, {4} not fired, {5} errors); {6} evaluations kept", [
+						page.start + 1,
+						page.start + shown,
+						page.total,
+						c.fired,
+						c.not_fired,
+						c.errors,
+						page.kept,
+				  ])
+				: __("None of the {0} kept evaluations match", [page.kept])
+		);
+		this.$newer.prop("disabled", page.start === 0);
+		this.$older.prop("disabled", page.start + shown >= page.total);
 	}
 
 	// ------------------------------------------------------------- channels
