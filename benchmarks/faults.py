@@ -435,7 +435,7 @@ class Tally:
 		channel; about: the document, or a post's text); a message of `rules` (rules or channels) shown
 		to a desk that did not expect it counts as twice."""
 		times: dict[tuple, list[float]] = {}
-		missing = Counter()
+		missing, examples = Counter(), set()
 		for r in shown:
 			if r.get("source") in rules:
 				times.setdefault((r["user"], r["source"], r["about"]), []).append(r["t"])
@@ -445,12 +445,13 @@ class Tally:
 				self.lost += not seen
 				if not seen:
 					missing[user, key[0]] += 1
+					examples.add(key[1][:60])
 				self.twice += max(0, len(seen) - 1)
 				self.late += bool(seen) and min(seen) > fault_end + LATE_SECONDS
 		# what is left was not expected at all (a failed save, a muted user, another scenario's doc)
 		self.twice += sum(len(seen) for key, seen in times.items() if key[0] in expected)
 		if missing:
-			self.notes.append(f"lost per (desk, source): {dict(missing)}")
+			self.notes.append(f"lost per (desk, source): {dict(missing)}; about {sorted(examples)[:5]}")
 		via = Counter(r["via"] for r in shown if r.get("source") in rules)
 		self.notes.append(f"desks: {dict(via)} shown")
 
