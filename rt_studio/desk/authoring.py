@@ -153,6 +153,8 @@ def _test_fire(compiled, target, to: str, progress=None, defer_above: int | None
 		if outcome.deferred:
 			return {"deferred": outcome.deferred}
 	if outcome.error is None:
+		for delivery in outcome.deliveries:
+			delivery.message["test_fire"] = True  # a test: never emailed when left unread
 		outbox.publish(outcome)
 	trace_log.record(outcome, target.doctype, target.name, test=True)
 	result = outcome.as_dict()

@@ -14,7 +14,7 @@ import frappe
 
 from rt_studio import rule_cache as cache
 from rt_studio import transaction
-from rt_studio.delivery import inbox, outbox, trace
+from rt_studio.delivery import outbox, trace
 from rt_studio.delivery.context import context_for
 from rt_studio.delivery.deferred import LARGE_AUDIENCE, defer
 from rt_studio.engine.docview import freeze
@@ -35,8 +35,6 @@ def on_document_event(doc, method: str, *args, **kwargs) -> None:
 		index = cache.get_index()
 		if not index.has_rules(doctype):
 			return
-		if method == "on_trash":
-			inbox.forget_document(doctype, doc.name)
 		events = events_for_hook(method, in_insert=bool(doc.flags.in_insert), action=_action(doc, method))
 		rules = (index.match(doctype, events) if events else ()) + index.match_method(doctype, method)
 		if rules:
