@@ -95,20 +95,34 @@ proc_stop() {
 
 # The application processes, in start order (MariaDB and Redis come first, separately).
 RT_APP_PROCS="web socketio worker scheduler"
+# RT_NODES=2: a second web server, socket.io server and RQ worker beside the first, sharing
+# MariaDB and both Redis servers, as a deployment with two of each (the desks web2 serves connect
+# to socketio2). Kept while they run: a later dev/bench-up or dev/test without RT_NODES restarts
+# them too; `dev/bench-down web2 socketio2 worker2` goes back to one of each.
+RT_NODES="${RT_NODES:-$([ -f "$RT_RUN/web2.pid" ] && echo 2 || echo 1)}"
+RT_WEB2_PORT="${RT_WEB2_PORT:-$((RT_WEB_PORT + 1))}" RT_SOCKETIO2_PORT="${RT_SOCKETIO2_PORT:-$((RT_SOCKETIO_PORT + 1))}"
+if [ "$RT_NODES" = 2 ]; then
+	RT_APP_PROCS="$RT_APP_PROCS web2 socketio2 worker2"
+fi
 
 # Start one application process of the bench.
 start_app_proc() {
 	local py="$RT_BENCH/env/bin/python"
 	case "$1" in
-	web)
-		proc_start web "$RT_BENCH/sites" "$RT_WEB_PORT" env DEV_SERVER=1 RT_DEFAULT_SITE="$RT_SITE" \
-			"$RT_BENCH/env/bin/gunicorn" --bind "127.0.0.1:$RT_WEB_PORT" --workers 2 --threads 4 \
+	web | web2)
+		local port="$RT_WEB_PORT" desk_socketio="$RT_SOCKETIO_PORT"
+		[ "$1" = web2 ] && port="$RT_WEB2_PORT" desk_socketio="$RT_SOCKETIO2_PORT"
+		proc_start "$1" "$RT_BENCH/sites" "$port" env DEV_SERVER=1 RT_DEFAULT_SITE="$RT_SITE" \
+			RT_DESK_SOCKETIO_PORT="$desk_socketio" \
+			"$RT_BENCH/env/bin/gunicorn" --bind "127.0.0.1:$port" --workers 2 --threads 4 \
 			--timeout 120 --pythonpath "$RT_CHECKOUT/dev" rt_dev_wsgi:application ;;
-	socketio)
-		proc_start socketio "$RT_BENCH" "$RT_SOCKETIO_PORT" node --require "$RT_CHECKOUT/dev/loopback.js" \
-			apps/frappe/socketio.js ;;
-	worker)
-		proc_start worker "$RT_BENCH/sites" 0 "$py" -m frappe.utils.bench_helper frappe worker \
+	socketio | socketio2)
+		local port="$RT_SOCKETIO_PORT"
+		[ "$1" = socketio2 ] && port="$RT_SOCKETIO2_PORT"
+		proc_start "$1" "$RT_BENCH" "$port" env RT_SOCKETIO_LISTEN_PORT="$port" \
+			node --require "$RT_CHECKOUT/dev/loopback.js" apps/frappe/socketio.js ;;
+	worker | worker2)
+		proc_start "$1" "$RT_BENCH/sites" 0 "$py" -m frappe.utils.bench_helper frappe worker \
 			--queue short,default,long ;;
 	scheduler)
 		proc_start scheduler "$RT_BENCH/sites" 0 "$py" -m frappe.utils.bench_helper frappe schedule ;;
