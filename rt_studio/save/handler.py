@@ -5,9 +5,10 @@ log DocTypes and RT Studio's own, and for DocTypes with no enabled rule (one dic
 after the per-request Redis read of the rules' token). Each rule's own code runs under the
 evaluation budget (engine/budget.py), so a runaway rule costs the save at most its budget;
 its error, like any rule error, is recorded and the save goes on. Anything else failing here
-is written to the Error Log, not raised into the save, except an error after which the
-transaction cannot go on (a deadlock, a lock wait timeout, a lost connection): that one fails
-the save, as it would have without RT Studio.
+is written to the Error Log (once an hour for the same error: a fault every save meets would
+otherwise cost each save the Error Log's traceback), not raised into the save, except an error
+after which the transaction cannot go on (a deadlock, a lock wait timeout, a lost connection):
+that one fails the save, as it would have without RT Studio.
 """
 
 import frappe
@@ -42,7 +43,7 @@ def on_document_event(doc, method: str, *args, **kwargs) -> None:
 	except Exception as e:
 		if transaction.aborts_transaction(e):
 			raise  # a deadlock or lost connection: the save fails as it would without RT Studio
-		frappe.log_error(title="RT Studio: document event failed", reference_doctype=doctype)
+		transaction.log_once("RT Studio: document event failed", e, reference_doctype=doctype)
 
 
 def _action(doc, method: str) -> str | None:

@@ -18,6 +18,7 @@ import pymysql
 
 from rt_studio.delivery import bulk, delivery_log
 from rt_studio.delivery.inbox import DOCTYPE, keep
+from rt_studio.save import handler
 from rt_studio.tests.factories import (
 	ORDER,
 	TESTER,
@@ -79,6 +80,9 @@ class CommitFaultTestCase(RTTestCase):
 		frappe.db.delete(DOCTYPE, {"user": self.reader})
 		frappe.db.delete("Notification Log", {"for_user": self.reader})
 		frappe.db.delete("Error Log", {"method": ("like", "RT Studio: could not%")})
+		frappe.db.delete("Error Log", {"method": "RT Studio: document event failed"})
+		for key in frappe.cache.get_keys("rt_studio:write_error:"):
+			frappe.cache.delete(key)
 		frappe.db.commit()
 
 	def rule(self, **fields):
@@ -160,6 +164,20 @@ class TestFailedStatement(CommitFaultTestCase):
 		logged = frappe.get_all(
 			"Error Log", {"method": "RT Studio: could not keep delivered messages in the inbox"}
 		)
+		self.assertEqual(len(logged), 1)
+
+	def test_a_fault_every_save_meets_is_logged_once_and_the_saves_go_on(self):
+		self.rule()
+		order = self.enterContext(make_order(commit=True))
+		frappe.db.delete("Error Log", {"method": "RT Studio: document event failed"})
+		with patch.object(handler, "run_rules", side_effect=RuntimeError("a fault of RT Studio's own")):
+			for qty in (4, 5, 6):
+				order.reload()
+				order.qty = qty
+				order.save()
+				frappe.db.commit()
+		self.assertEqual(frappe.db.get_value(ORDER, order.name, "qty"), 6)
+		logged = frappe.get_all("Error Log", {"method": "RT Studio: document event failed"})
 		self.assertEqual(len(logged), 1)
 
 	def test_a_subject_longer_than_its_column_is_cut_and_the_rows_are_written(self):
