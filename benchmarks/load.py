@@ -3,7 +3,7 @@
 Run it against the dev/bench-up bench (all servers on loopback; it stops by itself):
 
     python3 benchmarks/load.py [--rt-home ~/.rt-studio] [--clients 8] [--seconds 15] [--rounds 3]
-                               [--desks 8] [--short]
+                               [--desks 8] [--nodes 1|2] [--short]
 
 (it runs itself again with the bench's Python). `--clients` HTTP clients (each a desk user logged
 in over /api/method/login, as a browser would) insert a ToDo allocated to themselves and then save
@@ -14,6 +14,8 @@ as those users. Three variants, interleaved in `--rounds` rounds (the order turn
 - rules: 10 Realtime Rules on ToDo (5 New, 5 Save) alerting `allocated_to`;
 - notifications: 10 Frappe Notifications on ToDo (5 New, 5 Save) to `allocated_to` (System
   Notification), the same templates: the baseline to beat.
+With `--nodes 2` (a bench made with RT_NODES=2) every other client saves through the second web
+server and every other desk listens on the second socket.io server; both RQ workers take the jobs.
 It prints saves per second per variant (median over the rounds) and the ratios to `none`; for
 `rules`, the latency of each message from its publish on Redis (right after the commit) to the
 desk's socket, p50 / p95 / p99; and the proof: every message of a committed save shown exactly once
@@ -22,6 +24,7 @@ in the order the inbox holds them: `LOAD lost N, twice M`. Exit 1 if N or M is n
 """
 
 import argparse
+import copy
 import json
 import os
 import secrets
@@ -146,8 +149,8 @@ class Clients:
 	"""`count` HTTP clients, each a desk user, inserting then saving ToDos allocated to themselves
 	(what a user without a ToDo role may create)."""
 
-	def __init__(self, bench, passwords: dict, count: int, tag: str):
-		self.bench, self.tag = bench, tag
+	def __init__(self, benches: list, passwords: dict, count: int, tag: str):
+		self.bench, self.tag = benches, tag
 		self.users = list(passwords)
 		self.passwords = passwords
 		self.ops: list[tuple[str, str, str, bool]] = []  # (kind, docname, target, ok)
@@ -166,7 +169,8 @@ class Clients:
 
 	def _client(self, n: int) -> None:
 		user = target = self.users[n % len(self.users)]
-		with faults.Session(self.bench, user, self.passwords[user]) as session:
+		bench = self.bench[n % len(self.bench)]  # with two web nodes, every other client on each
+		with faults.Session(bench, user, self.passwords[user]) as session:
 			i = 0
 			while not self.stopping.is_set():
 				description = f"{PREFIX} {self.tag} {n}-{i}"
@@ -180,7 +184,9 @@ class Clients:
 	def _save(self, session, name: str, description: str) -> bool:
 		try:
 			answer = session.http.put(
-				f"{self.bench.base}/api/resource/ToDo/{name}", json={"description": description}, timeout=60
+				f"{session.bench.base}/api/resource/ToDo/{name}",
+				json={"description": description},
+				timeout=60,
 			)
 		except Exception:
 			return False
@@ -227,10 +233,10 @@ class Published:
 # ---------------------------------------------------------------- one variant, and the proof
 
 
-def run_variant(bench, passwords, variant, rules, notifications, args, round_no) -> dict:
+def run_variant(benches, passwords, variant, rules, notifications, args, round_no) -> dict:
 	switch(variant, rules, notifications)
 	tag = f"{variant}-{round_no}-{secrets.token_hex(3)}"
-	clients = Clients(bench, passwords, args.clients, tag)
+	clients = Clients(benches, passwords, args.clients, tag)
 	elapsed = clients.run(args.seconds)
 	result = {
 		"variant": variant,
@@ -332,6 +338,13 @@ def main() -> int:
 	parser.add_argument("--seconds", type=float, default=15)
 	parser.add_argument("--rounds", type=int, default=3)
 	parser.add_argument("--short", action="store_true", help="one round of 5 s per variant, 4 clients")
+	parser.add_argument(
+		"--nodes",
+		type=int,
+		choices=(1, 2),
+		default=1,
+		help="2: clients on both web nodes and desks on both socket.io nodes (RT_NODES=2 dev/bench-up)",
+	)
 	args = parser.parse_args()
 	if args.short:
 		args.rounds, args.seconds, args.clients, args.desks = 1, 5, 4, 4
@@ -348,7 +361,17 @@ def main() -> int:
 	)
 	passwords = desk_users(max(args.desks, 2))
 	rules, notifications = make_rules(), make_notifications()
-	desks = faults.Desks(bench, passwords)
+	benches = [bench]
+	if args.nodes == 2:
+		second = copy.copy(bench)
+		second.base = f"http://{bench.site}:{bench.ports['RT_WEB_PORT'] + 1}"
+		second.socket = f"http://{bench.site}:{bench.ports['RT_SOCKETIO_PORT'] + 1}"
+		benches.append(second)
+	users = list(passwords)
+	desks = [
+		faults.Desks(node, {user: passwords[user] for user in users[i :: len(benches)]})
+		for i, node in enumerate(benches)
+	]
 	published = Published(bench)
 	results, tags = [], []
 	try:
@@ -356,7 +379,7 @@ def main() -> int:
 			order = VARIANTS[round_no % 3 :] + VARIANTS[: round_no % 3]
 			say(f"-- round {round_no + 1}: {', '.join(order)}")
 			for variant in order:
-				result = run_variant(bench, passwords, variant, rules, notifications, args, round_no)
+				result = run_variant(benches, passwords, variant, rules, notifications, args, round_no)
 				results.append(result)
 				tags.append(result["tag"])
 		switch("none", rules, notifications)
@@ -368,12 +391,14 @@ def main() -> int:
 				names |= {name for _kind, name, _target, ok in result["ops"] if ok}
 		deadline = time.time() + SETTLE_SECONDS
 		while time.time() < deadline:
-			shown = Counter((r["user"], r["source"], r["about"], r["event"]) for r in desks.shown())
+			shown = Counter(
+				(r["user"], r["source"], r["about"], r["event"]) for desk in desks for r in desk.shown()
+			)
 			if all(shown[key] >= n for key, n in owed.items()):
 				break
 			time.sleep(0.5)
 		time.sleep(2)
-		records = desks.finish()
+		records = [record for desk in desks for record in desk.finish()]
 		published.stop()
 		checked = proof([r for r in records if r["type"] == "shown"], owed, published, names)
 	finally:
