@@ -26,6 +26,13 @@ from rt_studio.desk.inbox import archive, inbox, inbox_count, mark_read, mark_se
 from rt_studio.desk.muting import mute, my_notifications, unmute
 from rt_studio.desk.notifications import convert_notification
 from rt_studio.desk.personal import publish
+from rt_studio.desk.preferences import (
+	my_critical_rules,
+	my_preferences,
+	set_digest,
+	set_preference,
+	set_quiet_hours,
+)
 
 __all__ = [
 	"archive",
@@ -43,11 +50,16 @@ __all__ = [
 	"missed",
 	"missed_room",
 	"mute",
+	"my_critical_rules",
 	"my_notifications",
+	"my_preferences",
 	"preview",
 	"publish",
 	"rule_analytics",
 	"rules_overview",
+	"set_digest",
+	"set_preference",
+	"set_quiet_hours",
 	"test_fire",
 	"test_fire_job",
 	"trace",

@@ -39,6 +39,8 @@ doc_events = {
 		# a form's load: the number of its room's last message, to catch up from after a reconnect
 		"onload": "rt_studio.delivery.room_log.add_room_seq",
 	},
+	# a new time zone moves the user's quiet hours (their cached preferences are written again)
+	"User": {"on_update": "rt_studio.delivery.preferences.on_user_update"},
 	"Realtime Rule": {
 		# when Email If Not Read Within is switched on: only messages sent from then on are emailed
 		"on_update": "rt_studio.delivery.escalation.on_rule_change",
@@ -77,6 +79,8 @@ persistent_cache_keys = [
 # clean-up removes the mutes of rules or channels deleted otherwise. Inbox items outlive their rule
 # or channel: a user's inbox keeps what they received (the daily clean-up ages them out).
 ignore_links_on_delete = ["Realtime Mute", "Realtime Rule Due Log", "Realtime Inbox Item"]
+# a person's preference for a deleted rule or channel is left unused
+ignore_links_on_delete.append("Realtime Preference")
 
 scheduler_events = {
 	"cron": {

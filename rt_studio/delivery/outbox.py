@@ -21,7 +21,7 @@ from frappe.utils import now_datetime
 from frappe.utils.background_jobs import get_redis_connection_without_auth
 
 from rt_studio import transaction
-from rt_studio.delivery import bell, delivery_log, inbox, room_log
+from rt_studio.delivery import bell, delivery_log, inbox, preferences, room_log
 from rt_studio.engine.evaluate import Outcome
 
 NOTIFICATION_LOG = "Notification Log"
@@ -34,9 +34,10 @@ PUBLISH_BATCH = 1000
 def publish(outcome: Outcome) -> None:
 	"""Queue the outcome's deliveries for after the commit (and their Notification Logs for just before)."""
 	outbox = pending()
+	chosen = preferences.for_deliveries(outcome.deliveries)  # one Redis round trip at most
 	for delivery in outcome.deliveries:
 		if delivery.user:
-			message = delivery_log.record(delivery.user, delivery.message)
+			message = delivery_log.record(delivery.user, chosen.message(delivery.user, delivery.message))
 			inbox.remember(delivery.user, message)
 			outbox.append((delivery.event_name, message, get_user_room(delivery.user)))
 		else:

@@ -110,6 +110,8 @@ export function chooseAction(message, view = {}) {
 	const names = Array.isArray(message.docnames) ? message.docnames : [message.docname];
 	const onForm = route[0] === "Form" && route[1] === message.doctype && names.includes(route[2]);
 	const onList = route[0] === "List" && route[1] === message.doctype;
+	// the recipient's preferences (live alert off, quiet hours): in the inbox only, nothing pops up
+	if (message.alert === false) return { action: "none" };
 	switch (display) {
 		case "Custom":
 			return { action: "none" };
