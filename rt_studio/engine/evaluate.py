@@ -320,7 +320,7 @@ def _decide(ev: _Evaluation, outcome: Outcome, recipients: list) -> None:
 	if mode.preview and mode.texts_for is not None:
 		readers = sorted(readers, key=lambda rec: rec.verdict != DELIVER)[: mode.texts_for]
 	hidden = ctx.directory.hidden_fields([rec.user for rec in readers], event.doctype) if readers else {}
-	budget.run(render_texts, rule, event, ev.scope, readers, hidden)  # one clock for all the texts
+	budget.run(render_texts, rule, event, ev.scope, readers, hidden, ctx.directory)  # one clock for all
 	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)
 	deliverable = [rec for rec in recipients if rec.verdict == DELIVER]
 	outcome.fired = bool(deliverable)
@@ -476,27 +476,42 @@ def _named_users(named: dict[str, str], ctx: Context) -> list[Recipient]:
 
 
 def render_texts(
-	rule: r.Rule, event: Event, scope: dict, readers: list[Recipient], hidden: Mapping[str | None, frozenset]
+	rule: r.Rule,
+	event: Event,
+	scope: dict,
+	readers: list[Recipient],
+	hidden: Mapping[str | None, frozenset],
+	directory: Directory | None = None,
 ) -> None:
 	"""Subject and message for each of `readers`, each seeing only the fields it may read.
 
 	Texts are rendered once per set of hidden fields (so once per distinct set of permission
-	levels, not once per user), and once per user only for a template that names `recipient`.
+	levels, not once per user), once per user only for a template that names `recipient`, and once
+	per language of the readers only for a rule whose subject or message translates (`_("...")`, in
+	each reader's language as the directory knows it).
 	"""
 	per_recipient = (rule.subject and rule.subject.per_recipient) or (
 		rule.message and rule.message.per_recipient
+	)
+	translated = (rule.subject and rule.subject.translated) or (rule.message and rule.message.translated)
+	languages = (
+		directory.languages([rec.user for rec in readers if rec.user]) if translated and directory else {}
 	)
 	views: dict[frozenset, dict] = {}
 	texts: dict[tuple, tuple[str, str]] = {}
 	for rec in readers:
 		blind = hidden.get(rec.user, NOTHING_HIDDEN)
-		key = (blind, rec.user if per_recipient else None)
+		language = languages.get(rec.user)
+		key = (blind, rec.user if per_recipient else None, language)
 		if key not in texts:
 			if blind not in views:
 				views[blind] = scope if not blind else _view(scope, event, blind)
-			if per_recipient and texts:
+			if (per_recipient or language) and texts:
 				budget.grant(budget.PER_RECIPIENT_SHARE)  # this text is one more for the audience
-			texts[key] = _render(rule, views[blind], key[1])
+			view = views[blind]
+			if language:
+				view = {**view, "_": directory.translator(language)}
+			texts[key] = _render(rule, view, key[1])
 		rec.subject, rec.message = texts[key]
 
 

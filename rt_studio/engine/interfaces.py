@@ -4,7 +4,7 @@ The Frappe layer implements them with real Frappe calls; the CLI and the tests w
 in-memory versions in `rt_studio.engine.memory`. Documents are passed as read-only dicts.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -97,6 +97,12 @@ class Directory(Protocol):
 
 	def get_channel(self, name: str) -> Channel | None:
 		"""The channel by name, or None."""
+
+	def languages(self, users: Sequence[str]) -> dict[str, str]:
+		"""{user: language code} for `users`: each user's own language, else the site's."""
+
+	def translator(self, language: str) -> Callable[[str], str]:
+		"""Templates' `_` in `language`: a text in that language, as the site translates it."""
 
 
 class RateLimiter(Protocol):

@@ -6,7 +6,10 @@ The directory file the CLI reads has this shape::
 	                       "cannot_read_fields": {"ToDo": ["priority"]}}},
 	 "channels": [<channel documents as exported>] or {"name": <channel document>},
 	 "follows": {"ToDo/TD-0001": ["c@x.com"]},
-	 "mutes": {"a@x.com": ["rule:Closed ToDo", "channel:ops"]}}
+	 "mutes": {"a@x.com": ["rule:Closed ToDo", "channel:ops"]},
+	 "translations": {"de": {"New ToDo": "Neue Aufgabe"}}}
+
+A user's `"language"` (default "en") picks the `translations` templates' `_("...")` use.
 
 `can_read` lists DocTypes, or "DocType/name" for single documents; "*" means everything.
 `mutes` (read by `rt_studio.engine.mutes.InMemoryMutes.from_dict`) lists what each user muted.
@@ -34,6 +37,7 @@ class InMemoryDirectory:
 		follows: Mapping | None = None,
 		*,
 		open_world: bool = False,
+		translations: Mapping | None = None,
 	):
 		#: With no directory at all (the CLI without --directory), every user named by an
 		#: audience counts as enabled and able to read: the simulation shows the rule's logic.
@@ -41,6 +45,8 @@ class InMemoryDirectory:
 		self.users = {name: dict(info) for name, info in (users or {}).items()}
 		self.channels = {c.name: c for c in channels}
 		self.follows = {k: list(v) for k, v in (follows or {}).items()}
+		#: {language: {text: translated text}}
+		self.translations = {lang: dict(texts) for lang, texts in (translations or {}).items()}
 
 	@classmethod
 	def from_dict(cls, data) -> "InMemoryDirectory":
@@ -78,7 +84,12 @@ class InMemoryDirectory:
 		follows = data.get("follows") or {}
 		if not isinstance(follows, Mapping):
 			raise DirectoryError('"follows" must be an object like {"ToDo/TD-1": ["user"]}')
-		return cls(users, channels, follows)
+		translations = data.get("translations") or {}
+		if not isinstance(translations, Mapping) or not all(
+			isinstance(v, Mapping) for v in translations.values()
+		):
+			raise DirectoryError('"translations" must be an object like {"de": {"New ToDo": "Neue Aufgabe"}}')
+		return cls(users, channels, follows, translations=translations)
 
 	def _user(self, user: str) -> Mapping:
 		return self.users.get(user) or {}
@@ -120,6 +131,13 @@ class InMemoryDirectory:
 
 	def readers(self, users: Sequence[str], doctype: str, docname: str, doc: Mapping | None) -> set[str]:
 		return {user for user in users if self.can_read(user, doctype, docname, doc)}
+
+	def languages(self, users: Sequence[str]) -> dict[str, str]:
+		return {user: self._user(user).get("language") or "en" for user in users}
+
+	def translator(self, language: str):
+		texts = self.translations.get(language) or {}
+		return lambda text, *args, **kwargs: texts.get(text, text) if isinstance(text, str) else str(text)
 
 	def hidden_fields(self, users: Sequence[str | None], doctype: str) -> dict[str | None, frozenset[str]]:
 		return {user: self._hidden(user, doctype) for user in users}

@@ -141,7 +141,14 @@ def base_globals(utils: Mapping | None = None) -> dict:
 	return {
 		"frappe": make_namespace({"utils": make_namespace(guarded)}),
 		"nowdate": guarded.get("nowdate") or guards.guard_helper(OFFLINE_UTILS["nowdate"]),
+		# templates' `_("text")`: the text in the recipient's language (render_texts); as is here
+		"_": untranslated,
 	}
+
+
+def untranslated(text, *args, **kwargs) -> str:
+	"""`_` where no language applies: the text as written."""
+	return text if isinstance(text, str) else str(text)
 
 
 _guarded_cache: dict[int, tuple[Mapping, dict]] = {}

@@ -376,9 +376,9 @@ def _own_text(body: Iterable[nodes.Node]):
 
 
 class CompiledTemplate:
-	"""A Jinja template compiled once, with a note of whether it names the recipient."""
+	"""A Jinja template compiled once, with a note of whether it names the recipient or translates."""
 
-	__slots__ = ("per_recipient", "source", "template")
+	__slots__ = ("per_recipient", "source", "template", "translated")
 
 	def __init__(self, source: str):
 		if not isinstance(source, str):
@@ -401,6 +401,8 @@ class CompiledTemplate:
 		self.per_recipient = "recipient" in source and any(
 			name.name == "recipient" for name in parsed.find_all(nodes.Name)
 		)
+		# `_("text")`: rendered once per recipient language (rt_studio.engine.evaluate.render_texts)
+		self.translated = "_" in source and any(name.name == "_" for name in parsed.find_all(nodes.Name))
 
 	def render(self, context: Mapping) -> str:
 		"""The text, rendered under the active budget (a default one when the caller set none)."""

@@ -246,6 +246,25 @@ class FrappeDirectory:
 			self._channels[name] = load_channel(name)
 		return self._channels[name]
 
+	def languages(self, users: Sequence[str]) -> dict[str, str]:
+		"""Each user's Language, else the site's (System Settings), as Frappe picks a desk's language."""
+		if not users:
+			return {}
+		own = dict(
+			frappe.get_all(
+				"User", filters={"name": ("in", list(users))}, fields=["name", "language"], as_list=True
+			)
+		)
+		site = frappe.get_system_settings("language") or "en"
+		return {user: own.get(user) or site for user in users}
+
+	def translator(self, language: str):
+		"""Frappe's translations for `language` (apps' and the site's Translation records; cached)."""
+		from frappe.translate import get_all_translations
+
+		texts = get_all_translations(language)
+		return lambda text, *args, **kwargs: texts.get(text, text) if isinstance(text, str) else str(text)
+
 
 def _leveled_fields(doctype: str) -> dict[str, int]:
 	"""{field or table.field: permission level} of the fields above level 0 (Frappe caches the
