@@ -52,8 +52,15 @@ def get_index() -> RuleIndex:
 		return cached[1]
 	index, digest = build_index()
 	if not state:
-		# First use, or Redis was cleared: publish a state so the next requests use the cache
-		token = _seed_state(digest)
+		# First use, or Redis was cleared: publish a state so the next requests use the cache.
+		# Redis out of reach (Frappe's get_value then answers None): this request uses what it
+		# read from MariaDB, shared with no other.
+		try:
+			token = _seed_state(digest)
+		except Exception as e:
+			if not transaction.lost_redis(e):
+				raise
+			token = ""
 		state = {"token": token, "digest": digest}
 	if token and digest == state.get("digest"):
 		_process_indexes[frappe.local.site] = (token, index)

@@ -41,6 +41,8 @@ ERROR_SEEN_SECONDS = 3600
 
 _STATES = "rt_studio_transaction_states"
 _UNDO = "rt_studio_undo_if_commit_fails"
+#: The database connection the states were armed on (their callbacks wait in its callback lists).
+_DB = "rt_studio_transaction_db"
 
 
 def state(
@@ -55,6 +57,8 @@ def state(
 	first use. When the transaction ends it is taken away and handed to the callback of that
 	end; `before_commit` takes it just before the commit (the others then get a new empty one).
 	"""
+	if getattr(frappe.local, _DB, None) is not getattr(frappe.local, "db", None):
+		_forget_stale()
 	value = getattr(frappe.local, name, None)
 	if value is None:
 		value = factory()
@@ -103,6 +107,15 @@ def aborts_transaction(error: BaseException) -> bool:
 			return True
 		error = error.__cause__ or error.__context__
 	return False
+
+
+def lost_redis(error: BaseException) -> bool:
+	"""Whether `error` says a Redis server could not be reached (restarting, gone, loading its
+	data): what RT Studio keeps there (numbers for replay, mutes, rate limits) is then unknown,
+	and a save that delivers must fail rather than send what could not be kept."""
+	import redis
+
+	return isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
 
 
 @contextmanager
@@ -168,12 +181,19 @@ def commit_failed() -> None:
 
 
 def _end(name: str, factory: Callable, callback: Callable | None) -> None:
+	"""Hand the state to the callback of the transaction's end. A callback that fails (Redis gone
+	while the trace is written) is logged, never raised: the transaction has ended, and Frappe runs
+	the callbacks in one loop that a raise would leave, taking the others (the outbox's publish)
+	with it and turning a committed save into an error page."""
 	armed = getattr(frappe.local, _STATES, None)
 	if armed is not None:
 		armed.pop(name, None)
 	value = _take(name, factory)
 	if callback is not None:
-		callback(value)
+		try:
+			callback(value)
+		except Exception:
+			frappe.logger("rt_studio").exception(f"RT Studio: {name} failed after the transaction ended")
 
 
 def _armed() -> dict:
@@ -181,7 +201,19 @@ def _armed() -> dict:
 	if armed is None:
 		armed = {}
 		setattr(frappe.local, _STATES, armed)
+		setattr(frappe.local, _DB, getattr(frappe.local, "db", None))
 	return armed
+
+
+def _forget_stale() -> None:
+	"""States left by a transaction of another database connection: a request that died with its
+	connection (MariaDB went away) and never ended, on this thread. Its callbacks wait on the dead
+	connection and will never run; its messages belong to a commit that did not happen. Undo what
+	it did outside the database, give back what it took, and start afresh on this connection."""
+	if getattr(frappe.local, _STATES, None):
+		commit_failed()
+	setattr(frappe.local, _STATES, None)
+	setattr(frappe.local, _DB, getattr(frappe.local, "db", None))
 
 
 def _run_each(fns: list) -> None:

@@ -92,6 +92,12 @@ def insert(doctype: str, columns: Sequence[str], parts: Sequence[Sequence[tuple]
 	for part in parts:
 		frappe.db.sql(
 			f"insert into `tab{doctype}` ({names}) values {', '.join([one] * len(part))}",
-			[value for row in part for value in row],
+			[_plain(value) for row in part for value in row],
 		)
 	return len(parts)
+
+
+def _plain(value):
+	"""A str subclass as a plain str: the driver quotes a markupsafe `Markup` (a channel post's
+	subject) by concatenating it with quote characters, which Markup escapes into `&#39;`."""
+	return str.__str__(value) if isinstance(value, str) and type(value) is not str else value

@@ -13,8 +13,8 @@ meeting a deadlock) takes its entries out of the logs again, leaving its numbers
 failing SQL COMMIT itself, after the numbering, leaves a logged message that was never sent. Two transactions committing at the
 same instant may publish their numbers out of order; the desk runtime keeps the numbers it
 has shown, not only the highest, so neither message is lost or shown twice. If Redis fails at
-that moment the messages go out without a number (shown live, not replayable) and the commit
-goes on.
+that moment the commit fails (the save with it, visibly) and nothing is sent: a message without a
+number could be neither kept nor replayed.
 
 A user's counter starts from the clock in milliseconds, so it keeps increasing even when
 Redis loses its data (it then starts again from a later moment). The same numbering and
@@ -118,16 +118,18 @@ def _queue() -> list:
 def stamp_queued(queue: list) -> None:
 	"""Number and log every delivery queued in this transaction (runs just before the commit).
 
-	Should a later step of this commit fail (the inbox write meeting a deadlock), the entries are
-	taken out of the logs again: `missed` never replays a message of a save that did not commit.
+	When Redis cannot number them (it is restarting) the commit fails, and the save with it:
+	a message sent without a number could be neither kept in the inbox nor replayed, so a desk
+	that was away would never see it. Should a later step of this commit fail (the inbox write
+	meeting a deadlock), the entries are taken out of the logs again: `missed` never replays a
+	message of a save that did not commit.
 	"""
 	try:
 		stamp(queue)
-	except Exception:
-		# Redis, not the transaction, failed: the messages go without a number, the commit goes on
-		frappe.log_error(title="RT Studio: could not number deliveries for replay")
-	if any(message.get("seq") is not None for _owner, message in queue):
-		transaction.undo_if_commit_fails(lambda: unlog(queue))
+	finally:
+		# also for a part numbered before another part failed: the commit will not happen
+		if any(message.get("seq") is not None for _owner, message in queue):
+			transaction.undo_if_commit_fails(lambda: unlog(queue))
 
 
 def unlog(entries: list[tuple["str | Log", dict]]) -> None:

@@ -11,7 +11,8 @@ message's `seq`. Kept: messages to a user (not to a room) whose display is read 
 not the signals for the desk or custom code (`rules.SIGNAL_DISPLAYS`); the desk runtime applies
 the same test (`keptInInbox` in public/js/runtime/logic.js) to count a new message as unread.
 
-A message that could not be numbered (Redis failed at that moment) is shown live but not kept.
+A message that could not be numbered (Redis failed at that moment) is not sent at all: its commit
+fails (delivery_log.stamp_queued).
 A statement error while writing the rows is recorded in the Error Log and the commit goes on; an
 error that aborts the transaction (a deadlock) fails the commit, and nothing is sent.
 

@@ -34,7 +34,7 @@ def channel_message(channel: str, text: str, actor: str, sent_at: datetime) -> d
 	return {
 		"rule": None,
 		"channel": channel,
-		"subject": escape(channel),
+		"subject": str(escape(channel)),
 		"message": text,
 		"display": "Alert",
 		"indicator": "blue",

@@ -7,8 +7,10 @@ evaluation budget (engine/budget.py), so a runaway rule costs the save at most i
 its error, like any rule error, is recorded and the save goes on. Anything else failing here
 is written to the Error Log (once an hour for the same error: a fault every save meets would
 otherwise cost each save the Error Log's traceback), not raised into the save, except an error
-after which the transaction cannot go on (a deadlock, a lock wait timeout, a lost connection):
-that one fails the save, as it would have without RT Studio.
+after which the transaction cannot go on (a deadlock, a lock wait timeout, a lost connection),
+or Redis out of reach while rules of the DocType are evaluated (restarting, gone): that one fails
+the save, visibly and with nothing sent, rather than commit a change whose messages are lost. A
+DocType without rules is not touched by a Redis outage: its rules are then read from MariaDB.
 """
 
 import frappe
@@ -41,8 +43,10 @@ def on_document_event(doc, method: str, *args, **kwargs) -> None:
 		if rules:
 			run_rules(doc, rules, method)
 	except Exception as e:
-		if transaction.aborts_transaction(e):
-			raise  # a deadlock or lost connection: the save fails as it would without RT Studio
+		if transaction.aborts_transaction(e) or transaction.lost_redis(e):
+			# a deadlock, a lost connection, Redis restarting: the save fails, visibly, with
+			# nothing sent, rather than commit with its messages lost
+			raise
 		transaction.log_once("RT Studio: document event failed", e, reference_doctype=doctype)
 
 

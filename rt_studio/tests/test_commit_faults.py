@@ -15,8 +15,11 @@ from unittest.mock import patch
 
 import frappe
 import pymysql
+import redis
 
-from rt_studio.delivery import bulk, delivery_log
+from rt_studio import rule_cache
+from rt_studio.api import publish
+from rt_studio.delivery import bulk, delivery_log, trace
 from rt_studio.delivery.inbox import DOCTYPE, keep
 from rt_studio.save import handler
 from rt_studio.tests.factories import (
@@ -24,6 +27,7 @@ from rt_studio.tests.factories import (
 	TESTER,
 	RealtimeListener,
 	RTTestCase,
+	make_channel,
 	make_order,
 	make_rule,
 	make_users,
@@ -214,6 +218,17 @@ class TestBulkWrites(CommitFaultTestCase):
 		self.assertGreater(statements[0], 1)
 		self.assertLessEqual(statements[0], 30 * 1024 * 1024 // bulk.MAX_STATEMENT_BYTES + 1)
 
+	def test_a_channel_post_is_kept_in_each_members_inbox(self):
+		"""A post's subject is the channel's escaped name (markupsafe Markup): written as a plain
+		string, not quoted by Markup into invalid SQL."""
+		channel = self.enterContext(make_channel([{"member_type": "User", "user": self.reader}], commit=True))
+		publish(channel.name, "deploy at five")
+		frappe.db.commit()
+		kept = frappe.get_all(DOCTYPE, {"user": self.reader, "channel": channel.name}, ["subject", "payload"])
+		self.assertEqual(len(kept), 1)
+		self.assertEqual(kept[0].subject, channel.name)
+		self.assertFalse(frappe.get_all("Error Log", {"method": ("like", "RT Studio: could not%")}))
+
 	def test_row_names_do_not_repeat(self):
 		names = bulk.new_names(200_000)
 		self.assertEqual(len(set(names)), 200_000)
@@ -278,3 +293,71 @@ class TestConcurrentDeletes(CommitFaultTestCase):
 		self.assertEqual(sorted(kept), sorted(n for n, ok, _why in results if ok))
 		# the inbox no longer takes gap locks on deletes: no delete deadlocks at all
 		self.assertEqual(failed, [])
+
+
+class TestServersGoingAway(CommitFaultTestCase):
+	def test_a_step_after_the_commit_that_fails_does_not_stop_the_publish(self):
+		"""The trace is written after the commit to the cache Redis; when that fails (Redis
+		restarting), the message still goes out and the committed save answers normally."""
+		rule = self.rule()
+		order = self.enterContext(make_order(commit=True))
+		with RealtimeListener() as listener:
+			order.qty = 9
+			order.save()
+			with patch.object(trace, "write", side_effect=redis.exceptions.ConnectionError("restarting")):
+				frappe.db.commit()
+			sent = listener.received(rule=rule.name, count=1)
+		self.assertEqual([s.user for s in sent], [self.reader])
+		self.assertEqual(frappe.db.count(DOCTYPE, {"user": self.reader}), 1)
+
+	def test_states_of_a_request_that_died_with_its_connection_are_forgotten(self):
+		"""A request whose database connection died never ended: the next one on the thread, on a
+		new connection, sends and keeps its own message once, and nothing of the dead one."""
+		rule = self.rule()
+		order = self.enterContext(make_order(commit=True))
+		with RealtimeListener() as listener:
+			order.qty = 11
+			order.save()  # queued on this connection; the request then dies without an end
+			dead = frappe.local.db
+			dead._conn.rollback()  # what the server does with the transaction of a connection gone
+			frappe.connect()  # the next request's connection
+			self.addCleanup(dead.close)
+			order.reload()
+			order.qty = 12
+			order.save()
+			frappe.db.commit()
+			sent = listener.received(rule=rule.name, quiet=1)
+		self.assertEqual([s.message["docname"] for s in sent], [order.name])
+		self.assertEqual(frappe.db.get_value(ORDER, order.name, "qty"), 12)
+		self.assertEqual(frappe.db.count(DOCTYPE, {"user": self.reader}), 1)
+		self.assertEqual(len(self.replayable(rule.name)), 1)
+
+	def test_redis_out_of_reach_fails_a_save_with_rules_and_spares_one_without(self):
+		self.rule(event="New")
+		down = redis.exceptions.ConnectionError(
+			"Error 111 connecting to 127.0.0.1:13000. Connection refused."
+		)
+		real_get_value = frappe.cache.get_value
+
+		def get_value(key, generator=None, *args, **kwargs):
+			# what Frappe's wrapper answers with Redis gone: the generator's value, else None
+			if key == rule_cache.STATE_KEY:
+				return None
+			return real_get_value(key, generator, *args, **kwargs)
+
+		with (
+			patch.object(frappe.cache, "get_value", side_effect=get_value),
+			patch.object(frappe.cache, "set", side_effect=down),
+			patch.object(frappe.cache, "hmget", side_effect=down),
+			patch.object(frappe.cache, "pipeline", side_effect=down),
+		):
+			frappe.local.cache = {}
+			frappe.local.rt_studio_index = None
+			with self.assertRaises(redis.exceptions.ConnectionError):
+				new_order().insert()
+			frappe.db.rollback()
+			note = frappe.get_doc(
+				{"doctype": "Note", "title": f"rt-test-redis-down {frappe.generate_hash(6)}"}
+			)
+			note.insert()  # no rule on Note: RT Studio reads its rules from MariaDB and lets it be
+		frappe.db.rollback()
