@@ -84,6 +84,8 @@ ignore_links_on_delete.append("Realtime Preference")
 
 scheduler_events = {
 	"cron": {
+		# digests of unread messages, each in its person's own morning (once per day or week)
+		"*/10 * * * *": ["rt_studio.delivery.digest.send_due"],
 		"* * * * *": [
 			# rules changed without their form (set_value, a patch, SQL): every process reloads them
 			"rt_studio.rule_cache.notice_outside_changes",
@@ -94,7 +96,7 @@ scheduler_events = {
 			# unread inbox messages whose rule emails them after a while
 			"rt_studio.delivery.escalation.escalate_due",
 			"rt_studio.delivery.deferred.recover",  # delivery jobs a dead worker or a lost queue left
-		]
+		],
 	},
 	"daily": [
 		"rt_studio.delivery.mutes.clean_up",

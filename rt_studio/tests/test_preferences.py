@@ -171,18 +171,14 @@ class TestPreferencesOnDelivery(PreferencesTestCase):
 		frappe.db.commit()
 
 
-class TestQuietHours(PreferencesTestCase):
-	"""The reader lives in India (UTC+05:30), the other user in New York (UTC-05:00 in December);
-	both keep quiet hours from 22:00 to 07:00 on their own clocks."""
+class ZonedUsersTestCase(PreferencesTestCase):
+	"""The reader lives in India (UTC+05:30), the other user in New York (UTC-05:00 in December)."""
 
 	def setUp(self):
 		super().setUp()
 		for user, zone in ((self.reader, "Asia/Kolkata"), (self.other, "America/New_York")):
 			self.set_time_zone(user, zone)
 			self.addCleanup(self.set_time_zone, user, None)
-			self.set(user, set_quiet_hours, "22:00", "07:00")
-		clock = preferences.clock
-		self.addCleanup(setattr, preferences, "clock", clock)
 
 	def set_time_zone(self, user: str, zone: str | None):
 		frappe.db.rollback()
@@ -190,6 +186,17 @@ class TestQuietHours(PreferencesTestCase):
 		doc.time_zone = zone
 		doc.save(ignore_permissions=True)
 		frappe.db.commit()
+
+
+class TestQuietHours(ZonedUsersTestCase):
+	"""Both keep quiet hours from 22:00 to 07:00 on their own clocks."""
+
+	def setUp(self):
+		super().setUp()
+		for user in (self.reader, self.other):
+			self.set(user, set_quiet_hours, "22:00", "07:00")
+		clock = preferences.clock
+		self.addCleanup(setattr, preferences, "clock", clock)
 
 	def at(self, hour: int, minute: int = 0):
 		moment = datetime(2026, 12, 7, hour, minute, tzinfo=timezone.utc)

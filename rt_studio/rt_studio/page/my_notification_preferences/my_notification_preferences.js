@@ -1,5 +1,6 @@
 // My Notification Preferences: how each rule and channel reaches me (live alert, browser
-// notification, email), my default for everything else and quiet hours in my own time zone. Every change is the session user's own (rt_studio.api.set_preference and friends).
+// notification, email), my default for everything else, quiet hours in my own time zone and the
+// digest email of unread messages. Every change is the session user's own (rt_studio.api.set_preference and friends).
 
 frappe.pages["my-notification-preferences"].on_page_load = function (wrapper) {
 	const page = frappe.ui.make_app_page({ parent: wrapper, title: __("My Notification Preferences"), single_column: true });
@@ -10,8 +11,7 @@ frappe.pages["my-notification-preferences"].on_page_show = function (wrapper) {
 	wrapper.preferences_page?.load();
 };
 
-// "Digest" joins these once the digest email is sent (rt_studio.delivery.digest).
-const EMAIL_CHOICES = ["When Unread", "Never"];
+const EMAIL_CHOICES = ["When Unread", "Never", "Digest"];
 
 class MyNotificationPreferences {
 	constructor(page) {
@@ -93,7 +93,7 @@ class MyNotificationPreferences {
 
 	render_quiet_hours(p) {
 		const $card = this.card(
-			__("Quiet hours"),
+			__("Quiet hours and digest"),
 			__("In your time zone, {0}. During quiet hours alerts and browser notifications are held: messages wait in your inbox.", [
 				frappe.utils.escape_html(p.time_zone),
 			])
@@ -116,5 +116,25 @@ class MyNotificationPreferences {
 					this.load();
 				});
 			});
+		this.digest = control(
+			{
+				fieldtype: "Select",
+				fieldname: "digest",
+				label: __("Digest email of unread messages"),
+				options: ["Off", "Daily", "Weekly"].join("\n"),
+				description: __("From 08:00 your time, once a day or once a week (from Monday), and only when something is unread."),
+				change: () => {
+					const frequency = this.digest.get_value();
+					if (frequency && frequency !== this.preferences.digest) {
+						frappe.xcall("rt_studio.api.set_digest", { frequency }).then(() => {
+							frappe.show_alert({ message: __("Digest: {0}", [__(frequency)]), indicator: "green" }, 3);
+							this.load();
+						});
+					}
+				},
+			},
+			3
+		);
+		this.digest.set_value(p.digest);
 	}
 }
