@@ -163,13 +163,15 @@ def deliver(
 			_deliver(compiled, Event(doctype, docname, rule_event, doc, before, actor), shares, job, run)
 		except delivery_jobs.Superseded:
 			frappe.db.rollback()  # another run claimed the job: it sends this chunk
-		except Exception:
+		except Exception as e:
 			frappe.db.rollback()
 			problem = f"failed: {traceback.format_exc(limit=3)}"
 			outcome = failed(Outcome(rule, rule_event), rule, problem)
 			record_failure(outcome, compiled.version, doctype, docname, job)
 			if run:
-				delivery_jobs.finish(run, delivery_jobs.FAILED, problem)
+				# a deadlock or a lost connection passes: the sweep runs the job on from there
+				again = delivery_jobs.passing(e)
+				delivery_jobs.finish(run, delivery_jobs.QUEUED if again else delivery_jobs.FAILED, problem)
 
 
 def _deliver(rule, event: Event, shares: dict | None, job: str | None, run=None) -> None:

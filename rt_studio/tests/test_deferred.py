@@ -24,6 +24,7 @@ from rt_studio.tests.crowd import forget_cached, make_crowd, sweep_crowds
 from rt_studio.tests.factories import (
 	BYSTANDER,
 	ORDER,
+	RULE_PREFIX,
 	TESTER,
 	WAIT_SECONDS,
 	RealtimeListener,
@@ -48,9 +49,9 @@ SALES = "Sales User"  # a role Frappe creates on every site; may read Contacts
 ROUND_TRIPS_PER_JOB = 3
 #: ...and per chunk, cold (nobody's roles cached), for a rule with a rate limit that a recipient
 #: muted: the chunk's roles, User Permissions and mutes; writing back the roles and User
-#: Permissions it computed; the rate limit with the batches; numbering for `missed`; publishing;
-#: the progress in the trace (the last chunk: the trace).
-ROUND_TRIPS_PER_CHUNK = 6
+#: Permissions it computed; the rate limit with the batches; the recipients' preferences (one
+#: MGET); numbering for `missed`; publishing; the progress in the trace (the last chunk: the trace).
+ROUND_TRIPS_PER_CHUNK = 7
 
 
 class Unpicklable:
@@ -73,6 +74,7 @@ class TestDeferredDelivery(RTTestCase):
 		cls.users = cls.enterClassContext(
 			make_users({"reader": {"roles": [TESTER]}, "bystander": {"roles": [BYSTANDER]}})
 		)
+		cls.addClassCleanup(forget_delivery_jobs)
 
 	def readers_of(self, doc, role: str) -> set[str]:
 		"""The role's enabled users Frappe itself lets read `doc` but the actor: the expected audience."""
@@ -382,6 +384,18 @@ class TestDeferredDelivery(RTTestCase):
 				order.insert()
 			counts[label] = queries.count
 		self.assertLessEqual(counts["crowd"], counts["one"] + 1, counts)
+
+
+def forget_delivery_jobs() -> None:
+	"""Remove the job rows (delivery_jobs) of the suite's rules."""
+	frappe.db.rollback()
+	jobs = frappe.get_all(
+		"Realtime Delivery Job", filters={"rule": ("like", f"{RULE_PREFIX}%")}, pluck="name"
+	)
+	if jobs:
+		frappe.db.delete("Realtime Delivery Job Chunk", {"parent": ("in", jobs)})
+		frappe.db.delete("Realtime Delivery Job", {"name": ("in", jobs)})
+		frappe.db.commit()
 
 
 def wait_for(read, what: str):

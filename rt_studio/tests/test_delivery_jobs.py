@@ -129,6 +129,32 @@ class TestDeliveryJobs(RTTestCase):
 		self.assert_once_each(self.crowd, rule.name, held["docname"], published, log)
 		self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.DONE)])
 
+	def test_redis_a_run_stopped_by_a_deadlock_is_run_on_by_the_sweep_from_its_last_chunk(self):
+		rule, order, event = self.order_before_its_rule()
+		arguments = pickle.loads(pickle.dumps(deferred.job_arguments(rule.name, event)))
+		publish, calls = outbox.publish, []
+
+		def deadlocks_in_the_second_chunk(part):
+			calls.append(part)
+			if len(calls) == 2:
+				raise frappe.QueryDeadlockError("Deadlock found when trying to get lock")
+			publish(part)
+
+		with RealtimeListener() as listener:
+			with (
+				patch.object(deferred, "JOB_CHUNK", 40),
+				patch.object(outbox, "publish", deadlocks_in_the_second_chunk),
+			):
+				deferred.deliver(**arguments)
+			job = delivery_jobs.record_name(arguments["job"])
+			stopped = jobs_of(rule.name)
+			requeued = deferred.recover(older_than=0)["requeued"]
+			log = run_background_jobs("short")
+			published = published_per_user(listener, rule.name, len(self.crowd))
+		self.assertEqual((stopped, requeued), ([(job, delivery_jobs.QUEUED)], [job]))
+		self.assert_once_each(self.crowd, rule.name, order.name, published, log)
+		self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.DONE)])
+
 	def test_a_job_whose_runs_all_died_is_given_up_after_five_and_recorded_on_its_rule(self):
 		rule = self.crowd_rule()
 		job = self.saved_with_its_kick_lost(rule.name)["job"]
@@ -147,6 +173,7 @@ class TestDeliveryJobs(RTTestCase):
 				arguments = frappe.db.get_value(delivery_jobs.DOCTYPE, held["job"], "arguments")
 			job, docname = held["job"], held["docname"]
 			killed_after = run_and_kill(listener, rule.name, arguments)
+			released(job)
 			self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.RUNNING)])
 			self.assertEqual(deferred.recover(older_than=0)["requeued"], [job])
 			log = run_background_jobs("short")
@@ -317,8 +344,19 @@ def run_and_kill(listener: RealtimeListener, rule: str, arguments: str) -> Count
 		process.proc.wait(timeout=WAIT_SECONDS)
 		if len(first) < deferred.JOB_CHUNK:
 			raise TimeoutError(f"no chunk published after {WAIT_SECONDS} s: {process.stderr_tail()}")
-	time.sleep(0.5)  # MariaDB ends the dead connection's transaction
 	return Counter(sent.user for sent in first)
+
+
+def released(job: str) -> None:
+	"""Wait until MariaDB has rolled back what the killed process left open on the job's row (the
+	sweep passes over a locked row until the next minute)."""
+	deadline = time.monotonic() + WAIT_SECONDS
+	while not frappe.db.sql(f"select name from `{JOBS}` where name=%s for update skip locked", job):
+		if time.monotonic() > deadline:
+			raise TimeoutError(f"the job {job} is still locked after {WAIT_SECONDS} s")
+		frappe.db.rollback()
+		time.sleep(0.1)
+	frappe.db.rollback()
 
 
 def published_per_user(listener: RealtimeListener, rule: str, count: int) -> Counter:
