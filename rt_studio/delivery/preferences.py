@@ -111,6 +111,16 @@ def entry(user: str) -> dict:
 	return entries([user])[user]
 
 
+def annotate(recipients: list[dict], rule: str | None, critical: bool) -> None:
+	"""Add each recipient's effective preference in words ("quiet hours until 07:00", "alert off",
+	"email off") to a Preview's or Test Fire's recipients, read as a delivery reads them."""
+	found = entries([rec["user"] for rec in recipients if rec.get("user")])
+	now = clock()
+	for rec in recipients:
+		if rec.get("user"):
+			rec["preference"] = decide.describe(found.get(rec["user"]), rule, None, critical, now)
+
+
 def emails_when_unread(user: str, rule: str | None = None, channel: str | None = None) -> bool:
 	"""Whether a rule's Email If Not Read Within may email this user: not when they chose Never (or
 	the digest) for it. The caller skips the check for critical rules."""

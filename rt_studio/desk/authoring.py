@@ -11,7 +11,7 @@ from collections import Counter
 import frappe
 from frappe import _
 
-from rt_studio.delivery import outbox
+from rt_studio.delivery import outbox, preferences
 from rt_studio.delivery import trace as trace_log
 from rt_studio.delivery.context import context_for
 from rt_studio.delivery.deferred import LARGE_AUDIENCE
@@ -86,6 +86,7 @@ def preview(rule: str, docname: str, event: str | None = None) -> dict:
 		:PREVIEW_SAMPLE
 	]
 	result["doctype"], result["docname"] = target.doctype, target.name
+	preferences.annotate(result["recipients"], compiled.name, compiled.critical)
 	result["simulated_before"] = _simulated(compiled, ev)
 	result["due"] = _due(compiled, ev)
 	return result
@@ -159,6 +160,7 @@ def _test_fire(compiled, target, to: str, progress=None, defer_above: int | None
 	trace_log.record(outcome, target.doctype, target.name, test=True)
 	result = outcome.as_dict()
 	result["sent"] = len(outcome.deliveries)
+	preferences.annotate(result["recipients"], compiled.name, compiled.critical)
 	result["doctype"], result["docname"] = target.doctype, target.name
 	return result
 

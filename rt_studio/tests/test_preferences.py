@@ -10,7 +10,15 @@ from datetime import datetime, timezone
 
 import frappe
 
-from rt_studio.api import inbox_count, my_preferences, set_digest, set_preference, set_quiet_hours
+from rt_studio.api import (
+	inbox_count,
+	my_preferences,
+	preview,
+	set_digest,
+	set_preference,
+	set_quiet_hours,
+	test_fire,
+)
 from rt_studio.delivery import preferences
 from rt_studio.tests.factories import ORDER, RealtimeListener, make_order, make_rule
 from rt_studio.tests.test_inbox import InboxTestCase, as_user
@@ -169,6 +177,26 @@ class TestPreferencesOnDelivery(PreferencesTestCase):
 		frappe.db.rollback()
 		frappe.db.set_value("Notification Settings", user, "enabled", 1)
 		frappe.db.commit()
+
+
+class TestPreviewShowsPreferences(PreferencesTestCase):
+	def test_preview_and_test_fire_name_each_recipients_effective_preference(self):
+		rule = self.rule()
+		critical = self.rule(critical=1)
+		order = self.received_once(rule)
+		self.set(self.reader, set_preference, rule=rule.name, alert=False, email="Never")
+		self.set(self.reader, set_quiet_hours, "00:00", "23:59")
+		described = {r["user"]: r["preference"] for r in preview(rule.name, order.name)["recipients"]}
+		self.assertEqual(described[self.other], "as the rule sends it")
+		self.assertTrue(described[self.reader].startswith("quiet hours until 23:59"), described[self.reader])
+		self.assertIn("alert off, email off", described[self.reader])
+		fired = {
+			r["user"]: r["preference"] for r in test_fire(rule.name, order.name, to="audience")["recipients"]
+		}
+		self.assertEqual(fired, described)
+		frappe.db.rollback()
+		described = {r["user"]: r["preference"] for r in preview(critical.name, order.name)["recipients"]}
+		self.assertEqual(described[self.reader], "critical: preferences do not apply")
 
 
 class ZonedUsersTestCase(PreferencesTestCase):

@@ -9,7 +9,8 @@
  * "rt.replay@example.com" (role RT Viewer) and the rule "E2E preferences" (ToDo New, to the ToDo's
  * assignee, Alert for 30 s); its ToDos are "e2e-pref ...". The user's desk, on the ToDo list:
  *   1. a ToDo for the user pops up its alert and the Realtime badge counts it;
- *   2. on /app/my-notification-preferences the rule is listed (the user received from it) beside
+ *   2. the Realtime drop-down's Preferences opens /app/my-notification-preferences (the user menu
+ *      has "My notification preferences" too); the rule is listed (the user received from it) beside
  *      the default; unchecking its Live alert saves it (the page says so, and the API agrees);
  *   3. back on the ToDo list, the next ToDo pops up nothing for 4 s, yet the runtime received it
  *      and the badge counts it (one more);
@@ -76,8 +77,14 @@ async function teardown(api) {
 		await page.waitForFunction((n) => Number(document.querySelector(".rt-inbox-badge")?.innerText || 0) === n, before + 1, { timeout: 5000 });
 		check("1. the rule's alert pops up and the badge counts it", true, `badge ${before} -> ${before + 1}`);
 
-		// 2
-		await page.goto(`${BASE}/app/my-notification-preferences`);
+		// 2: reached from the user menu and from the Realtime drop-down
+		await page.locator(".dropdown-navbar-user > button").click();
+		const menuItem = await page.locator(".rt-my-preferences-item").getAttribute("href");
+		await page.keyboard.press("Escape");
+		await page.locator(".rt-inbox-toggle").click();
+		await page.locator(".rt-inbox-preferences").click();
+		await page.waitForURL(/my-notification-preferences/);
+		check("2. the page opens from the Realtime drop-down; the user menu links it too", menuItem === "/app/my-notification-preferences", menuItem);
 		const row = page.locator(`.rt-preference-row[data-kind=rule][data-name="${RULE}"]`);
 		await row.waitFor({ timeout: 10000 });
 		const listed = await page.locator(".rt-preference-row").evaluateAll((rows) => rows.map((r) => r.dataset.kind + ":" + r.dataset.name));

@@ -104,7 +104,7 @@ export const ui = {
 				(r) => `<tr>
 					<td>${esc(r.user || r.room)}</td>
 					<td>${esc(__(r.source))}</td>
-					<td>${ui.verdict_pill(r.verdict)}</td>
+					<td>${ui.verdict_pill(r.verdict)}${r.preference ? `<div class="text-muted small rt-preference">${esc(__(r.preference))}</div>` : ""}</td>
 					<td><div class="rt-subject">${describe(r).title}</div>
 						<div class="text-muted small">${describe(r).body}</div></td>
 				</tr>`

@@ -68,6 +68,8 @@ export class Inbox {
 						</div>
 						<div class="header-actions">
 							<button class="btn btn-xs btn-default rt-inbox-read-all">${__("Mark all as read")}</button>
+							<a class="btn btn-xs btn-default rt-inbox-preferences" href="/app/my-notification-preferences"
+								title="${escapeHtml(__("My notification preferences"))}"><svg class="es-icon icon-xs"><use href="#es-line-settings"></use></svg></a>
 						</div>
 					</div>
 					<div class="notification-list-body rt-inbox-list" style="max-height:420px;overflow-y:auto"></div>

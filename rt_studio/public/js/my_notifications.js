@@ -102,4 +102,5 @@ export function add_menu_item() {
 	const $settings = $menu.find('[href="/app/user"], [href*="/app/user/"]').first();
 	if ($settings.length) $item.insertAfter($settings);
 	else $item.prependTo($menu);
+	$(`<a class="dropdown-item rt-my-preferences-item" href="/app/my-notification-preferences">${__("My notification preferences")}</a>`).insertAfter($item);
 }
