@@ -9,16 +9,20 @@ batch is collecting is asked in the rate limiter's call (`admit`), so a chunk's 
 one round trip.
 
 Summaries go out from `summaries.deliver_due`. When a commit opens a batch due within TIMER_HORIZON,
-a timer job is enqueued after that commit (`arm_timer`): it waits in a worker until the window
-ends and runs `deliver_due` at once, then arms itself for the next batch due within the horizon.
-Frappe v15's worker does not run RQ's scheduler (`start_worker` calls `Worker.work` without
-`with_scheduler`), so RQ's `enqueue_at` would never fire on a stock bench: a job that sleeps is
-the timer that does. It sleeps TIMER_SLICE seconds at most, then queues itself again behind
-whatever came meanwhile, so on a bench with a single worker other jobs wait at most that long
-behind it. At most one timer is armed per site (a Redis mark holds its due time; an earlier batch
-arms an earlier one), and only while batches are coming due. Frappe's scheduler still runs `deliver_due` every minute
-(the scheduler must be enabled on the site): the safety net when a timer is lost (a worker killed,
-Redis flushed), and it arms the timer for batches whose window is longer than the horizon.
+a timer job is enqueued after that commit (`arm_timer`): it runs `deliver_due` when the window
+ends, then arms itself for the next batch due within the horizon. Frappe v15's worker does not run
+RQ's scheduler (`start_worker` calls `Worker.work` without `with_scheduler`), so RQ's `enqueue_at`
+would never fire on a stock bench: the timer is a job that waits in a worker, but only while that
+worker has nothing else to do. It looks at the worker's queues every TIMER_POLL seconds; as soon
+as a job waits there it queues itself again right behind that one job (`step_aside`), so the
+worker runs it and then the timer again. A delivery queued meanwhile waits at most TIMER_POLL
+behind it, and another app's backlog keeps its worker (one extra short job of the timer after
+each of its jobs, while a summary is pending); the summary is then late by at most the job in
+front of it. At most one timer is armed per site (a Redis mark holds its due time; an earlier
+batch arms an earlier one), and only while batches are coming due. Frappe's scheduler still runs
+`deliver_due` every minute (the scheduler must be enabled on the site): the safety net when a
+timer is lost (a worker killed, Redis flushed), and it arms the timer for batches whose window is
+longer than the horizon.
 A run takes the due batches as RQ's StartedJobRegistry takes jobs: one Lua call moves each
 out of the due index into a claim (its keys renamed, the claim time in a second sorted set),
 so of two runs at once only one gets a batch, and a new message opens a new batch. The claim
@@ -45,6 +49,7 @@ import uuid
 from collections.abc import Sequence
 
 import frappe
+from frappe.utils.background_jobs import get_queue
 
 from rt_studio import transaction
 from rt_studio.delivery.rate_limit import RedisRateLimiter
@@ -71,9 +76,11 @@ TIMER_HORIZON = 60
 #: The timer's mark outlives its due time by this much: a timer lost with its worker stops
 #: blocking new ones soon after (the per-minute run delivers its batches meanwhile).
 TIMER_GRACE = 10
-#: The longest a timer sleeps before queueing itself again: what the other jobs of the short queue
-#: may wait behind it on a bench with one worker.
+#: The longest one timer job waits before queueing itself again (at the back of short).
 TIMER_SLICE = 5
+#: How often a waiting timer looks whether a job waits in its worker's queues (one Redis round
+#: trip): the longest a job queued meanwhile waits behind it.
+TIMER_POLL = 0.1
 TIMER_KEY = "rt_studio:batch_timer"
 TIMER_METHOD = "rt_studio.delivery.summaries.deliver_when_due"
 #: Timer job ids: TIMER_PREFIX + the due time in milliseconds, and `:N` for its Nth requeue
@@ -151,6 +158,18 @@ for i, member in ipairs(redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'LIMIT
 	end
 end
 return out
+"""
+
+
+#: Moves job ARGV[1], just queued at the back of list KEYS[1], right behind the list's first job.
+STEP_ASIDE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+local first = redis.call('LINDEX', KEYS[1], 0)
+if not first then
+	redis.call('RPUSH', KEYS[1], ARGV[1])
+	return 0
+end
+return redis.call('LINSERT', KEYS[1], 'AFTER', first, ARGV[1])
 """
 
 
@@ -250,10 +269,13 @@ def arm_timer(due: float | None = None) -> None:
 	enqueue_timer(due)
 
 
-def enqueue_timer(due: float, hop: int = 0) -> None:
-	"""Queue the timer job for `due` (at the back of the short queue)."""
+def enqueue_timer(due: float, hop: int = 0, queue: str = "short", step_aside: bool = False) -> None:
+	"""Queue the timer job for `due` at the back of `queue`, or with `step_aside` right behind the
+	job at its front: the worker runs that job, then the timer."""
 	job_id = f"{TIMER_PREFIX}{int(due * 1000)}" + (f":{hop}" if hop else "")
-	frappe.enqueue(TIMER_METHOD, queue="short", job_id=job_id, due=due, hop=hop)
+	job = frappe.enqueue(TIMER_METHOD, queue=queue, job_id=job_id, due=due, hop=hop)
+	if step_aside:
+		job.connection.eval(STEP_ASIDE, 1, get_queue(queue).key, job.id)
 
 
 def disarm_timer(due: float) -> None:

@@ -7,10 +7,19 @@ are committed and published; a batch is claimed by one run only, so the two neve
 import time
 
 import frappe
+from frappe.utils.background_jobs import generate_qname, get_queue_list, get_redis_conn
+from rq import get_current_job
 
 from rt_studio import rule_cache as cache
 from rt_studio.delivery import outbox, trace
-from rt_studio.delivery.batches import DUE_PER_COMMIT, TIMER_SLICE, arm_timer, disarm_timer, enqueue_timer
+from rt_studio.delivery.batches import (
+	DUE_PER_COMMIT,
+	TIMER_POLL,
+	TIMER_SLICE,
+	arm_timer,
+	disarm_timer,
+	enqueue_timer,
+)
 from rt_studio.delivery.context import context_for
 from rt_studio.engine.summaries import due_summaries
 
@@ -24,24 +33,51 @@ def deliver_due() -> None:
 
 
 def deliver_when_due(due: float, hop: int = 0) -> None:
-	"""The timer job: wait for `due` (a batch's window end, at most TIMER_HORIZON away), deliver
-	what is due, and arm the timer for the next batch. It sleeps at most batches.TIMER_SLICE at a
-	time and then queues itself again behind the jobs that came meanwhile, so a bench with one
-	worker runs them with at most that delay."""
-	wait = due - time.time()
-	if wait > TIMER_SLICE:
-		time.sleep(TIMER_SLICE)
-		enqueue_timer(due, hop + 1)
-		return
-	time.sleep(max(wait, 0) + DUE_MARGIN)
-	disarm_timer(due)
-	deliver_due()
+	"""The timer job: at `due` (a batch's window end, at most TIMER_HORIZON away) deliver what is
+	due and arm the timer for the next batch. It waits only while no other job waits in its
+	worker's queues (looking every batches.TIMER_POLL seconds) and at most batches.TIMER_SLICE;
+	then it queues itself again: right behind the first job waiting, or at the back of short."""
+	waiting = _wait_while_idle(due + DUE_MARGIN)
+	if waiting is None:
+		disarm_timer(due)
+		deliver_due()
+	else:
+		enqueue_timer(due, hop + 1, queue=waiting or "short", step_aside=bool(waiting))
 
 
 #: The timer wakes this long after the due time: the due index is scored with the clock of the
 #: process that collected the batch, so a few milliseconds of drift between two hosts' clocks do
 #: not make the run find it not yet due.
 DUE_MARGIN = 0.05
+
+
+def _wait_while_idle(until: float) -> str | None:
+	"""Wait until `until` unless a job waits first: then the type of the first of the worker's
+	queues it waits in; "" when TIMER_SLICE passed first; None once `until` has come."""
+	queues = _worker_queues()
+	conn = get_redis_conn()
+	stop = time.time() + TIMER_SLICE
+	while (now := time.time()) < until:
+		pipe = conn.pipeline()
+		for _type, key in queues:
+			pipe.llen(key)
+		for (queue_type, _key), length in zip(queues, pipe.execute(), strict=True):
+			if length:
+				return queue_type
+		if now >= stop:
+			return ""
+		time.sleep(min(TIMER_POLL, until - now))
+	return None
+
+
+def _worker_queues() -> list[tuple[str, str]]:
+	"""(type, Redis key) of the bench's queues the worker running this job listens to, in the order
+	it takes jobs from them (all of Frappe's when not run by a worker)."""
+	job = get_current_job()
+	names = job and job.worker_name and get_redis_conn().hget(f"rq:worker:{job.worker_name}", "queues")
+	names = names.decode().split(",") if names else get_queue_list(build_queue_name=True)
+	prefix = generate_qname("")
+	return [(name[len(prefix) :], f"rq:queue:{name}") for name in names if name.startswith(prefix)]
 
 
 def _deliver_due() -> None:

@@ -10,9 +10,10 @@ import time
 from unittest.mock import patch
 
 import frappe
+from frappe.utils.background_jobs import get_job
 
 from rt_studio.api import preview
-from rt_studio.delivery import batches, trace
+from rt_studio.delivery import batches, summaries, trace
 from rt_studio.delivery.batches import RedisBatches
 from rt_studio.delivery.outbox import publish
 from rt_studio.delivery.summaries import deliver_due, deliver_when_due
@@ -48,10 +49,11 @@ def cancel_timers() -> None:
 	run does alone, or that ended before its batches came due, leaves none for a later test."""
 	from frappe.utils.background_jobs import get_queue
 
-	queue = get_queue("short")
-	for job_id in queue.get_job_ids():
-		if job_id.startswith(f"{frappe.local.site}::{batches.TIMER_PREFIX}"):
-			queue.remove(job_id)
+	for name in ("short", "default", "long"):
+		queue = get_queue(name)
+		for job_id in queue.get_job_ids():
+			if job_id.startswith(f"{frappe.local.site}::{batches.TIMER_PREFIX}"):
+				queue.remove(job_id)
 	frappe.cache.delete(frappe.cache.make_key(batches.TIMER_KEY))
 
 
@@ -219,8 +221,9 @@ class TestBatching(RTTestCase):
 			self.five_saves(rule, listener)
 			due = due_time(rule.name, self.reader)
 			timer = f"{batches.TIMER_PREFIX}{int(due * 1000)}"
-			# the timer job sleeps in the worker until the window ends, then delivers
-			log = run_background_jobs("short")
+			# the timer job waits in the worker until the window ends, then delivers (the bench's own
+			# worker may have run it and, busy, queued it behind another job on default)
+			log = run_background_jobs()
 			received = listener.received(rule=rule.name, count=1)
 			late = time.time() - due
 			# (the bench's own worker may have run the timer: the job runner waits for it then)
@@ -244,6 +247,36 @@ class TestBatching(RTTestCase):
 			[summary] = listener.received(rule=rule.name, count=1)
 		self.assertEqual((summary.message["batch_count"], summary.message["docnames"]), (2, ["A", "B"]))
 		self.assertEqual(batch_left(rule.name, self.reader), [])
+
+	def test_a_pending_timer_steps_aside_at_once_for_a_job_that_waits_and_delivers_later(self):
+		rule = self.limited_rule()
+		hold_timers()  # the timer runs in this process only
+		RedisBatches().collect(rule.name, [self.reader], "B", window=WINDOW)
+		frappe.db.commit()
+		due = due_time(rule.name, self.reader)
+		# the timer's worker listens to one queue, where another app's job waits
+		busy = f"rt-studio-test-busy:{frappe.generate_hash(length=8)}"
+		conn = frappe.utils.background_jobs.get_redis_conn()
+		conn.rpush(busy, "another-apps-job")
+		self.addCleanup(conn.delete, busy)
+		with (
+			patch.object(summaries, "_worker_queues", return_value=[("default", busy)], create=True),
+			RealtimeListener() as listener,
+		):
+			started = time.monotonic()
+			deliver_when_due(due)
+			held = time.monotonic() - started
+			self.assertEqual(listener.received(rule=rule.name), [], "not due yet")
+		self.assertLess(held, 1, "a timer does not keep its worker from a job that waits")
+		hop = get_job(f"{batches.TIMER_PREFIX}{int(due * 1000)}:1")
+		self.assertEqual(
+			hop and hop.kwargs["kwargs"], {"due": due, "hop": 1}, "the timer queued itself again"
+		)
+		with RealtimeListener() as listener:
+			deliver_when_due(due)  # its next turn, with nothing waiting: waits for the window's end
+			[summary] = listener.received(rule=rule.name, count=1)
+		self.assertGreaterEqual(time.time(), due)
+		self.assertEqual(summary.message["batch_count"], 1)
 
 	def test_opening_a_batch_arms_one_timer_for_its_window_end(self):
 		rule = self.limited_rule()
