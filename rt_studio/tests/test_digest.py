@@ -121,3 +121,19 @@ class TestDigest(ZonedUsersTestCase):
 			),
 			"2026-12-07",
 		)
+
+	def test_a_weekly_digest_goes_once_a_week_from_monday_morning(self):
+		self.set(self.reader, set_digest, "Weekly")
+		frappe.db.set_value(
+			"Realtime Preference", {"user": self.reader, "digest": "Weekly"}, "digest_sent_for", None
+		)
+		frappe.db.commit()
+		_rule, order = self.messages(1)
+		self.assertEqual(DAY.weekday(), 0, "December 7, 2026 is a Monday")
+		send_due(DAY + timedelta(hours=1))  # 06:30 on Monday in India
+		self.assertEqual(self.digests(self.reader), [])
+		send_due(DAY + timedelta(hours=3))  # 08:30
+		[email] = self.digests(self.reader)
+		self.assertIn(f"RT digest {order.name}", email)
+		send_due(DAY + timedelta(days=1, hours=3))  # Tuesday: the same week
+		self.assertEqual(len(self.digests(self.reader)), 1)
