@@ -19,6 +19,7 @@ from rt_studio.api import (
 	mark_read,
 	mark_seen,
 	mute,
+	publish,
 	rule_analytics,
 	rules_overview,
 	unmute,
@@ -26,7 +27,7 @@ from rt_studio.api import (
 from rt_studio.delivery import escalation
 from rt_studio.delivery.escalation import escalate_due
 from rt_studio.delivery.inbox import DOCTYPE
-from rt_studio.tests.factories import ORDER, make_order
+from rt_studio.tests.factories import ORDER, make_channel, make_order
 from rt_studio.tests.test_api import production_permissions
 from rt_studio.tests.test_inbox import InboxTestCase, as_user, outgoing_email_account
 
@@ -49,10 +50,10 @@ class AnalyticsTestCase(InboxTestCase):
 		super().setUpClass()
 		cls.enterClassContext(outgoing_email_account())
 
-	def seqs(self, user: str, rule: str) -> list[int]:
-		"""The user's messages of the rule, oldest first."""
+	def seqs(self, user: str, rule: str | None, channel: str | None = None) -> list[int]:
+		"""The user's messages of the rule (or channel), oldest first."""
 		items = as_user(user, inbox, limit=100)["items"]
-		return sorted(item["seq"] for item in items if item["rule"] == rule)
+		return sorted(item["seq"] for item in items if item["rule"] == rule and item["channel"] == channel)
 
 	def move(self, seq: int, **values):
 		"""Set when the other user's message was sent, seen or read (a controlled history)."""
@@ -123,6 +124,24 @@ class TestRuleAnalytics(AnalyticsTestCase):
 		# the other rule's figures are its own; neither rule nor channel: every delivery
 		self.assertEqual(rule_analytics(rule=quiet.name)["delivered"], 6)
 		self.assertEqual(rule_analytics()["delivered"], frappe.db.count(DOCTYPE, {"sent_at": (">=", since)}))
+
+	def test_a_channels_figures_are_its_posts(self):
+		members = [{"member_type": "User", "user": self.reader}, {"member_type": "User", "user": self.other}]
+		channel = self.enterContext(make_channel(members, commit=True))
+		for text in ("one", "two"):
+			publish(channel.name, text)
+			frappe.db.commit()
+		[first, _second] = self.seqs(self.reader, None, channel=channel.name)
+		as_user(self.reader, mark_read, json.dumps([first]))
+		frappe.db.commit()
+		figures = rule_analytics(channel=channel.name)
+		self.assertEqual(
+			(figures["delivered"], figures["read"], figures["read_rate"]),
+			(frappe.db.count(DOCTYPE, {"channel": channel.name}), 1, 0.25),
+		)
+		self.assertEqual(figures["delivered"], 4)
+		rows = {row.get("channel"): row for row in rules_overview()["rows"] if row["kind"] == "channel"}
+		self.assertEqual((rows[channel.name]["delivered"], rows[channel.name]["read"]), (4, 1))
 
 	def test_a_rule_that_sent_nothing_has_no_rate(self):
 		rule = self.rule()
