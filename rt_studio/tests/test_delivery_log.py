@@ -43,6 +43,9 @@ class TestDeliveryLog(RTTestCase):
 		super().setUp()
 		for user in self.users.values():
 			clear_log(user)
+		# missed() also reads the inbox (for what Redis lost): start each test without items
+		frappe.db.delete("Realtime Inbox Item", {"user": ("in", list(self.users.values()))})
+		frappe.db.commit()
 
 	def missed_as(self, user: str, since: int) -> list[dict]:
 		frappe.set_user(user)
@@ -108,6 +111,24 @@ class TestDeliveryLog(RTTestCase):
 		self.assertEqual(frappe.db.get_value(ORDER, order.name, "qty"), order.qty)
 		self.assertEqual(self.missed_as(self.reader, 0), [sent.message])
 		self.assertEqual(frappe.db.count("Realtime Inbox Item", {"user": self.reader, "rule": rule.name}), 1)
+
+	def test_missed_finds_in_the_inbox_what_redis_lost(self):
+		"""The cache Redis restarted empty: the log behind missed() is gone, the inbox is not."""
+		rule = self.enterContext(make_rule([{"audience_type": "User", "user": self.reader}], commit=True))
+		order = self.enterContext(make_order(commit=True))
+		with RealtimeListener() as listener:
+			for _ in range(3):
+				order.reload()
+				order.qty += 1
+				order.save()
+				frappe.db.commit()
+			sent = [s.message for s in listener.received(rule=rule.name, count=3)]
+		self.assertEqual(len(sent), 3)
+		first = sent[0]["seq"]
+		clear_log(self.reader)  # what a restart without persistence leaves
+		self.assertEqual(self.missed_as(self.reader, first), sent[1:])
+		self.assertEqual(self.missed_as(self.reader, 0), sent)
+		self.assertEqual(self.missed_as(self.reader, sent[-1]["seq"]), [])
 
 	def test_channel_members_each_get_their_own_number(self):
 		channel = self.enterContext(
