@@ -183,7 +183,7 @@ def _deliver(rule, event: Event, shares: dict | None, job: str | None, run=None)
 	for following in parts:
 		# a chunk before the last: sent and committed now (with the job's progress), so the trace
 		# shows how far it got and a run after a dead worker leaves these recipients out
-		_send(part, tally, ctx)
+		_send(part, tally, ctx, run)
 		_committing(run, part, tally, last=False)
 		frappe.db.commit()
 		if job:
@@ -195,7 +195,7 @@ def _deliver(rule, event: Event, shares: dict | None, job: str | None, run=None)
 		if run:
 			delivery_jobs.finish(run, delivery_jobs.FAILED, str(part.error))
 		return
-	_send(part, tally, ctx)
+	_send(part, tally, ctx, run)
 	delivered, decided = tally.verdicts[DELIVER], sum(tally.verdicts.values())
 	part.fired = delivered > 0
 	part.reason = f"{delivered} of {decided} recipients" if decided else part.reason
@@ -209,7 +209,9 @@ def _committing(run, part: Outcome, tally: "Tally", last: bool) -> None:
 	"""The chunk's recipients and the job's progress, in the chunk's transaction (none without a row)."""
 	if run is not None:
 		decided, delivered = sum(tally.verdicts.values()), tally.verdicts[DELIVER]
-		delivery_jobs.chunk_committing(run, part.recipients, tally.saved(), decided, delivered, last)
+		delivery_jobs.chunk_committing(
+			run, part.recipients, tally.saved(), decided, delivered, last, outbox.pending
+		)
 
 
 @dataclass
@@ -256,7 +258,9 @@ def _document(event: Event):
 	return frappe.get_doc(plain(event.doc)), True
 
 
-def _send(part: Outcome, tally: Tally, ctx) -> None:
+def _send(part: Outcome, tally: Tally, ctx, run=None) -> None:
+	if run is not None:
+		delivery_jobs.note_numbers(run)  # before the inbox's write is armed: it then runs after it
 	outbox.publish(part)
 	tally.add(part)
 	ctx.directory.forget([r.user for r in part.recipients if r.user])

@@ -14,24 +14,25 @@ job twice, and a run that finds another run alive on the row, or the row locked,
 sweep queues it again if it stays unfinished); a run that lost its claim meanwhile rolls its chunk
 back instead of committing it.
 
-Two windows of a chunk stay short of once, because the replay log (delivery_log, Redis) is written
-just before the commit and the publish comes after it (on the dev bench, a 5,000-recipient job
-spends 36% and 7% of its time in them). A run killed after the numbering and before the COMMIT
-leaves the chunk's messages in the replay log but not in the inbox: the next run sends them live
-and numbers them again, so a desk that reconnects later gets the earlier copy from `missed` too. A
-run killed after the COMMIT and before the publish leaves them numbered and kept but not sent live,
-and the next run does not send them again: a connected desk shows no alert; its next socket
-reconnect asks `missed` from below the gap and shows them then, and the inbox drop-down lists them
-when it next loads (a page reload).
+The replay log (delivery_log, Redis) numbers a chunk's messages just before its commit and the
+publish comes after it; on the dev bench a 5,000-recipient job spends 36% and 7% of its time in
+these two windows. A run killed after the numbering and before the COMMIT would leave numbered
+messages that were never sent: just before the COMMIT the run notes their (user, seq) in the cache
+Redis, and the next run takes them out of the replay log (`_unlog_uncommitted`) before it numbers
+and sends them anew. A run killed after the COMMIT and before the publish leaves the chunk's
+messages numbered and kept but not sent live, and the next run does not send them again: a
+connected desk shows no alert; its next socket reconnect asks `missed` from below the gap and shows
+them then, and the inbox drop-down lists them when it next loads (a page reload).
 
-Cost on the save: one INSERT of the row (the arguments as JSON). Per chunk: one UPDATE and one
-INSERT (the chunk's recipients as one JSON value).
+Cost on the save: one INSERT of the row (the arguments as JSON). Per chunk: one UPDATE, one INSERT
+(the chunk's recipients as one JSON value) and one Redis SET (its numbers).
 """
 
 import base64
 import json
 import pickle
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -39,6 +40,8 @@ from decimal import Decimal
 import frappe
 from frappe.utils import add_to_date
 
+from rt_studio import transaction
+from rt_studio.delivery import delivery_log
 from rt_studio.engine.verdicts import DELIVER
 from rt_studio.people.site import site_now
 
@@ -53,6 +56,9 @@ WAITING = ("queued", "deferred", "scheduled")
 STALE_SECONDS = 60
 #: The sweep leaves alone jobs changed more recently than this: a job just saved is being queued.
 GRACE_SECONDS = 20
+#: How long the numbers of a chunk being committed are kept, for the run after a dead one.
+NUMBERED_SECONDS = 24 * 3600
+_NUMBERED = "rt_studio_job_numbered"
 #: Runs a job may claim; then it is marked Failed and the error recorded on the rule.
 MAX_ATTEMPTS = 5
 #: Unfinished jobs one sweep looks at, oldest first; finished ones it removes once this old.
@@ -156,6 +162,7 @@ def claim(job: str, arguments: dict) -> Run | None:
 		(RUNNING, runner, mine, now, now, name),
 	)
 	frappe.db.commit()
+	_unlog_uncommitted(name, row.chunks_done or 0)
 	done = set()
 	for (recipients,) in frappe.db.sql(
 		f"select recipients from `tab{CHUNK_DOCTYPE}` where parent=%s and parenttype=%s", (name, DOCTYPE)
@@ -189,11 +196,12 @@ def _running_elsewhere(row) -> bool:
 
 
 def chunk_committing(
-	run: Run, recipients: list, tally: dict, decided: int, delivered: int, last: bool
+	run: Run, recipients: list, tally: dict, decided: int, delivered: int, last: bool, outbox: Callable
 ) -> None:
 	"""Record a chunk in its own transaction, just before its commit: the recipients it decided
 	(or, for the last one, that the job is done) and the progress. Raises Superseded, to roll
-	the chunk back, when another run claimed the job meanwhile."""
+	the chunk back, when another run claimed the job meanwhile. `outbox()`: this transaction's
+	(socket event, message, room) to publish after the commit (`outbox.pending`)."""
 	now = _now()
 	frappe.db.sql(
 		f"""update `tab{DOCTYPE}` set status=%s, heartbeat=%s, modified=%s, chunks_done=chunks_done + 1,
@@ -203,10 +211,14 @@ def chunk_committing(
 	if frappe.db._cursor.rowcount != 1:
 		raise Superseded(run.name)
 	run.chunks_done += 1
+	transaction.state(_NUMBERED, dict, before_commit=_remember_numbered).update(
+		job=run.name, chunk=run.chunks_done, outbox=outbox
+	)
 	if last:
 		frappe.db.sql(
 			f"delete from `tab{CHUNK_DOCTYPE}` where parent=%s and parenttype=%s", (run.name, DOCTYPE)
 		)
+		transaction.after_commit(lambda: frappe.cache.delete(_numbered_key(run.name)))
 		return
 	keys = [r.user or r.room for r in recipients]
 	frappe.db.sql(
@@ -225,6 +237,44 @@ def chunk_committing(
 			now,
 		),
 	)
+
+
+def note_numbers(run: Run) -> None:
+	"""Before a chunk's messages are queued: arm the note of their numbers (`_remember_numbered`)
+	right after the replay log's numbering and before anything else of the commit (the inbox's
+	write takes a tenth of a second: a note after it would leave a process killed meanwhile with
+	numbers nobody takes back). Frappe runs `before_commit` steps in the order they were armed."""
+	delivery_log._queue()
+	transaction.state(_NUMBERED, dict, before_commit=_remember_numbered)
+
+
+def _numbered_key(name: str) -> bytes:
+	return frappe.cache.make_key(f"rt_studio:delivery_job:{name}:numbered")
+
+
+def _remember_numbered(state: dict) -> None:
+	"""Right after the replay log numbered the chunk's messages, before the rest of the commit: the
+	(user, seq) of each, so that if the process dies before the COMMIT the next run takes them out
+	of the log again (`_unlog_uncommitted`): they were never sent, and the next run numbers them anew."""
+	if "job" not in state:  # the chunk was not recorded (chunk_committing): nothing to note
+		return
+	numbered = [
+		(room[len("user:") :], message["seq"])
+		for _event, message, room in state["outbox"]()
+		if room.startswith("user:") and message.get("seq") is not None
+	]
+	data = json.dumps({"chunk": state["chunk"], "numbered": numbered}, ensure_ascii=False)
+	frappe.cache.set(_numbered_key(state["job"]), data, ex=NUMBERED_SECONDS)
+
+
+def _unlog_uncommitted(name: str, committed: int) -> None:
+	"""A run starting after a run that died: the messages the dead run numbered for a chunk it never
+	committed leave the users' replay logs (else a desk reconnecting later would get them again
+	from `missed`, beside the copies this run sends)."""
+	data = frappe.cache.get(_numbered_key(name))
+	left = json.loads(data) if data else None
+	if left and left["chunk"] > committed:
+		delivery_log.unlog([(user, {"seq": seq}) for user, seq in left["numbered"]])
 
 
 def finish(run: Run, status: str, error: str | None = None) -> None:

@@ -44,14 +44,16 @@ CROWD = 105
 SALES = "Sales User"  # a role Frappe creates on every site; may read Contacts
 
 #: Redis round trips of a delivery job on an RT Test Order, besides Frappe's job machinery (what
-#: an empty job costs): once per job, the metas of the DocType and of its child table, and
-#: whether the custom DocType is virtual (Frappe's, on loading the document)...
-ROUND_TRIPS_PER_JOB = 3
+#: an empty job costs): once per job, the metas of the DocType and of its child table, whether
+#: the custom DocType is virtual (Frappe's, on loading the document), and removing the job's
+#: record of its last chunk's numbers (delivery_jobs)...
+ROUND_TRIPS_PER_JOB = 4
 #: ...and per chunk, cold (nobody's roles cached), for a rule with a rate limit that a recipient
 #: muted: the chunk's roles, User Permissions and mutes; writing back the roles and User
 #: Permissions it computed; the rate limit with the batches; the recipients' preferences (one
-#: MGET); numbering for `missed`; publishing; the progress in the trace (the last chunk: the trace).
-ROUND_TRIPS_PER_CHUNK = 7
+#: MGET); numbering for `missed`; the job's record of those numbers until the commit; publishing;
+#: the progress in the trace (the last chunk: the trace).
+ROUND_TRIPS_PER_CHUNK = 8
 
 
 class Unpicklable:

@@ -11,6 +11,8 @@ import base64
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -128,6 +130,25 @@ class TestDeliveryJobs(RTTestCase):
 		self.assertEqual(sweeps, [[], [job]])  # left alone while it might still commit
 		self.assert_once_each(self.crowd, rule.name, held["docname"], published, log)
 		self.assertEqual(jobs_of(rule.name), [(job, delivery_jobs.DONE)])
+
+	def test_redis_a_run_killed_while_a_chunk_commits_leaves_no_second_copy_for_replay(self):
+		rule, order, event = self.order_before_its_rule()
+		arguments = deferred.job_arguments(rule.name, event)
+		job = delivery_jobs.record_name(arguments["job"])
+		with RealtimeListener() as listener:
+			died = dying_job(arguments, chunk=1)  # numbered for replay, then killed before the COMMIT
+			released(job)
+			stopped = jobs_of(rule.name)
+			deferred.deliver(**arguments)  # the next run (the sweep's, run here)
+			published = published_per_user(listener, rule.name, len(self.crowd))
+		self.assertEqual((died, stopped), (-signal.SIGKILL, [(job, delivery_jobs.RUNNING)]))
+		audience = frappe.get_all("Realtime Inbox Item", filters={"rule": rule.name}, pluck="user")
+		self.assertLessEqual(set(self.crowd), set(audience))
+		replayed = Counter(
+			user for user in audience for m in delivery_log.read(user, 0) if m.get("rule") == rule.name
+		)
+		self.assertEqual(set(replayed.values()), {1})  # what `missed` gives a desk after a reconnect
+		self.assert_once_each(audience, rule.name, order.name, published, "")
 
 	def test_redis_a_run_stopped_by_a_deadlock_is_run_on_by_the_sweep_from_its_last_chunk(self):
 		rule, order, event = self.order_before_its_rule()
@@ -345,6 +366,15 @@ def run_and_kill(listener: RealtimeListener, rule: str, arguments: str) -> Count
 		if len(first) < deferred.JOB_CHUNK:
 			raise TimeoutError(f"no chunk published after {WAIT_SECONDS} s: {process.stderr_tail()}")
 	return Counter(sent.user for sent in first)
+
+
+def dying_job(arguments: dict, chunk: int) -> int:
+	"""Run the job in another process that kills itself while committing `chunk` (see
+	rt_studio/tests/dying_job.py); its exit status."""
+	kwargs = base64.b64encode(pickle.dumps(arguments)).decode()
+	sites_path = os.path.abspath(frappe.local.sites_path)
+	command = [sys.executable, "-m", "rt_studio.tests.dying_job", frappe.local.site, kwargs, str(chunk)]
+	return subprocess.run(command, cwd=sites_path, capture_output=True, timeout=WAIT_SECONDS).returncode
 
 
 def released(job: str) -> None:
