@@ -14,7 +14,7 @@ ends, then arms itself for the next batch due within the horizon. Frappe v15's w
 RQ's scheduler (`start_worker` calls `Worker.work` without `with_scheduler`), so RQ's `enqueue_at`
 would never fire on a stock bench: the timer is a job that waits in a worker, but only while that
 worker has nothing else to do. It looks at the worker's queues every TIMER_POLL seconds; as soon
-as a job waits there it queues itself again right behind that one job (`step_aside`), so the
+as a job waits there it queues itself again right behind that one job (`enqueue_timer`), so the
 worker runs it and then the timer again. A delivery queued meanwhile waits at most TIMER_POLL
 behind it, and another app's backlog keeps its worker (one extra short job of the timer after
 each of its jobs, while a summary is pending); the summary is then late by at most the job in
