@@ -1,6 +1,8 @@
 """Templates in each recipient's language: `_("...")` renders once per language of the audience, in
 that language as the directory translates it; a template without `_` renders once for all."""
 
+import time
+
 from conftest import OWNER, SUPPORT, CountingTemplate, audience
 
 from rt_studio.engine import evaluate
@@ -73,3 +75,20 @@ def test_a_rule_checks_with_underscore_offline(make_rule, todo):
 
 	rule = compile_rule(make_rule(subject='{{ _("New ToDo") }} {{ doc.name }}'))
 	assert dry_run_problems(rule, todo) == []
+
+
+def test_loading_translations_is_not_charged_to_the_rules_time(new_rule, make_event, ctx, directory):
+	"""A site loads a language's translations once (Frappe: over half a second, cold): that is the
+	site's work, outside the rule's evaluation budget, as the audience's queries are."""
+	german_support(directory)
+	slow = directory.translator
+
+	def loading(language):
+		time.sleep(0.3)  # three times the default budget
+		return slow(language)
+
+	directory.translator = loading
+	rule = new_rule(audience=TWO_USERS, subject='{{ _("New ToDo") }}')
+	outcome = evaluate(rule, make_event(), ctx)
+	assert outcome.error is None
+	assert {d.message["subject"] for d in outcome.deliveries} == {"Neue Aufgabe", "New ToDo"}

@@ -320,7 +320,9 @@ def _decide(ev: _Evaluation, outcome: Outcome, recipients: list) -> None:
 	if mode.preview and mode.texts_for is not None:
 		readers = sorted(readers, key=lambda rec: rec.verdict != DELIVER)[: mode.texts_for]
 	hidden = ctx.directory.hidden_fields([rec.user for rec in readers], event.doctype) if readers else {}
-	budget.run(render_texts, rule, event, ev.scope, readers, hidden, ctx.directory)  # one clock for all
+	# the site's lookups (languages, translations loaded once) are not charged to the rule's time
+	translators = translators_for(rule, readers, ctx.directory)
+	budget.run(render_texts, rule, event, ev.scope, readers, hidden, translators)  # one clock for all
 	apply_rate_limit(recipients, rule, event.docname, ctx.limiter, ctx.batches, consume=not mode.preview)
 	deliverable = [rec for rec in recipients if rec.verdict == DELIVER]
 	outcome.fired = bool(deliverable)
@@ -481,27 +483,24 @@ def render_texts(
 	scope: dict,
 	readers: list[Recipient],
 	hidden: Mapping[str | None, frozenset],
-	directory: Directory | None = None,
+	translators: Mapping[str, tuple] | None = None,
 ) -> None:
 	"""Subject and message for each of `readers`, each seeing only the fields it may read.
 
 	Texts are rendered once per set of hidden fields (so once per distinct set of permission
 	levels, not once per user), once per user only for a template that names `recipient`, and once
 	per language of the readers only for a rule whose subject or message translates (`_("...")`, in
-	each reader's language as the directory knows it).
+	each reader's language: `translators`, {user: (language, translate)}, see `translators_for`).
 	"""
 	per_recipient = (rule.subject and rule.subject.per_recipient) or (
 		rule.message and rule.message.per_recipient
 	)
-	translated = (rule.subject and rule.subject.translated) or (rule.message and rule.message.translated)
-	languages = (
-		directory.languages([rec.user for rec in readers if rec.user]) if translated and directory else {}
-	)
+	translators = translators or {}
 	views: dict[frozenset, dict] = {}
 	texts: dict[tuple, tuple[str, str]] = {}
 	for rec in readers:
 		blind = hidden.get(rec.user, NOTHING_HIDDEN)
-		language = languages.get(rec.user)
+		language, translate = translators.get(rec.user, (None, None))
 		key = (blind, rec.user if per_recipient else None, language)
 		if key not in texts:
 			if blind not in views:
@@ -510,9 +509,18 @@ def render_texts(
 				budget.grant(budget.PER_RECIPIENT_SHARE)  # this text is one more for the audience
 			view = views[blind]
 			if language:
-				view = {**view, "_": directory.translator(language)}
+				view = {**view, "_": translate}
 			texts[key] = _render(rule, view, key[1])
 		rec.subject, rec.message = texts[key]
+
+
+def translators_for(rule: r.Rule, readers: list[Recipient], directory: Directory) -> dict[str, tuple]:
+	"""{user: (language, `_` in it)} for the readers of a rule whose templates translate; {} otherwise."""
+	if not ((rule.subject and rule.subject.translated) or (rule.message and rule.message.translated)):
+		return {}
+	languages = directory.languages([rec.user for rec in readers if rec.user])
+	loaded = {language: directory.translator(language) for language in set(languages.values())}
+	return {user: (language, loaded[language]) for user, language in languages.items()}
 
 
 #: The hidden fields of a reader who may read every field.
