@@ -102,9 +102,9 @@ export const ui = {
 		const rows = (result.recipients || [])
 			.map(
 				(r) => `<tr>
-					<td>${esc(r.user || r.room)}</td>
+					<td>${esc(r.user || r.room)}${r.preference ? `<div class="text-muted small rt-preference">${esc(__(r.preference))}</div>` : ""}</td>
 					<td>${esc(__(r.source))}</td>
-					<td>${ui.verdict_pill(r.verdict)}${r.preference ? `<div class="text-muted small rt-preference">${esc(__(r.preference))}</div>` : ""}</td>
+					<td>${ui.verdict_pill(r.verdict)}</td>
 					<td><div class="rt-subject">${describe(r).title}</div>
 						<div class="text-muted small">${describe(r).body}</div></td>
 				</tr>`
