@@ -162,7 +162,8 @@ def claim(job: str, arguments: dict) -> Run | None:
 		(RUNNING, runner, mine, now, now, name),
 	)
 	frappe.db.commit()
-	_unlog_uncommitted(name, row.chunks_done or 0)
+	if row.attempts:  # an earlier run may have died with numbers of a chunk it never committed
+		_unlog_uncommitted(name, row.chunks_done or 0)
 	done = set()
 	for (recipients,) in frappe.db.sql(
 		f"select recipients from `tab{CHUNK_DOCTYPE}` where parent=%s and parenttype=%s", (name, DOCTYPE)
@@ -182,7 +183,7 @@ def _locked(name: str):
 	when there is none or another transaction holds it."""
 	rows = frappe.db.sql(
 		f"""select name, status, runner, runner_job, rq_job, heartbeat, modified, attempts, chunks_done,
-		tally, rule, arguments from `tab{DOCTYPE}` where name=%s for update skip locked""",
+		tally from `tab{DOCTYPE}` where name=%s for update skip locked""",
 		name,
 		as_dict=True,
 	)
