@@ -34,6 +34,7 @@ from frappe.utils import (
 )
 
 from rt_studio import rule_cache as cache
+from rt_studio.delivery import preferences
 from rt_studio.delivery.inbox import DOCTYPE
 from rt_studio.delivery.mutes import SiteMutes
 from rt_studio.engine.due import LONGEST_HOLD
@@ -60,6 +61,11 @@ SENT, MUTED, NO_EMAIL, NO_PERMISSION, NO_EMAIL_ACCOUNT = (
 	"No Email Account",
 )
 FAILED, TEST_FIRE = "Failed", "Test Fire"
+#: The person chose Never (or the digest) for this rule's emails: final.
+EMAIL_OFF = "Email Off"
+#: Not an outcome that is recorded: the person is in their quiet hours, the item waits for a later
+#: run (emails wait until the hours end).
+QUIET_HOURS = "Quiet Hours"
 
 
 def escalate_due(now: datetime | None = None) -> None:
@@ -76,6 +82,7 @@ def escalate_due(now: datetime | None = None) -> None:
 	now = now or now_datetime()
 	starts = _starts(now)
 	failures: list[tuple[str, str]] = []
+	held: set[str] = set()  # items whose person is in quiet hours: left for a later run
 	try:
 		for rule in cache.get_index().rules.values():
 			if not (rule.enabled and rule.escalate_after_minutes and rule.name in starts):
@@ -84,9 +91,10 @@ def escalate_due(now: datetime | None = None) -> None:
 				continue
 			due_since = now - timedelta(minutes=rule.escalate_after_minutes)
 			sent_after = max(due_since - LONGEST_HOLD, starts[rule.name] - timedelta(microseconds=1))
-			while items := _claim_due(rule.name, sent_after, due_since):
+			while items := _claim_due(rule.name, sent_after, due_since, held):
 				for item in items:
-					_decide(item, rule, now, failures)
+					if _decide(item, rule, now, failures) == QUIET_HOURS:
+						held.add(item.name)
 				_commit(failures)
 	except frappe.OutgoingEmailError:
 		_commit(failures)  # what was decided before stays decided
@@ -143,9 +151,10 @@ def _window_open(rule, now: datetime) -> bool:
 	return rule.send_window is None or rule.send_window.next_open(now) == now
 
 
-def _decide(item, rule, now: datetime, failures: list[tuple[str, str]]) -> None:
+def _decide(item, rule, now: datetime, failures: list[tuple[str, str]]) -> str:
 	"""Escalate one item in its own savepoint: a failure rolls back only what this item did and
-	marks it Failed; errors that end the transaction, and a missing Email Account, propagate."""
+	marks it Failed; errors that end the transaction, and a missing Email Account, propagate. An
+	item whose person is in quiet hours is left undecided (QUIET_HOURS returned)."""
 	frappe.db.savepoint("rt_studio_escalation")
 	try:
 		outcome = _escalate(item, rule)
@@ -159,7 +168,9 @@ def _decide(item, rule, now: datetime, failures: list[tuple[str, str]]) -> None:
 		frappe.db.rollback(save_point="rt_studio_escalation")
 		failures.append((item.name, traceback.format_exc()))
 		outcome = FAILED
-	_record(item.name, now, outcome)
+	if outcome != QUIET_HOURS:
+		_record(item.name, now, outcome)
+	return outcome
 
 
 def _record(name: str, decided_at: datetime | None, outcome: str) -> None:
@@ -203,11 +214,13 @@ def _log_no_account() -> None:
 	frappe.db.commit()
 
 
-def _claim_due(rule: str, sent_after: datetime, sent_before: datetime) -> list:
+def _claim_due(rule: str, sent_after: datetime, sent_before: datetime, held: set[str]) -> list:
 	item = frappe.qb.DocType(DOCTYPE)
+	query = frappe.qb.from_(item)
+	if held:
+		query = query.where(item.name.notin(list(held)))
 	return (
-		frappe.qb.from_(item)
-		.select(item.name, item.user, item.payload)
+		query.select(item.name, item.user, item.payload)
 		.where(item.rule == rule)
 		.where(item.sent_at > sent_after)
 		.where(item.sent_at <= sent_before)
@@ -236,6 +249,10 @@ def _escalate(item, rule) -> str:
 def _why_not(user: str, message: dict, rule) -> str | None:
 	if not rule.critical and SiteMutes().muted(rule_target(rule.name), [user]):
 		return MUTED
+	if not rule.critical and not preferences.emails_when_unread(user, rule.name):
+		return EMAIL_OFF
+	if not rule.critical and preferences.quiet_until(user):
+		return QUIET_HOURS
 	facts = frappe.db.get_value("User", user, ["enabled", "email"], as_dict=True)
 	if not facts or not facts.enabled or not facts.email:
 		return NO_EMAIL

@@ -6,9 +6,10 @@ These tests commit (the inbox is written just before a commit) and remove what t
 """
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import frappe
+from frappe.utils import get_datetime
 
 from rt_studio.api import (
 	inbox_count,
@@ -19,9 +20,11 @@ from rt_studio.api import (
 	set_quiet_hours,
 	test_fire,
 )
-from rt_studio.delivery import preferences
+from rt_studio.delivery import escalation, preferences
+from rt_studio.delivery.escalation import escalate_due
+from rt_studio.delivery.inbox import DOCTYPE
 from rt_studio.tests.factories import ORDER, RealtimeListener, make_order, make_rule
-from rt_studio.tests.test_inbox import InboxTestCase, as_user
+from rt_studio.tests.test_inbox import InboxTestCase, as_user, outgoing_email_account
 
 
 class PreferencesTestCase(InboxTestCase):
@@ -265,3 +268,46 @@ class TestQuietHours(ZonedUsersTestCase):
 		self.assertEqual(
 			json.loads(frappe.cache.get(preferences._key(self.reader)))["tz"], "America/Los_Angeles"
 		)
+
+	def test_emails_of_unread_messages_wait_for_the_end_of_quiet_hours(self):
+		"""Escalation during the recipient's quiet hours: no email yet, the item undecided; sent by
+		the first run after the hours end, once."""
+		with outgoing_email_account():
+			rule = self.rule(escalate_after_minutes=10)
+			order = self.received_once(rule)
+			due = get_datetime(frappe.db.get_value(DOCTYPE, {"reference_name": order.name}, "max(sent_at)"))
+			due += timedelta(minutes=10)
+			self.at(17)  # quiet for the reader (22:30 in India), not for the other (12:00 in New York)
+			escalate_due(now=due)
+			self.assertEqual(emails_to(order), [self.other])
+			undecided = {"reference_name": order.name, "user": self.reader, "escalated_at": ("is", "not set")}
+			self.assertEqual(frappe.db.count(DOCTYPE, undecided), 1)
+			self.at(2)  # 07:30 in India: the hours are over
+			escalate_due(now=due + timedelta(minutes=5))
+			escalate_due(now=due + timedelta(minutes=6))
+			self.assertEqual(sorted(emails_to(order)), sorted([self.reader, self.other]))
+
+
+class TestEmailPreference(PreferencesTestCase):
+	def test_email_never_for_a_rule_is_not_escalated(self):
+		with outgoing_email_account():
+			rule = self.rule(escalate_after_minutes=10)
+			order = self.received_once(rule)
+			self.set(self.reader, set_preference, rule=rule.name, email="Never")
+			frappe.db.delete(DOCTYPE, {"reference_name": order.name})
+			frappe.db.commit()
+			self.deliver(order)
+			due = get_datetime(frappe.db.get_value(DOCTYPE, {"reference_name": order.name}, "max(sent_at)"))
+			escalate_due(now=due + timedelta(minutes=10))
+			self.assertEqual(emails_to(order), [self.other])
+			self.assertEqual(
+				frappe.db.get_value(
+					DOCTYPE, {"reference_name": order.name, "user": self.reader}, "escalation"
+				),
+				escalation.EMAIL_OFF,
+			)
+
+
+def emails_to(order) -> list[str]:
+	queued = frappe.get_all("Email Queue", {"reference_name": order.name}, pluck="name")
+	return frappe.get_all("Email Queue Recipient", {"parent": ("in", queued or [""])}, pluck="recipient")
