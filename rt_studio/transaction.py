@@ -169,6 +169,11 @@ def commit_failed() -> None:
 	undo = _take(_UNDO, list)
 	armed = getattr(frappe.local, _STATES, None) or {}
 	setattr(frappe.local, _STATES, None)
+	# Frappe's own after-commit realtime queue has lost its flush and its clear as well: without
+	# this, later `publish_realtime(after_commit=True)` calls of the process would join a queue
+	# nobody sends (frappe.realtime.clear_realtime_log)
+	if hasattr(frappe.local, "_realtime_log"):
+		del frappe.local._realtime_log
 	for fn in undo:
 		with suppress(Exception):  # best effort: the error that stopped the commit is what matters
 			fn()

@@ -128,6 +128,18 @@ class TestAbortedCommit(CommitFaultTestCase):
 	def test_a_deadlock_in_the_inbox_write_fails_the_commit_and_sends_nothing(self):
 		self.check_aborted_commit_sends_nothing(self.rule(), INBOX_INSERT)
 
+	def test_after_a_failed_commit_frappes_own_realtime_queue_still_goes_out(self):
+		"""The failed commit took Frappe's after-commit flush of `publish_realtime` with it: later
+		transactions of the process must still publish theirs."""
+		self.check_aborted_commit_sends_nothing(self.rule(), INBOX_INSERT)
+		room = f"user:{self.reader}"
+		with RealtimeListener() as listener:
+			frappe.publish_realtime(
+				"rt_test_after_failed_commit", {"n": 1}, user=self.reader, after_commit=True
+			)
+			frappe.db.commit()
+			self.assertEqual(len(listener.of_event("rt_test_after_failed_commit", room)), 1)
+
 	def test_a_deadlock_in_the_bell_write_fails_the_commit_and_sends_nothing(self):
 		rule = self.rule(display="Notification Log")
 		sent = self.check_aborted_commit_sends_nothing(rule, BELL_INSERT)

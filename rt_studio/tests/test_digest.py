@@ -7,7 +7,8 @@ These tests commit (the inbox is written just before a commit) and remove what t
 """
 
 import email
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import frappe
 from frappe.utils import get_system_timezone
@@ -20,8 +21,13 @@ from rt_studio.tests.factories import ORDER, make_order
 from rt_studio.tests.test_inbox import outgoing_email_account
 from rt_studio.tests.test_preferences import ZonedUsersTestCase
 
-#: A December day (New York is UTC-05:00 then); the test site runs in UTC.
+#: A December day (New York is UTC-05:00 then), 00:00 UTC; the moments below are in UTC.
 DAY = datetime(2026, 12, 7)
+
+
+def site_time(utc: datetime) -> datetime:
+	"""A moment given in UTC as `send_due` takes it: naive, in the site's time zone."""
+	return utc.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(get_system_timezone())).replace(tzinfo=None)
 
 
 def html_of(mime: str) -> str:
@@ -43,7 +49,6 @@ class TestDigest(ZonedUsersTestCase):
 
 	def setUp(self):
 		super().setUp()
-		self.assertEqual(get_system_timezone(), "UTC", "the clock below is in UTC")
 		for user in (self.reader, self.other):
 			self.set(user, set_digest, "Daily")
 		frappe.db.set_value(
@@ -84,17 +89,17 @@ class TestDigest(ZonedUsersTestCase):
 
 	def test_each_user_gets_one_digest_in_their_own_morning(self):
 		_rule, order = self.messages(2)
-		send_due(DAY + timedelta(hours=2))  # 07:30 in India, 21:00 on December 6 in New York
+		send_due(site_time(DAY + timedelta(hours=2)))  # 07:30 in India, 21:00 on December 6 in New York
 		self.assertEqual((self.digests(self.reader), self.digests(self.other)), ([], []))
-		send_due(DAY + timedelta(hours=3))  # 08:30 in India
+		send_due(site_time(DAY + timedelta(hours=3)))  # 08:30 in India
 		[email] = self.digests(self.reader)
 		self.assertEqual(self.digests(self.other), [])
 		self.assertIn(f"RT digest {order.name} qty 3", email)  # made with qty 1, saved twice
 		self.assertLess(email.index("qty 3"), email.index("qty 2"), "newest first")
 		self.assertIn(f"/app/{ORDER.lower().replace(' ', '-')}/{order.name}", email)
-		send_due(DAY + timedelta(hours=4))  # once per period
+		send_due(site_time(DAY + timedelta(hours=4)))  # once per period
 		self.assertEqual(len(self.digests(self.reader)), 1)
-		send_due(DAY + timedelta(hours=13, minutes=30))  # 08:30 in New York
+		send_due(site_time(DAY + timedelta(hours=13, minutes=30)))  # 08:30 in New York
 		self.assertEqual((len(self.digests(self.reader)), len(self.digests(self.other))), (1, 1))
 
 	def test_read_archived_escalated_unreadable_and_never_emailed_messages_stay_out_and_nothing_is_never_sent(
@@ -112,7 +117,7 @@ class TestDigest(ZonedUsersTestCase):
 		frappe.db.commit()
 		never, _order = self.messages(1)
 		self.set(self.reader, set_preference, rule=never.name, email="Never")
-		send_due(DAY + timedelta(hours=3))
+		send_due(site_time(DAY + timedelta(hours=3)))
 		self.assertEqual(self.digests(self.reader), [], "nothing left to tell: no email")
 		# and the period counts as done
 		self.assertEqual(
@@ -130,10 +135,10 @@ class TestDigest(ZonedUsersTestCase):
 		frappe.db.commit()
 		_rule, order = self.messages(1)
 		self.assertEqual(DAY.weekday(), 0, "December 7, 2026 is a Monday")
-		send_due(DAY + timedelta(hours=1))  # 06:30 on Monday in India
+		send_due(site_time(DAY + timedelta(hours=1)))  # 06:30 on Monday in India
 		self.assertEqual(self.digests(self.reader), [])
-		send_due(DAY + timedelta(hours=3))  # 08:30
+		send_due(site_time(DAY + timedelta(hours=3)))  # 08:30
 		[email] = self.digests(self.reader)
 		self.assertIn(f"RT digest {order.name}", email)
-		send_due(DAY + timedelta(days=1, hours=3))  # Tuesday: the same week
+		send_due(site_time(DAY + timedelta(days=1, hours=3)))  # Tuesday: the same week
 		self.assertEqual(len(self.digests(self.reader)), 1)
