@@ -20,7 +20,9 @@ It prints saves per second per variant (median over the rounds) and the ratios t
 `rules`, the latency of each message from its publish on Redis (right after the commit) to the
 desk's socket, p50 / p95 / p99; and the proof: every message of a committed save shown exactly once
 per desk (live or through `missed()`), one inbox row per message, seqs strictly increasing per user
-in the order the inbox holds them: `LOAD lost N, twice M`. Exit 1 if N or M is not 0.
+in the order the inbox holds them: `LOAD lost N, twice M`. Exit 1 if N or M is not 0. The
+Notifications' make_notification_logs jobs still queued at the end are dropped, not run: left in
+RQ they kept the bench's workers (and the site's publishing) busy for minutes after a full run.
 """
 
 import argparse
@@ -314,6 +316,22 @@ def percentile(values: list[float], p: float) -> float:
 	return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def drop_notification_jobs(site: str) -> int:
+	"""Take the notifications variant's make_notification_logs jobs still queued out of RQ: left
+	there, they would keep the bench's workers busy (and the site publishing) for minutes after the
+	run, for ToDos this script deletes. The number dropped."""
+	from frappe.utils.background_jobs import get_queues
+
+	dropped = 0
+	for queue in get_queues():
+		for job in queue.get_jobs():
+			kwargs = job.kwargs or {}
+			if kwargs.get("site") == site and "make_notification_logs" in str(kwargs.get("method")):
+				job.delete()
+				dropped += 1
+	return dropped
+
+
 def clean_up(tags: list[str]) -> None:
 	import frappe
 
@@ -403,6 +421,7 @@ def main() -> int:
 		checked = proof([r for r in records if r["type"] == "shown"], owed, published, names)
 	finally:
 		switch("none", rules, notifications)
+		say(f"   {drop_notification_jobs(bench.site)} Notification jobs still queued, dropped")
 		clean_up(tags)
 	medians = {v: statistics.median(r["per_second"] for r in results if r["variant"] == v) for v in VARIANTS}
 	for variant in VARIANTS:
