@@ -30,6 +30,7 @@ from collections.abc import Callable
 from contextlib import contextmanager, suppress
 
 import frappe
+import pymysql
 
 #: MariaDB error codes after which a transaction must not go on: 1213 deadlock (InnoDB rolled the
 #: whole transaction back), 1205 lock wait timeout, 1153 packet too large (the server drops the
@@ -103,7 +104,7 @@ def aborts_transaction(error: BaseException) -> bool:
 			return True
 		if error.args and isinstance(error.args[0], int) and error.args[0] in ABORTING_CODES:
 			return True
-		if type(error).__name__ == "InterfaceError":  # pymysql: the connection is closed
+		if isinstance(error, pymysql.err.InterfaceError):  # the connection is closed
 			return True
 		error = error.__cause__ or error.__context__
 	return False

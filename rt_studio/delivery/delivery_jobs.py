@@ -293,18 +293,12 @@ def passing(error: Exception) -> bool:
 	(a deadlock, a lock wait, a lost connection to MariaDB or Redis, a site being updated): the job
 	is left Queued for the sweep, which runs it on from its last chunk (up to MAX_ATTEMPTS runs)."""
 	import pymysql
-	import redis
 
-	transient = (
-		frappe.QueryDeadlockError,
-		frappe.QueryTimeoutError,
-		frappe.InReadOnlyMode,
-		pymysql.OperationalError,
-		pymysql.InterfaceError,
-		redis.exceptions.ConnectionError,
-		redis.exceptions.TimeoutError,
+	return (
+		transaction.aborts_transaction(error)
+		or transaction.lost_redis(error)
+		or isinstance(error, frappe.InReadOnlyMode | pymysql.OperationalError)
 	)
-	return isinstance(error, transient)
 
 
 # --- the sweep -------------------------------------------------------------------------------

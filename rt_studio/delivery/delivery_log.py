@@ -33,9 +33,8 @@ import frappe
 from frappe.utils import now_datetime
 
 from rt_studio import transaction
+from rt_studio.delivery.inbox import DOCTYPE as INBOX_DOCTYPE
 
-#: The DocType of the users' inboxes (delivery/inbox.py), where `missed` finds what Redis lost.
-INBOX = "Realtime Inbox Item"
 #: The deliveries each user's log keeps whatever their age: a desk back from a long break
 #: still gets the last screenful.
 KEEP_LAST = 200
@@ -241,7 +240,7 @@ def with_inbox(user: str, since: int, logged: list[dict]) -> list[dict]:
 	longer holds, oldest first: the log lives in Redis and is gone when it restarts empty, the inbox
 	in MariaDB keeps every message meant to be read, exactly as published (one indexed query)."""
 	rows = frappe.db.sql(
-		f"""select seq, payload from `tab{INBOX}` where user = %s and seq > %s and sent_at >= %s
+		f"""select seq, payload from `tab{INBOX_DOCTYPE}` where user = %s and seq > %s and sent_at >= %s
 		order by seq limit {MAX_KEPT}""",
 		(user, since, now_datetime() - timedelta(seconds=KEEP_SECONDS)),
 	)

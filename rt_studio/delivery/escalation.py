@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from html import unescape
 
 import frappe
-import pymysql
 from frappe.utils import (
 	escape_html,
 	get_datetime,
@@ -34,6 +33,7 @@ from frappe.utils import (
 )
 
 from rt_studio import rule_cache as cache
+from rt_studio import transaction
 from rt_studio.delivery import preferences
 from rt_studio.delivery.inbox import DOCTYPE
 from rt_studio.delivery.mutes import SiteMutes
@@ -47,9 +47,6 @@ ESCALATE_CHUNK = 200
 STARTS = "__rt_studio_escalation_starts"
 #: The payload key a test fire sets on its messages: they are never emailed.
 TEST_FIRE_KEY = "test_fire"
-#: MariaDB errors after which the transaction is gone (lock wait timeout, deadlock, server gone,
-#: connection lost): never caught per item.
-TRANSACTION_ENDING = {1205, 1213, 2006, 2013}
 #: How often, at most, the Error Log hears that the site has no outgoing Email Account.
 NO_ACCOUNT_LOG_SECONDS = 24 * 3600
 
@@ -163,7 +160,7 @@ def _decide(item, rule, now: datetime, failures: list[tuple[str, str]]) -> str:
 		_record(item.name, None, NO_EMAIL_ACCOUNT)
 		raise
 	except Exception as error:
-		if _ends_transaction(error):
+		if transaction.aborts_transaction(error):
 			raise
 		frappe.db.rollback(save_point="rt_studio_escalation")
 		failures.append((item.name, traceback.format_exc()))
@@ -176,16 +173,6 @@ def _decide(item, rule, now: datetime, failures: list[tuple[str, str]]) -> str:
 def _record(name: str, decided_at: datetime | None, outcome: str) -> None:
 	frappe.db.set_value(
 		DOCTYPE, name, {"escalated_at": decided_at, "escalation": outcome}, update_modified=False
-	)
-
-
-def _ends_transaction(error: Exception) -> bool:
-	if isinstance(error, frappe.QueryDeadlockError | frappe.QueryTimeoutError | pymysql.InterfaceError):
-		return True
-	return (
-		isinstance(error, pymysql.OperationalError)
-		and bool(error.args)
-		and error.args[0] in TRANSACTION_ENDING
 	)
 
 

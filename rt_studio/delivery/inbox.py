@@ -23,19 +23,14 @@ inbox_cleanup.py's.
 """
 
 import json
-from datetime import datetime, timedelta
-from html import unescape
+from datetime import datetime
 
 import frappe
-from frappe.query_builder import Order
-from frappe.query_builder.functions import Count, Max
-from frappe.utils import escape_html, get_url_to_form, get_url_to_list, now_datetime, strip_html
+from frappe.query_builder.functions import Max
+from frappe.utils import now_datetime
 
-from rt_studio import rule_cache as cache
 from rt_studio import transaction
 from rt_studio.delivery import bulk
-from rt_studio.engine.due import LONGEST_HOLD
-from rt_studio.engine.mutes import rule_target
 from rt_studio.engine.rules import SIGNAL_DISPLAYS
 
 DOCTYPE = "Realtime Inbox Item"
