@@ -23,6 +23,8 @@ from rt_studio.tests.test_preferences import ZonedUsersTestCase
 
 #: A December day (New York is UTC-05:00 then), 00:00 UTC; the moments below are in UTC.
 DAY = datetime(2026, 12, 7)
+#: When the test's messages were sent: the evening before DAY, UTC, a minute apart from here.
+SENT = DAY - timedelta(hours=3)
 
 
 def site_time(utc: datetime) -> datetime:
@@ -55,7 +57,7 @@ class TestDigest(ZonedUsersTestCase):
 			"Realtime Preference",
 			{"digest": "Daily", "user": ("in", [self.reader, self.other])},
 			"digest_sent_for",
-			"2026-12-06",
+			(DAY - timedelta(days=1)).date().isoformat(),
 		)
 		frappe.db.delete(
 			"Email Queue", {"reference_doctype": ("is", "not set"), "message": ("like", "%RT digest%")}
@@ -72,19 +74,31 @@ class TestDigest(ZonedUsersTestCase):
 		return [html for html in map(html_of, messages) if "RT digest" in html]
 
 	def messages(self, count: int, **fields) -> tuple:
-		rule = self.rule(subject="RT digest {{ doc.name }} qty {{ doc.qty }}", **fields)
+		"""A new order saved `count` times and a rule of its own (it fires for no other order:
+		a rule of an earlier call must not speak of this one), its messages sent at SENT."""
 		order = self.enterContext(make_order(commit=True))
+		rule = self.rule(
+			subject="RT digest {{ doc.name }} qty {{ doc.qty }}",
+			condition=f"doc.name == {order.name!r}",
+			**fields,
+		)
 		self.deliver(order, times=count)
-		# sent the evening before DAY, UTC, a minute apart
-		for user in (self.reader, self.other):
+		users = [self.reader, self.other]
+		for user in users:
 			names = frappe.get_all(
-				DOCTYPE, filters={"rule": rule.name, "user": user}, pluck="name", order_by="seq"
+				DOCTYPE, filters={"reference_name": order.name, "user": user}, pluck="name", order_by="seq"
 			)
 			for minutes, name in enumerate(names):
-				frappe.db.set_value(
-					DOCTYPE, name, "sent_at", DAY - timedelta(hours=3) + timedelta(minutes=minutes)
-				)
+				frappe.db.set_value(DOCTYPE, name, "sent_at", SENT + timedelta(minutes=minutes))
 		frappe.db.commit()
+		# a message left at the real time would be in or out of a digest depending on the day the
+		# test runs (in, when the machine's clock is within a day before DAY's morning)
+		stray = [
+			(row.subject, row.sent_at)
+			for row in frappe.get_all(DOCTYPE, filters={"user": ("in", users)}, fields=["subject", "sent_at"])
+			if not SENT <= row.sent_at < SENT + timedelta(hours=1)
+		]
+		self.assertEqual(stray, [], "every message of the test is on its clock")
 		return rule, order
 
 	def test_each_user_gets_one_digest_in_their_own_morning(self):
@@ -124,7 +138,7 @@ class TestDigest(ZonedUsersTestCase):
 			frappe.db.get_value(
 				"Realtime Preference", {"user": self.reader, "digest": "Daily"}, "digest_sent_for"
 			),
-			"2026-12-07",
+			DAY.date().isoformat(),
 		)
 
 	def test_a_weekly_digest_goes_once_a_week_from_monday_morning(self):
