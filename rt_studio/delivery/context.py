@@ -11,16 +11,21 @@ def context_for(doc, shares=None, rule=None) -> Context:
 	"""The engine context for one event on this site (Frappe's utils, Redis limits, mutes, batches).
 
 	`shares` stands in for a deleted document's shares (see `deferred`). With `rule` (the one
-	rule a delivery job evaluates), its mutes are read with the roles of each chunk of users.
+	rule a delivery job evaluates), its mutes are read with the roles of each chunk of users;
+	without (a save's rules), the request's first read of the mutes and of the recipients'
+	preferences rides with the first recipients' roles.
 	"""
 	from rt_studio.delivery.batches import RedisBatches
-	from rt_studio.delivery.mutes import SiteMutes
+	from rt_studio.delivery.mutes import FirstRead, SiteMutes
 	from rt_studio.delivery.rate_limit import RedisRateLimiter
 	from rt_studio.people.site import FrappeDirectory, FrappeMeta, frappe_utils, rule_budget_ms, site_now
 
 	mutes = SiteMutes()
-	# a critical rule's recipients are never asked for mutes (engine.verdicts.apply_mutes)
-	ahead = mutes.read_ahead(rule_target(rule.name)) if rule is not None and not rule.critical else None
+	if rule is None:
+		ahead = FirstRead()
+	else:
+		# a critical rule's recipients are never asked for mutes (engine.verdicts.apply_mutes)
+		ahead = mutes.read_ahead(rule_target(rule.name)) if not rule.critical else None
 	return Context(
 		FrappeDirectory(doc, shares, read_along=ahead),
 		RedisRateLimiter(),

@@ -42,6 +42,7 @@ from frappe import _
 from frappe.utils import add_to_date, cint, get_system_timezone, now_datetime
 
 from rt_studio import transaction
+from rt_studio.delivery import preferences
 from rt_studio.engine.mutes import channel_target, rule_target
 from rt_studio.engine.rules import CHANNEL_DOCTYPE, RULE_DOCTYPE
 
@@ -92,7 +93,7 @@ class SiteMutes:
 		ahead = self._ahead.get(target, {})
 		if all(user in ahead for user in users):
 			ends = [ahead[user] for user in users]
-		elif _hash(target) not in muted_targets():
+		elif _hash(target) not in muted_targets(users):
 			return set()
 		else:
 			ends = frappe.cache.hmget(_hash(target), users)
@@ -104,21 +105,53 @@ class SiteMutes:
 		}
 
 
-def muted_targets() -> set[bytes]:
+def muted_targets(users=()) -> set[bytes]:
 	"""The keys of the hashes that have ever held a mute (TARGETS_KEY), read with the
-	loaded-marker in one round trip once per request (reloaded first when Redis lost them)."""
+	loaded-marker in one round trip once per request (reloaded first when Redis lost them).
+	`users`, the recipients about to be asked: their preferences ride along in that round trip
+	(`preferences.ask_along`), which publishing their messages then finds read."""
 	targets = frappe.local.cache.get(TARGETS_KEY)
 	if targets is None or not frappe.local.cache.get(LOADED_KEY):
 		pipe = frappe.cache.pipeline(transaction=False)
 		pipe.exists(frappe.cache.make_key(LOADED_KEY))
 		pipe.smembers(frappe.cache.make_key(TARGETS_KEY))
-		loaded, members = pipe.execute()
+		take_preferences = preferences.ask_along(pipe, users)
+		loaded, members, *asked = pipe.execute()
+		if take_preferences is not None:
+			take_preferences(asked[0])
 		if not loaded:
 			_ensure_loaded()
 			members = frappe.cache.pipeline().smembers(frappe.cache.make_key(TARGETS_KEY)).execute()[0]
 		frappe.local.cache[LOADED_KEY] = True
 		targets = frappe.local.cache[TARGETS_KEY] = set(members)
 	return targets
+
+
+class FirstRead:
+	"""This request's first read of the mutes (`muted_targets`) and of the recipients' preferences,
+	riding in the round trip that reads the roles of the users whose read access is decided
+	(`users.ReadAlong`): a save's first delivering rule pays one round trip for all three. Nothing
+	rides once the request has read its mutes; a Redis that lost them is reloaded when asked."""
+
+	def __init__(self):
+		self._preferences = None
+
+	def add(self, pipe, users: list[str]) -> int:
+		self._preferences = None
+		if frappe.local.cache.get(TARGETS_KEY) is not None and frappe.local.cache.get(LOADED_KEY):
+			return 0
+		pipe.exists(frappe.cache.make_key(LOADED_KEY))
+		pipe.smembers(frappe.cache.make_key(TARGETS_KEY))
+		self._preferences = preferences.ask_along(pipe, users)
+		return 3 if self._preferences is not None else 2
+
+	def take(self, users: list[str], answers: list) -> None:
+		loaded, members, *asked = answers
+		if self._preferences is not None and asked:
+			self._preferences(asked[0])
+		if loaded:
+			frappe.local.cache[LOADED_KEY] = True
+			frappe.local.cache[TARGETS_KEY] = set(members)
 
 
 def _note_target(pipe, key: bytes) -> None:

@@ -6,7 +6,8 @@ recipient of a message, so they are cached per user in Redis as one JSON value
 (`rt_studio:preferences:<user>`, engine.preferences describes its shape; a user who chose nothing
 has `{}`): publishing a rule's or channel's messages asks for all its recipients in one MGET, one
 Redis round trip per published outcome and no query, none for recipients already read in this
-request or job (several rules firing on one save). A critical rule's messages, refresh signals
+request or job (several rules firing on one save) or brought along by the first read of the mutes
+in a request (`ask_along`: a save's first delivering rule reads both in one round trip). A critical rule's messages, refresh signals
 and room messages ask nothing.
 
 Users missing from the cache (first use, after `bench clear-cache`) are read from the database in
@@ -99,6 +100,24 @@ def entries(users) -> dict[str, dict]:
 			_write(fresh, only_missing=True)
 			memo.update(fresh)
 	return {user: memo[user] for user in users}
+
+
+def ask_along(pipe, users):
+	"""Queue the MGET of `users`' cached preferences on another read's pipeline (the mutes' first
+	read of a request); returns what takes its answer into this request's memo, or None when every
+	one of them is known. Users missing from the cache are left for `entries` to read."""
+	memo = _memo()
+	asked = [user for user in dict.fromkeys(users) if user not in memo]
+	if not asked:
+		return None
+	pipe.mget([_key(user) for user in asked])
+
+	def take(raws: list) -> None:
+		for user, raw in zip(asked, raws, strict=True):
+			if raw is not None:
+				memo[user] = json.loads(raw)
+
+	return take
 
 
 def _memo() -> dict:

@@ -116,6 +116,57 @@ class TestDelivery(RTTestCase):
 		self.assertEqual(received[0].message["docname"], doc.name)
 		self.assertEqual(set(received[0].message), WIRE_KEYS)
 
+	def test_redis_ten_rules_firing_on_one_save_cost_the_round_trips_of_one(self):
+		"""The save path's fixed costs are paid once per save, not per rule: the rules index, the
+		user's record, the mutes with the preferences, the numbering, the inbox INSERT, the
+		publish and the trace. Ten rules that each deliver cost what one costs."""
+		from contextlib import ExitStack
+
+		from rt_studio.delivery.inbox import DOCTYPE as INBOX
+		from rt_studio.tests.counting import RoundTrips
+		from rt_studio.tests.factories import new_request
+
+		def save_cost(rules: int) -> tuple[int, int, int]:
+			with ExitStack() as stack:
+				for i in range(rules):
+					stack.enter_context(
+						make_rule(
+							[{"audience_type": "User", "user": self.reader}],
+							event="Save",
+							subject=f"{i}: {{{{ doc.title }}}} ({{{{ doc.qty }}}})",
+							commit=True,
+						)
+					)
+				doc = new_order().insert()
+				frappe.db.commit()
+				counts = RoundTrips()
+				counts.install()
+				try:
+					for qty in (2, 3):  # the first save after the rules changed rebuilds the index
+						new_request()
+						frappe.get_hooks()  # what every request has read before it saves a document
+						doc.reload()
+						doc.qty = qty
+						with counts.counting():
+							doc.save()
+							frappe.db.commit()
+					kept = frappe.db.count(INBOX, {"reference_name": doc.name, "user": self.reader})
+				finally:
+					counts.remove()
+					frappe.db.rollback()
+					frappe.db.delete(INBOX, {"reference_name": doc.name})
+					purge_order(doc.name)
+					frappe.db.commit()
+			return counts.queries, counts.redis, kept
+
+		none, one, ten = save_cost(0), save_cost(1), save_cost(10)
+		self.assertEqual((one[2], ten[2]), (2, 20))  # each rule delivered on each save
+		self.assertEqual(ten[:2], one[:2])
+		# over a save without rules: the recipient's record and the inbox INSERT; a round trip each
+		# for the recipient's roles with the mutes and preferences, the numbering, the publish and
+		# the trace
+		self.assertEqual((ten[0] - none[0], ten[1] - none[1]), (2, 4))
+
 	def test_redis_rollback_publishes_nothing(self):
 		rule = self.to_reader(event="New", commit=True)
 		with RealtimeListener() as listener:
