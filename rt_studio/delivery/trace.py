@@ -70,19 +70,24 @@ def record(
 
 
 def write(queue: list[dict], rolled_back: bool = False) -> None:
+	"""One round trip: each list gets its entries in one LPUSH (oldest first, so the newest ends up
+	at the head) and is trimmed once; no MULTI, a reader may see a list one trim too long."""
 	if not queue:
 		return
-	pipe = frappe.cache.pipeline()
+	lists: dict[str, list[str]] = {}
+	pipe = frappe.cache.pipeline(transaction=False)
 	for entry in queue:
 		if rolled_back:
 			entry = {**entry, "fired": False, "reason": f"rolled back, nothing sent ({entry['reason']})"}
 		data = json.dumps(entry, default=str)
-		for name, size in ((_key(entry["rule"]), PER_RULE), (_key(None), ALL_RULES)):
-			key = frappe.cache.make_key(name)
-			pipe.lpush(key, data)
-			pipe.ltrim(key, 0, size - 1)
+		lists.setdefault(_key(entry["rule"]), []).append(data)
+		lists.setdefault(_key(None), []).append(data)
 		if entry.get("job") and entry.get("progress") and not rolled_back:
 			_set_progress(pipe, entry["job"], entry["progress"])
+	for name, values in lists.items():
+		key = frappe.cache.make_key(name)
+		pipe.lpush(key, *values)
+		pipe.ltrim(key, 0, (ALL_RULES if name == _key(None) else PER_RULE) - 1)
 	pipe.execute()
 
 

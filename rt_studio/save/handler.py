@@ -97,7 +97,7 @@ def fire(rule, event: Event, ctx: Context):
 def finish(rule, outcome, doctype: str, docname: str) -> None:
 	if outcome.error:
 		outbox.record_error(outcome, rule.version)
-	else:
+	elif outcome.deliveries:
 		outbox.publish(outcome)
 	trace.record(outcome, doctype, docname)
 
