@@ -336,7 +336,12 @@ def test_simulate_exits_1_when_a_rule_fails_on_the_document(capsys, tmp_path):
 	assert result["matched"] == ["Good"]
 	[skipped] = result["skipped"]
 	assert skipped["rule"] == "Runaway"
-	assert skipped["reason"].startswith("error: Runaway: message: stopped: loops ran more than 100,000 times")
+	# stopped by whichever limit it meets first: the loop count, or on a busy machine its 100 ms
+	assert skipped["reason"].startswith("error: Runaway: message: stopped: ")
+	assert (
+		"loops ran more than 100,000 times" in skipped["reason"]
+		or "longer than its budget" in skipped["reason"]
+	)
 
 
 @pytest.mark.parametrize(
