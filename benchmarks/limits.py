@@ -17,10 +17,14 @@ that one stage's ceiling is not hidden behind another's:
    socket.io nodes), not to `events`: a publish costs Redis the same per subscriber, and a flood on
    `events` would reach every socket.io node of the bench. Besides the rate one client reached, it
    prints the CPU time Redis's main thread spent per message (INFO cpu) and the rate that would
-   keep that one thread busy, Redis's own ceiling.
+   keep that one thread busy, Redis's own ceiling. That time includes what other clients of the
+   bench made Redis do meanwhile (so the ceiling is, if anything, low); the figure net of the rate
+   seen in the second before each row is printed beside it, and is only as good as that rate was
+   steady.
 2. mariadb: the inbox write (inbox.keep: one multi-row INSERT of Realtime Inbox Items per call)
    with 1, 10 and 1,000 rows per statement, each statement its own committed transaction, one
-   client; rows per second, and the MariaDB server's CPU time per row (from /proc).
+   client; rows per second, and the MariaDB server's CPU time per row (from /proc; with what others
+   made it do meanwhile, as for Redis).
 3. socketio: one socket.io node's fan-out. `--users` desk users log in over HTTP and open
    sockets (as the desk does: `sid` cookie, `Origin` of the web server) to that node, N/users
    sockets each, for each N of `--sockets`; messages to one user's room each (round robin) are
@@ -261,12 +265,13 @@ class Redirected:
 
 
 def report_redis(what: str, batch: int, sent: int, calls: int, meter: Meter) -> None:
-	server = meter.net("redis")
+	used = max(meter.used["redis"], 1e-6)
 	say(
 		f"   {what} {batch:5,} msgs/call: {sent / meter.took:7,.0f} msgs/s from one client"
-		f" ({calls / meter.took:6,.0f} calls/s); Redis main thread {meter.share('redis') * 100:3.0f}% busy"
-		f" (others {meter.others['redis'] * 100:2.0f}% before), {server / sent * 1e6:5.1f} us/msg net:"
-		f" ceiling {sent / server:7,.0f} msgs/s; machine {meter.machine * 100:3.0f}% busy"
+		f" ({calls / meter.took:6,.0f} calls/s); Redis main thread {meter.share('redis') * 100:3.0f}% busy,"
+		f" {used / sent * 1e6:5.1f} us/msg ({meter.net('redis') / sent * 1e6:4.1f} net of others'"
+		f" {meter.others['redis'] * 100:2.0f}% before): ceiling {sent / used:7,.0f} msgs/s;"
+		f" machine {meter.machine * 100:3.0f}% busy"
 	)
 
 
@@ -301,12 +306,13 @@ def part_mariadb(bench, seconds: float) -> None:
 					inbox.keep(entries)
 					frappe.db.commit()
 					written, statements = written + batch, statements + 1
-			used = meter.net("mariadbd")
+			used = max(meter.used["mariadbd"], 1e-6)
 			say(
 				f"   {batch:5,} rows/INSERT: {written / meter.took:6,.0f} rows/s, {statements / meter.took:5,.0f}"
-				f" commits/s from one client; mariadbd {meter.share('mariadbd') * 100:3.0f}% of a core (others"
-				f" {meter.others['mariadbd'] * 100:2.0f}% before), {used / written * 1e6:5.1f} us/row net:"
-				f" {written / used:6,.0f} rows per CPU second; machine {meter.machine * 100:3.0f}% busy"
+				f" commits/s from one client; mariadbd {meter.share('mariadbd') * 100:3.0f}% of a core,"
+				f" {used / written * 1e6:5.1f} us/row ({meter.net('mariadbd') / written * 1e6:5.1f} net of others'"
+				f" {meter.others['mariadbd'] * 100:2.0f}% before): {written / used:6,.0f} rows per CPU second;"
+				f" machine {meter.machine * 100:3.0f}% busy"
 			)
 	finally:
 		frappe.db.rollback()
