@@ -567,7 +567,7 @@ def part_web(bench, args, passwords: dict) -> None:
 
 def clean_up(passwords: dict) -> None:
 	"""Part 4's ToDos and their inbox rows, the desk users (load.py's names, made again when it runs)
-	with their sessions and replay logs."""
+	with their sessions and replay logs, and their role when nobody else has it."""
 	import frappe
 
 	from rt_studio.delivery import delivery_log
@@ -578,6 +578,8 @@ def clean_up(passwords: dict) -> None:
 		frappe.cache.delete(*delivery_log._user_keys(user))
 		frappe.db.delete("Sessions", {"user": user})
 		frappe.delete_doc("User", user, force=True, ignore_permissions=True)
+	if not frappe.db.exists("Has Role", {"role": load.DESK_ROLE}):  # nobody else has it
+		frappe.delete_doc("Role", load.DESK_ROLE, force=True, ignore_permissions=True)
 	frappe.db.commit()
 	say(f"\nclean-up: part 4's ToDos and {len(passwords)} desk users deleted")
 
