@@ -69,25 +69,49 @@ def record(
 	transaction.queued("rt_studio_trace", write, write_rolled_back).append(entry)
 
 
+#: KEYS: the global list, then each rule's list; ARGV: the two sizes, then per entry the index of its
+#: rule's key (in KEYS) and its JSON. Each list gets its entries in one LPUSH, oldest first (so the
+#: newest ends up at the head), and one LTRIM.
+WRITE = """
+local all_size, rule_size = tonumber(ARGV[1]), tonumber(ARGV[2])
+local per_key = {}
+for i = 3, #ARGV, 2 do
+	local k = tonumber(ARGV[i])
+	per_key[k] = per_key[k] or {}
+	table.insert(per_key[k], ARGV[i + 1])
+	per_key[1] = per_key[1] or {}
+	table.insert(per_key[1], ARGV[i + 1])
+end
+for k, values in pairs(per_key) do
+	for start = 1, #values, 1000 do
+		redis.call('LPUSH', KEYS[k], unpack(values, start, math.min(start + 999, #values)))
+	end
+	redis.call('LTRIM', KEYS[k], 0, (k == 1 and all_size or rule_size) - 1)
+end
+return 1
+"""
+
+
 def write(queue: list[dict], rolled_back: bool = False) -> None:
-	"""One round trip: each list gets its entries in one LPUSH (oldest first, so the newest ends up
-	at the head) and is trimmed once; no MULTI, a reader may see a list one trim too long."""
+	"""The queued entries in one script call (a transaction's evaluations, a few or a job's
+	thousand): one command to pack and send, however many rules they name."""
 	if not queue:
 		return
-	lists: dict[str, list[str]] = {}
+	keys = [frappe.cache.make_key(_key(None))]
+	index: dict[str, int] = {}
+	args: list = [ALL_RULES, PER_RULE]
 	pipe = frappe.cache.pipeline(transaction=False)
 	for entry in queue:
 		if rolled_back:
 			entry = {**entry, "fired": False, "reason": f"rolled back, nothing sent ({entry['reason']})"}
-		data = json.dumps(entry, default=str)
-		lists.setdefault(_key(entry["rule"]), []).append(data)
-		lists.setdefault(_key(None), []).append(data)
+		rule = entry["rule"]
+		if rule not in index:
+			keys.append(frappe.cache.make_key(_key(rule)))
+			index[rule] = len(keys)
+		args += [index[rule], json.dumps(entry, default=str)]
 		if entry.get("job") and entry.get("progress") and not rolled_back:
 			_set_progress(pipe, entry["job"], entry["progress"])
-	for name, values in lists.items():
-		key = frappe.cache.make_key(name)
-		pipe.lpush(key, *values)
-		pipe.ltrim(key, 0, (ALL_RULES if name == _key(None) else PER_RULE) - 1)
+	pipe.eval(WRITE, len(keys), *keys, *args)
 	pipe.execute()
 
 
