@@ -236,11 +236,12 @@ def _scratch_enqueue(state: dict):
 
 
 def new_request() -> None:
-	"""What a new request starts without: both systems' per-request reads of Redis."""
-	from rt_studio.rule_cache import STATE_KEY
-
-	frappe.local.cache.pop(frappe.cache.make_key(STATE_KEY), None)
-	frappe.local.cache.pop(frappe.cache.make_key("notifications"), None)
+	"""What a new request starts without: its copies of what it read from Redis (Frappe's metas,
+	roles and permissions, RT Studio's rules token, mutes and preferences, Notification's list of
+	the DocType's Notifications), so each save pays its per-request reads as a request does. The
+	process keeps what a worker process keeps (RT Studio's compiled rules, Frappe's compiled code)."""
+	frappe.local.cache = {}
+	frappe.local.rt_studio_index = None
 
 
 def saves(state: dict, count: int, tag: str) -> list[float]:

@@ -92,7 +92,7 @@ class RoundTrips:
 			return _original(client, *args, **kwargs)
 
 		def execute(pipe, *args, _original=redis.client.Pipeline.execute, **kwargs):
-			if counts.on:
+			if counts.on and pipe.command_stack:  # an empty pipeline sends nothing
 				counts.redis += 1
 			return _original(pipe, *args, **kwargs)
 
