@@ -238,14 +238,16 @@ def missed(since: int = 0) -> list[dict]:
 def with_inbox(user: str, since: int, logged: list[dict]) -> list[dict]:
 	"""`logged` and the user's inbox items of the last KEEP_SECONDS above `since` that the log no
 	longer holds, oldest first: the log lives in Redis and is gone when it restarts empty, the inbox
-	in MariaDB keeps every message meant to be read, exactly as published (one indexed query)."""
+	in MariaDB keeps every message meant to be read, exactly as published (one indexed query).
+	At most MAX_KEPT, as the log: the newest (a desk that was away for more catches up on the latest,
+	and its next number is the newest's)."""
 	rows = frappe.db.sql(
 		f"""select seq, payload from `tab{INBOX_DOCTYPE}` where user = %s and seq > %s and sent_at >= %s
-		order by seq limit {MAX_KEPT}""",
+		order by seq desc limit {MAX_KEPT}""",
 		(user, since, now_datetime() - timedelta(seconds=KEEP_SECONDS)),
 	)
 	have = {message.get("seq") for message in logged}
-	lost = [json.loads(payload) for seq, payload in rows if seq not in have]
+	lost = [json.loads(payload) for seq, payload in reversed(rows) if seq not in have]
 	if not lost:
 		return logged
-	return sorted(logged + lost, key=lambda message: message.get("seq") or 0)
+	return sorted(logged + lost, key=lambda message: message.get("seq") or 0)[-MAX_KEPT:]

@@ -130,6 +130,27 @@ class TestDeliveryLog(RTTestCase):
 		self.assertEqual(self.missed_as(self.reader, 0), sent)
 		self.assertEqual(self.missed_as(self.reader, sent[-1]["seq"]), [])
 
+	def test_missed_from_the_inbox_keeps_the_newest_when_more_than_it_returns_are_kept(self):
+		"""Redis restarted empty and the user had more messages in the last day than missed() returns:
+		like the log, it returns the newest MAX_KEPT (it returned the oldest, so a desk booting from
+		it, or catching up, started from a number thousands of messages old)."""
+		from rt_studio.delivery import inbox
+
+		count = delivery_log.MAX_KEPT + 5
+		start = 10**12
+		message = {"rule": "r", "channel": None, "subject": "s", "display": "Alert"}
+		message["sent_at"] = frappe.utils.now_datetime().isoformat()
+		inbox.keep([(self.reader, {**message, "seq": start + i}) for i in range(count)])
+		frappe.db.commit()
+		try:
+			clear_log(self.reader)
+			got = [m["seq"] for m in self.missed_as(self.reader, 0)]
+			self.assertEqual(got, list(range(start + 5, start + count)))
+			self.assertEqual(self.missed_as(self.reader, start + count - 2)[0]["seq"], start + count - 1)
+		finally:
+			frappe.db.delete("Realtime Inbox Item", {"user": self.reader})
+			frappe.db.commit()
+
 	def test_channel_members_each_get_their_own_number(self):
 		channel = self.enterContext(
 			make_channel([{"member_type": "User", "user": u} for u in self.users.values()], commit=True)
