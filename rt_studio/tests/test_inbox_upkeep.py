@@ -453,7 +453,8 @@ class TestInboxPageReadAccessInBulk(ItemsTestCase):
 
 	def test_a_user_who_lost_access_to_600_documents_gets_an_empty_page_in_few_queries(self):
 		now = now_datetime()
-		names = [f"rt-test-hidden-{frappe.generate_hash(length=8)}" for _ in range(600)]
+		tag = frappe.generate_hash(length=8)  # 600 random names of their own collided once
+		names = [f"rt-test-hidden-{tag}-{i:03d}" for i in range(600)]
 		frappe.db.bulk_insert(
 			ORDER,
 			["name", "title", "status", "qty", "owner_user", "owner", "modified_by", "creation", "modified"],
