@@ -343,6 +343,9 @@ def clean_up(tags: list[str]) -> None:
 				"Realtime Inbox Item", {"reference_doctype": "ToDo", "reference_name": ["in", part]}
 			)
 			frappe.db.delete("Notification Log", {"document_type": "ToDo", "document_name": ["in", part]})
+			# their Versions too: left behind, every run added hundreds of changes of deleted ToDos
+			# that a backtest of a ToDo rule on the site then replays
+			frappe.db.delete("Version", {"ref_doctype": "ToDo", "docname": ["in", part]})
 			frappe.db.delete("ToDo", {"name": ["in", part]})
 		frappe.db.commit()
 
