@@ -71,6 +71,15 @@ def say(*parts) -> None:
 class Bench:
 	"""The fault bench: its ports, passwords, processes and a Frappe connection to its site."""
 
+	def in_its_python(self, script: str) -> None:
+		"""Run `script` again, with the same arguments, in the bench's Python, unless this Python
+		imports Frappe already."""
+		try:
+			import frappe  # only whether it imports
+		except ImportError:
+			python = str(self.path / "env" / "bin" / "python")
+			os.execv(python, [python, str(Path(script).resolve()), *sys.argv[1:]])
+
 	def __init__(self, rt_home: str, site: str | None):
 		self.home = Path(rt_home).expanduser()
 		self.path = self.home / "bench"
@@ -717,11 +726,7 @@ def main() -> int:
 	args = parser.parse_args()
 	bench = Bench(args.rt_home, args.site)
 	bench.refuse_shared()
-	try:
-		import frappe  # only whether it imports
-	except ImportError:  # run again with the bench's Python
-		python = str(bench.path / "env" / "bin" / "python")
-		os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+	bench.in_its_python(__file__)
 	if not shutil.which("node"):
 		sys.exit("faults.py needs node (the desks are socket.io clients)")
 	started = time.time()

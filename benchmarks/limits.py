@@ -599,11 +599,9 @@ def main() -> None:
 	args = parser.parse_args()
 	args.sockets = [int(n) for n in args.sockets.split(",")]
 	bench = faults.Bench(args.rt_home, args.site)
-	try:
-		import frappe
-	except ImportError:  # run again with the bench's Python
-		python = str(bench.path / "env" / "bin" / "python")
-		os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+	bench.in_its_python(__file__)
+	import frappe
+
 	bench.connect()
 	started, average = time.time(), os.getloadavg()
 	say(

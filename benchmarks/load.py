@@ -370,11 +370,7 @@ def main() -> int:
 	if args.short:
 		args.rounds, args.seconds, args.clients, args.desks = 1, 5, 4, 4
 	bench = faults.Bench(args.rt_home, args.site)
-	try:
-		import frappe  # only whether it imports
-	except ImportError:  # run again with the bench's Python
-		python = str(bench.path / "env" / "bin" / "python")
-		os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+	bench.in_its_python(__file__)
 	bench.connect()
 	say(
 		f"bench {bench.home}, site {bench.site}: {args.clients} clients, {args.desks} desks, "

@@ -849,11 +849,9 @@ def main() -> int:
 	parser.add_argument("--rounds", type=int, default=2, help="rounds of each race (default 2)")
 	args = parser.parse_args()
 	bench = faults.Bench(args.rt_home, args.site)
-	try:
-		import frappe  # only whether it imports
-	except ImportError:  # run again with the bench's Python
-		python = str(bench.path / "env" / "bin" / "python")
-		os.execv(python, [python, str(Path(__file__).resolve()), *sys.argv[1:]])
+	bench.in_its_python(__file__)
+	import frappe
+
 	if not all(bench.pid(name) for name in ("web2", "socketio2", "worker2")):
 		sys.exit("two_nodes_exact.py needs two of every server: make the bench with RT_NODES=2 dev/bench-up")
 	started = time.time()
