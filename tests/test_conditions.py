@@ -104,3 +104,31 @@ def test_a_raising_rule_does_not_stop_the_next(when, make_event, ctx):
 	assert [o.fired for o in outcomes] == [False, True]
 	assert outcomes[0].error.field == "condition"
 	assert outcomes[1].error is None
+
+
+def test_a_false_condition_asks_the_site_nothing(when, make_event, ctx, monkeypatch):
+	# the trigger is decided before the audience: no user, role or permission is looked up
+	asked = []
+	for name in ("enabled_users", "canonical_users", "readers", "can_read", "hidden_fields", "languages"):
+		real = getattr(ctx.directory, name)
+		monkeypatch.setattr(
+			ctx.directory, name, lambda *a, _r=real, _n=name, **k: asked.append(_n) or _r(*a, **k)
+		)
+	outcome = evaluate(when("doc.priority == 'Low'"), make_event(), ctx)
+	assert (outcome.condition, outcome.reason, outcome.recipients) == (False, "condition is false", [])
+	assert asked == []
+	# and the same rule, true, does ask (the wrapping above sees the site's lookups)
+	assert evaluate(when("doc.priority == 'High'"), make_event(), ctx).fired
+	assert asked
+
+
+def test_after_the_condition_the_texts_still_see_every_shared_name(when, make_event, ctx, monkeypatch):
+	monkeypatch.setattr(utils, "_now", lambda: datetime(2024, 5, 1, 12, 0))
+	rule = when(
+		"doc.priority == 'High'",
+		subject="{{ _('Due') }} {{ nowdate() }} {{ frappe.utils.flt('2.50') }} {{ event }} {{ rule }}",
+		rule_name="Shared",
+	)
+	outcome = evaluate(rule, make_event(), ctx)
+	assert outcome.error is None, outcome.error
+	assert [d.message["subject"] for d in outcome.deliveries] == ["Due 2024-05-01 2.5 Save Shared"]

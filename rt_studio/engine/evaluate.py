@@ -253,7 +253,17 @@ def evaluate(
 	A failing condition, template or audience row is returned as `outcome.error`, never raised.
 	"""
 	users = tuple(only_users) if only_users is not None else None
-	return run(rule, event, ctx, Mode(preview, check_condition, users, defer_above))
+	if users is None and not preview and check_condition:
+		mode = _LIVE.get(defer_above)  # live firing, every save: one Mode per limit, made once
+		if mode is None:
+			mode = _LIVE[defer_above] = Mode(defer_above=defer_above)
+	else:
+		mode = Mode(preview, check_condition, users, defer_above)
+	return run(rule, event, ctx, mode)
+
+
+#: The Modes of live firing, by their `defer_above` (a frozen dataclass is slow to build).
+_LIVE: dict[int | None, Mode] = {}
 
 
 def run(rule: r.Rule, event: Event, ctx: Context, mode: Mode) -> Outcome:
@@ -271,8 +281,15 @@ def run(rule: r.Rule, event: Event, ctx: Context, mode: Mode) -> Outcome:
 
 
 def _run_stages(rule: r.Rule, event: Event, ctx: Context, mode: Mode, outcome: Outcome) -> None:
-	ev = _Evaluation(rule, event, ctx, mode, {**_scope(rule, event), **ctx.shared})
-	recipients = _triggered_audience(ev, outcome)
+	# the trigger first, with no more than its own names: most rules stop there on most saves
+	scope = _scope(rule, event)
+	why_not = trigger_reason(rule, event, ctx, scope, outcome, mode.check_condition)
+	if why_not:
+		outcome.reason = why_not
+		return
+	scope.update(ctx.shared)
+	ev = _Evaluation(rule, event, ctx, mode, scope)
+	recipients = _audience(ev, outcome)
 	if recipients is not None:
 		_decide(ev, outcome, recipients)
 
@@ -293,11 +310,17 @@ class _Evaluation:
 def _triggered_audience(ev: _Evaluation, outcome: Outcome) -> list[Recipient] | None:
 	"""The recipients when the event triggers the rule; None (and the reason) when it does not
 	or when the audience is too large to decide here."""
-	rule, event, ctx, mode = ev.rule, ev.event, ev.ctx, ev.mode
-	why_not = trigger_reason(rule, event, ctx, ev.scope, outcome, mode.check_condition)
+	why_not = trigger_reason(ev.rule, ev.event, ev.ctx, ev.scope, outcome, ev.mode.check_condition)
 	if why_not:
 		outcome.reason = why_not
 		return None
+	return _audience(ev, outcome)
+
+
+def _audience(ev: _Evaluation, outcome: Outcome) -> list[Recipient] | None:
+	"""The recipients of a triggered rule; None (and the reason) when there are too many to
+	decide here."""
+	rule, event, ctx, mode = ev.rule, ev.event, ev.ctx, ev.mode
 	if mode.only_users is not None:
 		return [Recipient(user, None, "Test Fire") for user in mode.only_users]
 	limit = None if mode.preview else mode.defer_above
