@@ -7,13 +7,16 @@ writes how far it got to a key of its own after each chunk, and `read` adds it t
 """
 
 import json
+import time
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import frappe
 
 from rt_studio import transaction
 from rt_studio.engine.verdicts import BATCHED, DELIVER, MUTED, NO_SUCH_USER
-from rt_studio.people.site import site_now
+from rt_studio.people.site import site_now, site_time_zone
 
 #: Evaluations kept per rule, and across all rules for the studio page.
 PER_RULE = 50
@@ -41,13 +44,17 @@ def record(
 	"""
 	if tally is not None:
 		verdicts, unknown, progress = tally.verdicts, tally.unknown, tally.final
-	else:
+	elif outcome.recipients:
 		verdicts = Counter(r.verdict for r in outcome.recipients)
 		unknown = [r.user for r in outcome.recipients if r.verdict == NO_SUCH_USER]
 		progress = None
+	else:  # most entries: a condition that did not hold
+		verdicts, unknown, progress = {}, [], None
 	unknown = unknown[:UNKNOWN_USERS_SHOWN]
 	entry = {
-		"time": site_now().isoformat(),
+		# the clock only: written in the site's time zone by `write` (most entries are of rules
+		# whose condition did not hold, on every save: the zone's lookup is paid once, there)
+		"time": time.time(),
 		"rule": outcome.rule,
 		"doctype": doctype,
 		"docname": docname,
@@ -65,7 +72,7 @@ def record(
 		"deferred": bool(getattr(outcome, "deferred", 0)),
 	}
 	if progress is not None:
-		entry["progress"] = {**progress, "time": entry["time"]}
+		entry["progress"] = {**progress, "time": site_now().isoformat()}
 	transaction.queued("rt_studio_trace", write, write_rolled_back).append(entry)
 
 
@@ -101,7 +108,9 @@ def write(queue: list[dict], rolled_back: bool = False) -> None:
 	index: dict[str, int] = {}
 	args: list = [ALL_RULES, PER_RULE]
 	pipe = frappe.cache.pipeline(transaction=False)
+	zone = ZoneInfo(site_time_zone())
 	for entry in queue:
+		entry["time"] = _when(entry["time"], zone)  # the queue is this call's: the transaction ended
 		if rolled_back:
 			entry = {**entry, "fired": False, "reason": f"rolled back, nothing sent ({entry['reason']})"}
 		rule = entry["rule"]
@@ -113,6 +122,11 @@ def write(queue: list[dict], rolled_back: bool = False) -> None:
 			_set_progress(pipe, entry["job"], entry["progress"])
 	pipe.eval(WRITE, len(keys), *keys, *args)
 	pipe.execute()
+
+
+def _when(clock: float | str, zone: ZoneInfo) -> str:
+	"""An entry's time as the trace keeps it: ISO 8601 in the site's time zone, with its offset."""
+	return clock if isinstance(clock, str) else datetime.fromtimestamp(clock, zone).isoformat()
 
 
 def write_rolled_back(queue: list[dict]) -> None:

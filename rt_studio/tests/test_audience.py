@@ -1,5 +1,6 @@
 """Who receives a rule's message on a real site, and that nobody receives what they cannot read."""
 
+from datetime import datetime
 from unittest.mock import patch
 
 import frappe
@@ -8,6 +9,7 @@ from frappe.desk.form.document_follow import follow_document
 
 from rt_studio.api import preview
 from rt_studio.delivery import trace
+from rt_studio.people.site import site_now
 from rt_studio.save import handler
 from rt_studio.tests.factories import (
 	BYSTANDER,
@@ -239,3 +241,17 @@ class TestAudience(RTTestCase):
 		[entry, *_] = trace.read(rule.name)
 		self.assertEqual(entry["verdicts"], {"deliver": 1, "no such user": 1})
 		self.assertEqual(entry["unknown_users"], ["nobody-at-all@example.com"])
+
+	def test_a_trace_entry_is_timed_in_the_site_time_zone_with_its_offset(self):
+		# the entry keeps the clock while queued and is written in the site's zone when the
+		# transaction ends (committed or, here, rolled back)
+		rule = self.enterContext(make_rule(event="Save", condition="doc.qty < 0"))
+		before = site_now()
+		self.doc.qty += 1
+		self.doc.save()
+		frappe.db.rollback()
+		[entry, *_] = trace.read(rule.name)
+		self.assertEqual(entry["reason"], "rolled back, nothing sent (condition is false)")
+		when = datetime.fromisoformat(entry["time"])
+		self.assertEqual(when.utcoffset(), before.utcoffset())
+		self.assertLess(abs((when - before).total_seconds()), 60, (entry["time"], before.isoformat()))
