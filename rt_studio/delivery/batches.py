@@ -15,7 +15,8 @@ RQ's scheduler (`start_worker` calls `Worker.work` without `with_scheduler`), so
 would never fire on a stock bench: the timer is a job that waits in a worker, but only while that
 worker has nothing else to do. It looks at the worker's queues every TIMER_POLL seconds; as soon
 as a job waits there it queues itself again right behind that one job (`enqueue_timer`), so the
-worker runs it and then the timer again. A delivery queued meanwhile waits at most TIMER_POLL
+worker runs it and then the timer again. Other timers waiting (other sites', or this site's next
+one) are not such a job: two timers on two workers would otherwise trade places without end. A delivery queued meanwhile waits at most TIMER_POLL
 behind it, and another app's backlog keeps its worker (one extra short job of the timer after
 each of its jobs, while a summary is pending); the summary is then late by at most the job in
 front of it. At most one timer is armed per site (a Redis mark holds its due time; an earlier
@@ -161,16 +162,27 @@ return out
 """
 
 
-#: Moves job ARGV[1], just queued at the back of list KEYS[1], right behind the list's first job.
+#: Moves job ARGV[1], just queued at the back of list KEYS[1], right behind the first of the list's
+#: first ARGV[3] jobs whose id does not contain ARGV[2] (the timers' prefix); to the back when none.
 STEP_ASIDE = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-local first = redis.call('LINDEX', KEYS[1], 0)
-if not first then
-	redis.call('RPUSH', KEYS[1], ARGV[1])
-	return 0
+local waiting = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+for _, id in ipairs(waiting) do
+	if not string.find(id, ARGV[2], 1, true) then
+		return redis.call('LINSERT', KEYS[1], 'AFTER', id, ARGV[1])
+	end
 end
-return redis.call('LINSERT', KEYS[1], 'AFTER', first, ARGV[1])
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 0
 """
+
+#: How many jobs at the front of a queue a waiting timer looks at for one that is not a timer.
+TIMER_PEEK = 20
+
+
+def is_timer(job_id: str | bytes) -> bool:
+	"""Whether a queued job id (any site's) is a summary timer's."""
+	return TIMER_PREFIX in (job_id.decode() if isinstance(job_id, bytes) else job_id)
 
 
 def _member(rule: str, user: str) -> str:
@@ -271,11 +283,13 @@ def arm_timer(due: float | None = None) -> None:
 
 def enqueue_timer(due: float, hop: int = 0, queue: str = "short", step_aside: bool = False) -> None:
 	"""Queue the timer job for `due` at the back of `queue`, or with `step_aside` right behind the
-	job at its front: the worker runs that job, then the timer."""
+	first job waiting there that is not a timer (of this or another site): the worker runs that
+	job, then the timer. Timers never step aside for each other: with two workers, two timers
+	would otherwise queue themselves behind one another in turn until their due times."""
 	job_id = f"{TIMER_PREFIX}{int(due * 1000)}" + (f":{hop}" if hop else "")
 	job = frappe.enqueue(TIMER_METHOD, queue=queue, job_id=job_id, due=due, hop=hop)
 	if step_aside:
-		job.connection.eval(STEP_ASIDE, 1, get_queue(queue).key, job.id)
+		job.connection.eval(STEP_ASIDE, 1, get_queue(queue).key, job.id, TIMER_PREFIX, TIMER_PEEK)
 
 
 def disarm_timer(due: float) -> None:

@@ -14,11 +14,13 @@ from rt_studio import rule_cache as cache
 from rt_studio.delivery import outbox, trace
 from rt_studio.delivery.batches import (
 	DUE_PER_COMMIT,
+	TIMER_PEEK,
 	TIMER_POLL,
 	TIMER_SLICE,
 	arm_timer,
 	disarm_timer,
 	enqueue_timer,
+	is_timer,
 )
 from rt_studio.delivery.context import context_for
 from rt_studio.engine.summaries import due_summaries
@@ -53,16 +55,18 @@ DUE_MARGIN = 0.05
 
 def _wait_while_idle(until: float) -> str | None:
 	"""Wait until `until` unless a job waits first: then the type of the first of the worker's
-	queues it waits in; "" when TIMER_SLICE passed first; None once `until` has come."""
+	queues it waits in; "" when TIMER_SLICE passed first; None once `until` has come. Other timers
+	waiting (of this site or another) do not count: they wait for a worker like this one, and
+	stepping aside for them would only swap places with them, a job each time, until both are due."""
 	queues = _worker_queues()
 	conn = get_redis_conn()
 	stop = time.time() + TIMER_SLICE
 	while (now := time.time()) < until:
 		pipe = conn.pipeline()
 		for _type, key in queues:
-			pipe.llen(key)
-		for (queue_type, _key), length in zip(queues, pipe.execute(), strict=True):
-			if length:
+			pipe.lrange(key, 0, TIMER_PEEK - 1)
+		for (queue_type, _key), waiting in zip(queues, pipe.execute(), strict=True):
+			if any(not is_timer(job_id) for job_id in waiting):
 				return queue_type
 		if now >= stop:
 			return ""

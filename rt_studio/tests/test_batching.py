@@ -278,6 +278,51 @@ class TestBatching(RTTestCase):
 		self.assertGreaterEqual(time.time(), due)
 		self.assertEqual(summary.message["batch_count"], 1)
 
+	def test_a_pending_timer_does_not_step_aside_for_other_timers(self):
+		# two workers, each holding a timer, with a third timer waiting: stepping aside for it made
+		# the timers trade places, a job each time, until they were due (seen on a two-worker bench)
+		rule = self.limited_rule()
+		hold_timers()  # the timer runs in this process only
+		RedisBatches().collect(rule.name, [self.reader], "C", window=WINDOW)
+		frappe.db.commit()
+		due = due_time(rule.name, self.reader)
+		busy = f"rt-studio-test-busy:{frappe.generate_hash(length=8)}"
+		conn = frappe.utils.background_jobs.get_redis_conn()
+		conn.rpush(
+			busy,
+			f"other.localhost::{batches.TIMER_PREFIX}1:3",
+			f"{frappe.local.site}::{batches.TIMER_PREFIX}2",
+		)
+		self.addCleanup(conn.delete, busy)
+		with (
+			patch.object(summaries, "_worker_queues", return_value=[("default", busy)], create=True),
+			patch.object(summaries, "TIMER_SLICE", WINDOW + 5),  # one wait, no slices
+			RealtimeListener() as listener,
+		):
+			deliver_when_due(due)
+			[summary] = listener.received(rule=rule.name, count=1)
+		self.assertGreaterEqual(time.time(), due, "it waited for its due time")
+		self.assertEqual(summary.message["batch_count"], 1)
+		self.assertIsNone(
+			get_job(f"{batches.TIMER_PREFIX}{int(due * 1000)}:1"), "it did not queue itself again"
+		)
+
+	def test_a_timer_steps_aside_behind_the_first_job_that_is_not_a_timer(self):
+		conn = frappe.utils.background_jobs.get_redis_conn()
+		key = f"rt-studio-test-queue:{frappe.generate_hash(length=8)}"
+		self.addCleanup(conn.delete, key)
+		timer = f"a.localhost::{batches.TIMER_PREFIX}1"
+		conn.rpush(key, timer, "a.localhost::another-apps-job", f"b.localhost::{batches.TIMER_PREFIX}2", "me")
+		conn.eval(batches.STEP_ASIDE, 1, key, "me", batches.TIMER_PREFIX, batches.TIMER_PEEK)
+		self.assertEqual(
+			[item.decode() for item in conn.lrange(key, 0, -1)],
+			[timer, "a.localhost::another-apps-job", "me", f"b.localhost::{batches.TIMER_PREFIX}2"],
+		)
+		conn.delete(key)
+		conn.rpush(key, timer, "me")  # only timers waiting: the back of the queue
+		conn.eval(batches.STEP_ASIDE, 1, key, "me", batches.TIMER_PREFIX, batches.TIMER_PEEK)
+		self.assertEqual([item.decode() for item in conn.lrange(key, 0, -1)], [timer, "me"])
+
 	def test_opening_a_batch_arms_one_timer_for_its_window_end(self):
 		rule = self.limited_rule()
 		cancel_timers()
