@@ -282,9 +282,13 @@ def job_failed(job, connection, exc_type, exc_value, tb) -> None:
 
 	site, _, job_key = job.id.partition("::")
 	rule = job_key[len(JOB_PREFIX) :].partition(":")[2] if job_key.startswith(JOB_PREFIX) else ""
+	# Frappe's work horse has no site here (its execute_job never ran, or destroyed it); a
+	# process that set the site up without a connection (a custom runner) gets one too
 	started_here = not getattr(frappe.local, "site", None)
 	if started_here:
 		frappe.init(site=site)
+	connected_here = getattr(frappe.local, "db", None) is None
+	if connected_here:
 		frappe.connect()
 	try:
 		record_gave_up(rule, job_key, f"the delivery job could not run: {exc_type.__name__}: {exc_value}")
@@ -292,6 +296,9 @@ def job_failed(job, connection, exc_type, exc_value, tb) -> None:
 	finally:
 		if started_here:
 			frappe.destroy()
+		elif connected_here:
+			frappe.db.close()
+			frappe.local.db = None
 
 
 def record_gave_up(rule: str, job: str, problem: str) -> None:

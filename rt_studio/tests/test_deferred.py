@@ -192,6 +192,24 @@ class TestDeferredDelivery(RTTestCase):
 		self.assertEqual((entry["fired"], entry["job"]), (False, job))
 		self.assertIn("could not run", entry["error"])
 
+	def test_a_failure_callback_in_a_process_with_the_site_but_no_connection_records_it(self):
+		# the tests' job runner (and any runner that sets the site up itself) calls RQ's failure
+		# callback with frappe.local.site set and no database connection: it was lost there
+		rule = self.enterContext(make_rule([{"audience_type": "Role", "role": TESTER}], commit=True))
+		job = type("Job", (), {"id": f"{frappe.local.site}::{deferred.JOB_PREFIX}test:{rule.name}"})()
+		ours = frappe.local.db
+		frappe.local.db = None
+		try:
+			deferred.job_failed(job, None, ValueError, ValueError("cannot unpickle"), None)
+			self.assertIsNone(frappe.local.db, "the connection it opened is closed again")
+		finally:
+			frappe.local.db = ours
+		frappe.db.commit()  # a new snapshot: the callback committed on its own connection
+		self.assertIn(
+			"the delivery job could not run: ValueError: cannot unpickle",
+			frappe.db.get_value("Realtime Rule", rule.name, "last_error"),
+		)
+
 	def test_redis_an_error_inside_the_job_is_recorded_on_its_rule(self):
 		rule = self.enterContext(
 			make_rule(
