@@ -248,17 +248,21 @@ class TestBatching(RTTestCase):
 		self.assertEqual((summary.message["batch_count"], summary.message["docnames"]), (2, ["A", "B"]))
 		self.assertEqual(batch_left(rule.name, self.reader), [])
 
-	def test_a_pending_timer_steps_aside_at_once_for_a_job_that_waits_and_delivers_later(self):
+	def pending_timer(self, *waiting: str) -> tuple:
+		"""A batch of a new rule due in WINDOW seconds whose timer runs in this process only, and
+		the one queue (Redis key) its worker listens to, holding the job ids `waiting`."""
 		rule = self.limited_rule()
-		hold_timers()  # the timer runs in this process only
+		hold_timers()
 		RedisBatches().collect(rule.name, [self.reader], "B", window=WINDOW)
 		frappe.db.commit()
-		due = due_time(rule.name, self.reader)
-		# the timer's worker listens to one queue, where another app's job waits
 		busy = f"rt-studio-test-busy:{frappe.generate_hash(length=8)}"
 		conn = frappe.utils.background_jobs.get_redis_conn()
-		conn.rpush(busy, "another-apps-job")
+		conn.rpush(busy, *waiting)
 		self.addCleanup(conn.delete, busy)
+		return rule, due_time(rule.name, self.reader), busy
+
+	def test_a_pending_timer_steps_aside_at_once_for_a_job_that_waits_and_delivers_later(self):
+		rule, due, busy = self.pending_timer("another-apps-job")
 		with (
 			patch.object(summaries, "_worker_queues", return_value=[("default", busy)], create=True),
 			RealtimeListener() as listener,
@@ -281,19 +285,9 @@ class TestBatching(RTTestCase):
 	def test_a_pending_timer_does_not_step_aside_for_other_timers(self):
 		# two workers, each holding a timer, with a third timer waiting: stepping aside for it made
 		# the timers trade places, a job each time, until they were due (seen on a two-worker bench)
-		rule = self.limited_rule()
-		hold_timers()  # the timer runs in this process only
-		RedisBatches().collect(rule.name, [self.reader], "C", window=WINDOW)
-		frappe.db.commit()
-		due = due_time(rule.name, self.reader)
-		busy = f"rt-studio-test-busy:{frappe.generate_hash(length=8)}"
-		conn = frappe.utils.background_jobs.get_redis_conn()
-		conn.rpush(
-			busy,
-			f"other.localhost::{batches.TIMER_PREFIX}1:3",
-			f"{frappe.local.site}::{batches.TIMER_PREFIX}2",
+		rule, due, busy = self.pending_timer(
+			f"other.localhost::{batches.TIMER_PREFIX}1:3", f"{frappe.local.site}::{batches.TIMER_PREFIX}2"
 		)
-		self.addCleanup(conn.delete, busy)
 		with (
 			patch.object(summaries, "_worker_queues", return_value=[("default", busy)], create=True),
 			patch.object(summaries, "TIMER_SLICE", WINDOW + 5),  # one wait, no slices
