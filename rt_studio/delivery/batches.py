@@ -15,8 +15,9 @@ RQ's scheduler (`start_worker` calls `Worker.work` without `with_scheduler`), so
 would never fire on a stock bench: the timer is a job that waits in a worker, but only while that
 worker has nothing else to do. It looks at the worker's queues every TIMER_POLL seconds; as soon
 as a job waits there it queues itself again right behind that one job (`enqueue_timer`), so the
-worker runs it and then the timer again. Other timers waiting (other sites', or this site's next
-one) are not such a job: two timers on two workers would otherwise trade places without end. A delivery queued meanwhile waits at most TIMER_POLL
+worker runs it and then the timer again. Another timer waiting (another site's, or this site's
+next one) counts only when it is due earlier: timers due later would otherwise trade places with
+it, a job each time, and the earliest due holds the workers that nothing else needs. A delivery queued meanwhile waits at most TIMER_POLL
 behind it, and another app's backlog keeps its worker (one extra short job of the timer after
 each of its jobs, while a summary is pending); the summary is then late by at most the job in
 front of it. At most one timer is armed per site (a Redis mark holds its due time; an earlier
@@ -162,13 +163,16 @@ return out
 """
 
 
-#: Moves job ARGV[1], just queued at the back of list KEYS[1], right behind the first of the list's
-#: first ARGV[3] jobs whose id does not contain ARGV[2] (the timers' prefix); to the back when none.
+#: Moves job ARGV[1] (a timer due at ARGV[4] ms), just queued at the back of list KEYS[1], right
+#: behind the first of the list's first ARGV[3] jobs that is not a timer (its id does not contain
+#: ARGV[2], the timers' prefix) or is a timer due earlier; to the back when there is none.
 STEP_ASIDE = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+local due = tonumber(ARGV[4])
 local waiting = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 for _, id in ipairs(waiting) do
-	if not string.find(id, ARGV[2], 1, true) then
+	local _, stop = string.find(id, ARGV[2], 1, true)
+	if not stop or (tonumber(string.match(id, '^%d+', stop + 1)) or due) < due then
 		return redis.call('LINSERT', KEYS[1], 'AFTER', id, ARGV[1])
 	end
 end
@@ -176,13 +180,20 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 return 0
 """
 
-#: How many jobs at the front of a queue a waiting timer looks at for one that is not a timer.
+#: How many jobs at the front of a queue a waiting timer looks at for one it should let go first.
 TIMER_PEEK = 20
 
 
-def is_timer(job_id: str | bytes) -> bool:
-	"""Whether a queued job id (any site's) is a summary timer's."""
-	return TIMER_PREFIX in (job_id.decode() if isinstance(job_id, bytes) else job_id)
+def goes_first(job_id: str | bytes, due_ms: int) -> bool:
+	"""Whether a waiting timer due at `due_ms` lets the queued job `job_id` (any site's) go first:
+	any job but a timer, and a timer due earlier. Timers due later or at the same time wait for a
+	worker like it: letting them go first would only have them trade places, a job each time."""
+	job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+	_, found, rest = job_id.partition(TIMER_PREFIX)
+	if not found:
+		return True
+	digits = rest.partition(":")[0]
+	return digits.isdigit() and int(digits) < due_ms
 
 
 def _member(rule: str, user: str) -> str:
@@ -283,13 +294,21 @@ def arm_timer(due: float | None = None) -> None:
 
 def enqueue_timer(due: float, hop: int = 0, queue: str = "short", step_aside: bool = False) -> None:
 	"""Queue the timer job for `due` at the back of `queue`, or with `step_aside` right behind the
-	first job waiting there that is not a timer (of this or another site): the worker runs that
-	job, then the timer. Timers never step aside for each other: with two workers, two timers
-	would otherwise queue themselves behind one another in turn until their due times."""
-	job_id = f"{TIMER_PREFIX}{int(due * 1000)}" + (f":{hop}" if hop else "")
+	first job waiting there that `goes_first` (any job but a timer, or a timer due earlier, of this
+	or another site): the worker runs that job, then the timer. Timers due later never go first:
+	with two workers, two timers would otherwise queue themselves behind one another in turn
+	until their due times."""
+	job_id = f"{TIMER_PREFIX}{_due_ms(due)}" + (f":{hop}" if hop else "")
 	job = frappe.enqueue(TIMER_METHOD, queue=queue, job_id=job_id, due=due, hop=hop)
 	if step_aside:
-		job.connection.eval(STEP_ASIDE, 1, get_queue(queue).key, job.id, TIMER_PREFIX, TIMER_PEEK)
+		job.connection.eval(
+			STEP_ASIDE, 1, get_queue(queue).key, job.id, TIMER_PREFIX, TIMER_PEEK, _due_ms(due)
+		)
+
+
+def _due_ms(due: float) -> int:
+	"""A timer's due time as its job id carries it."""
+	return int(due * 1000)
 
 
 def disarm_timer(due: float) -> None:

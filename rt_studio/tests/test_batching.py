@@ -284,10 +284,14 @@ class TestBatching(RTTestCase):
 
 	def test_a_pending_timer_does_not_step_aside_for_other_timers(self):
 		# two workers, each holding a timer, with a third timer waiting: stepping aside for it made
-		# the timers trade places, a job each time, until they were due (seen on a two-worker bench)
+		# the timers trade places, a job each time, until they were due (seen on a two-worker bench);
+		# a timer due later, or at the same time, does not go first
+		later = int(time.time() * 1000) + 60_000
 		rule, due, busy = self.pending_timer(
-			f"other.localhost::{batches.TIMER_PREFIX}1:3", f"{frappe.local.site}::{batches.TIMER_PREFIX}2"
+			f"other.localhost::{batches.TIMER_PREFIX}{later}:3",
+			f"{frappe.local.site}::{batches.TIMER_PREFIX}{later}",
 		)
+		self.assertFalse(batches.goes_first(f"x::{batches.TIMER_PREFIX}{int(due * 1000)}:2", int(due * 1000)))
 		with (
 			patch.object(summaries, "_worker_queues", return_value=[("default", busy)], create=True),
 			patch.object(summaries, "TIMER_SLICE", WINDOW + 5),  # one wait, no slices
@@ -301,21 +305,29 @@ class TestBatching(RTTestCase):
 			get_job(f"{batches.TIMER_PREFIX}{int(due * 1000)}:1"), "it did not queue itself again"
 		)
 
-	def test_a_timer_steps_aside_behind_the_first_job_that_is_not_a_timer(self):
+	def test_a_timer_steps_aside_behind_the_first_job_that_is_not_a_timer_or_is_due_earlier(self):
 		conn = frappe.utils.background_jobs.get_redis_conn()
 		key = f"rt-studio-test-queue:{frappe.generate_hash(length=8)}"
 		self.addCleanup(conn.delete, key)
-		timer = f"a.localhost::{batches.TIMER_PREFIX}1"
-		conn.rpush(key, timer, "a.localhost::another-apps-job", f"b.localhost::{batches.TIMER_PREFIX}2", "me")
-		conn.eval(batches.STEP_ASIDE, 1, key, "me", batches.TIMER_PREFIX, batches.TIMER_PEEK)
+		prefix, mine = batches.TIMER_PREFIX, 5_000
+
+		def step_aside(*waiting: str) -> list[str]:
+			conn.delete(key)
+			conn.rpush(key, *waiting, "me")
+			conn.eval(batches.STEP_ASIDE, 1, key, "me", prefix, batches.TIMER_PEEK, mine)
+			return [item.decode() for item in conn.lrange(key, 0, -1)]
+
+		later, same, earlier = f"a::{prefix}9000", f"b::{prefix}5000:3", f"c::{prefix}4000:1"
+		self.assertEqual(step_aside(later, "a::app-job", same), [later, "a::app-job", "me", same])
 		self.assertEqual(
-			[item.decode() for item in conn.lrange(key, 0, -1)],
-			[timer, "a.localhost::another-apps-job", "me", f"b.localhost::{batches.TIMER_PREFIX}2"],
+			step_aside(later, same, earlier, "a::app-job"), [later, same, earlier, "me", "a::app-job"]
 		)
-		conn.delete(key)
-		conn.rpush(key, timer, "me")  # only timers waiting: the back of the queue
-		conn.eval(batches.STEP_ASIDE, 1, key, "me", batches.TIMER_PREFIX, batches.TIMER_PEEK)
-		self.assertEqual([item.decode() for item in conn.lrange(key, 0, -1)], [timer, "me"])
+		self.assertEqual(step_aside(later, same), [later, same, "me"], "only timers due later: the back")
+		# and the waiting timer's own test agrees with the script
+		self.assertEqual(
+			[batches.goes_first(job, mine) for job in (later, same, earlier, "a::app-job")],
+			[False, False, True, True],
+		)
 
 	def test_opening_a_batch_arms_one_timer_for_its_window_end(self):
 		rule = self.limited_rule()
