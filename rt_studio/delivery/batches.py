@@ -17,8 +17,8 @@ worker has nothing else to do. It looks at the worker's queues every TIMER_POLL 
 as a job waits there it queues itself again right behind that one job (`enqueue_timer`), so the
 worker runs it and then the timer again. Another timer waiting (another site's, or this site's
 next one) counts only when it is due earlier: timers due later would otherwise trade places with
-it, a job each time, and the earliest due holds the workers that nothing else needs. A delivery queued meanwhile waits at most TIMER_POLL
-behind it, and another app's backlog keeps its worker (one extra short job of the timer after
+it, a job each time, and the earliest due holds the workers that nothing else needs. A delivery
+queued meanwhile waits at most TIMER_POLL behind it, and another app's backlog keeps its worker (one extra short job of the timer after
 each of its jobs, while a summary is pending); the summary is then late by at most the job in
 front of it. At most one timer is armed per site (a Redis mark holds its due time; an earlier
 batch arms an earlier one), and only while batches are coming due. Frappe's scheduler still runs
@@ -184,16 +184,17 @@ return 0
 TIMER_PEEK = 20
 
 
-def goes_first(job_id: str | bytes, due_ms: int) -> bool:
-	"""Whether a waiting timer due at `due_ms` lets the queued job `job_id` (any site's) go first:
-	any job but a timer, and a timer due earlier. Timers due later or at the same time wait for a
-	worker like it: letting them go first would only have them trade places, a job each time."""
+def goes_first(job_id: str | bytes, due: float) -> bool:
+	"""Whether a waiting timer due at `due` lets the queued job `job_id` (any site's) go first:
+	any job but a timer, and a timer due earlier (STEP_ASIDE's test, in Python). Timers due later
+	or at the same time wait for a worker like it: letting them go first would only have them
+	trade places, a job each time."""
 	job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
 	_, found, rest = job_id.partition(TIMER_PREFIX)
 	if not found:
 		return True
 	digits = rest.partition(":")[0]
-	return digits.isdigit() and int(digits) < due_ms
+	return digits.isdigit() and int(digits) < _due_ms(due)
 
 
 def _member(rule: str, user: str) -> str:

@@ -39,7 +39,7 @@ def deliver_when_due(due: float, hop: int = 0) -> None:
 	due and arm the timer for the next batch. It waits only while no other job waits in its
 	worker's queues (looking every batches.TIMER_POLL seconds) and at most batches.TIMER_SLICE;
 	then it queues itself again: right behind the first job waiting, or at the back of short."""
-	waiting = _wait_while_idle(due + DUE_MARGIN, int(due * 1000))
+	waiting = _wait_while_idle(due)
 	if waiting is None:
 		disarm_timer(due)
 		deliver_due()
@@ -53,10 +53,11 @@ def deliver_when_due(due: float, hop: int = 0) -> None:
 DUE_MARGIN = 0.05
 
 
-def _wait_while_idle(until: float, due_ms: int) -> str | None:
-	"""Wait until `until` unless a job waits first that `batches.goes_first` (any job but a timer,
-	or a timer due earlier than `due_ms`): then the type of the first of the worker's queues it
-	waits in; "" when TIMER_SLICE passed first; None once `until` has come."""
+def _wait_while_idle(due: float) -> str | None:
+	"""Wait until `due` (and DUE_MARGIN) unless a job waits first that `batches.goes_first` (any
+	job but a timer, or a timer due earlier): then the type of the first of the worker's queues it
+	waits in; "" when TIMER_SLICE passed first; None once the due time has come."""
+	until = due + DUE_MARGIN
 	queues = _worker_queues()
 	conn = get_redis_conn()
 	stop = time.time() + TIMER_SLICE
@@ -65,7 +66,7 @@ def _wait_while_idle(until: float, due_ms: int) -> str | None:
 		for _type, key in queues:
 			pipe.lrange(key, 0, TIMER_PEEK - 1)
 		for (queue_type, _key), waiting in zip(queues, pipe.execute(), strict=True):
-			if any(goes_first(job_id, due_ms) for job_id in waiting):
+			if any(goes_first(job_id, due) for job_id in waiting):
 				return queue_type
 		if now >= stop:
 			return ""

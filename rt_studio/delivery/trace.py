@@ -110,7 +110,8 @@ def write(queue: list[dict], rolled_back: bool = False) -> None:
 	pipe = frappe.cache.pipeline(transaction=False)
 	zone = ZoneInfo(site_time_zone())
 	for entry in queue:
-		entry["time"] = _when(entry["time"], zone)  # the queue is this call's: the transaction ended
+		# ISO 8601 in the site's zone, with its offset (the queue is this call's: the transaction ended)
+		entry["time"] = datetime.fromtimestamp(entry["time"], zone).isoformat()
 		if rolled_back:
 			entry = {**entry, "fired": False, "reason": f"rolled back, nothing sent ({entry['reason']})"}
 		rule = entry["rule"]
@@ -122,11 +123,6 @@ def write(queue: list[dict], rolled_back: bool = False) -> None:
 			_set_progress(pipe, entry["job"], entry["progress"])
 	pipe.eval(WRITE, len(keys), *keys, *args)
 	pipe.execute()
-
-
-def _when(clock: float | str, zone: ZoneInfo) -> str:
-	"""An entry's time as the trace keeps it: ISO 8601 in the site's time zone, with its offset."""
-	return clock if isinstance(clock, str) else datetime.fromtimestamp(clock, zone).isoformat()
 
 
 def write_rolled_back(queue: list[dict]) -> None:

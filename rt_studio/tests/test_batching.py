@@ -291,7 +291,7 @@ class TestBatching(RTTestCase):
 			f"other.localhost::{batches.TIMER_PREFIX}{later}:3",
 			f"{frappe.local.site}::{batches.TIMER_PREFIX}{later}",
 		)
-		self.assertFalse(batches.goes_first(f"x::{batches.TIMER_PREFIX}{int(due * 1000)}:2", int(due * 1000)))
+		self.assertFalse(batches.goes_first(f"x::{batches.TIMER_PREFIX}{int(due * 1000)}:2", due))
 		with (
 			patch.object(summaries, "_worker_queues", return_value=[("default", busy)], create=True),
 			patch.object(summaries, "TIMER_SLICE", WINDOW + 5),  # one wait, no slices
@@ -325,7 +325,7 @@ class TestBatching(RTTestCase):
 		self.assertEqual(step_aside(later, same), [later, same, "me"], "only timers due later: the back")
 		# and the waiting timer's own test agrees with the script
 		self.assertEqual(
-			[batches.goes_first(job, mine) for job in (later, same, earlier, "a::app-job")],
+			[batches.goes_first(job, mine / 1000) for job in (later, same, earlier, "a::app-job")],
 			[False, False, True, True],
 		)
 
